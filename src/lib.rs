@@ -1,0 +1,9 @@
+//! mimimi-sim: a deterministic discrete-event simulator of MIMI deployments that records what
+//! every provider observes, so the metadata a deployment leaks can be measured.
+
+pub mod crypto;
+pub mod engine;
+pub mod observe;
+pub mod output;
+pub mod scenario;
+pub mod world;

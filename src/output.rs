@@ -1,0 +1,192 @@
+//! Writing a run's results: per mode `observations.csv`, `truth.csv`, `memberships.csv` and
+//! `connections.csv`, and `summary.json` for the run. Everything is written into a temporary
+//! directory beside the target and renamed into place, so a failed run leaves nothing half
+//! written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::observe;
+use crate::world::{RunOutput, RunStats};
+
+/// Why results could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The output directory exists and `--force` was not given.
+    #[error("{0} already exists and is not empty; pass --force to replace it, or --out DIR to write elsewhere")]
+    Exists(PathBuf),
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One mode's results, ready to write.
+pub struct ModeResult {
+    /// The mode's name (`mimi`, ...).
+    pub mode: String,
+    /// What the simulation produced.
+    pub output: RunOutput,
+    /// `observations.csv` bytes.
+    pub observations_csv: Vec<u8>,
+    /// SHA-256 over `observations_csv`, hex.
+    pub fingerprint: String,
+}
+
+impl ModeResult {
+    /// Serializes the observation log and computes its fingerprint.
+    pub fn new(mode: &str, output: RunOutput) -> Self {
+        let observations_csv = observe::observations_csv(&output.observations);
+        let fingerprint = observe::fingerprint(&observations_csv);
+        Self {
+            mode: mode.to_string(),
+            output,
+            observations_csv,
+            fingerprint,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ModeSummary<'a> {
+    fingerprint: &'a str,
+    events: u64,
+    simulated_us: u64,
+    observations: usize,
+    stats: &'a RunStats,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    scenario: &'a str,
+    seed: u64,
+    run: u64,
+    modes: BTreeMap<&'a str, ModeSummary<'a>>,
+}
+
+/// `summary.json` text.
+pub fn summary_json(scenario: &str, seed: u64, run: u64, modes: &[ModeResult]) -> String {
+    let summary = Summary {
+        scenario,
+        seed,
+        run,
+        modes: modes
+            .iter()
+            .map(|m| {
+                (
+                    m.mode.as_str(),
+                    ModeSummary {
+                        fingerprint: &m.fingerprint,
+                        events: m.output.stats.events,
+                        simulated_us: m.output.stats.simulated_us,
+                        observations: m.output.observations.len(),
+                        stats: &m.output.stats,
+                    },
+                )
+            })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&summary).expect("summary serializes");
+    s.push('\n');
+    s
+}
+
+fn csv_bytes<const N: usize>(
+    header: [&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).expect("writing to memory");
+    for r in rows {
+        w.write_record(&r).expect("writing to memory");
+    }
+    w.into_inner().expect("writing to memory")
+}
+
+/// The files of one mode, as (relative path, bytes).
+pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
+    let o = &m.output;
+    let truth = csv_bytes(
+        ["kind", "value", "user", "client"],
+        o.truth.iter().map(|t| {
+            [
+                t.kind.as_str().to_string(),
+                t.value.clone(),
+                t.user.clone(),
+                t.client.clone(),
+            ]
+        }),
+    );
+    let memberships = csv_bytes(
+        ["room", "purpose", "user", "client", "from_us", "to_us"],
+        o.memberships.iter().map(|r| {
+            [
+                r.room.clone(),
+                r.purpose.to_string(),
+                r.user.clone(),
+                r.client.clone(),
+                r.from_us.to_string(),
+                r.to_us.map(|t| t.to_string()).unwrap_or_default(),
+            ]
+        }),
+    );
+    let connections = csv_bytes(
+        ["requester", "target"],
+        o.connections.iter().map(|(a, b)| [a.clone(), b.clone()]),
+    );
+    vec![
+        (
+            format!("{}/observations.csv", m.mode),
+            m.observations_csv.clone(),
+        ),
+        (format!("{}/truth.csv", m.mode), truth),
+        (format!("{}/memberships.csv", m.mode), memberships),
+        (format!("{}/connections.csv", m.mode), connections),
+    ]
+}
+
+/// Writes `files` (relative paths) into `dir`, replacing it only when `force` is set.
+pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)], force: bool) -> Result<(), OutputError> {
+    let non_empty = dir
+        .read_dir()
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !force {
+        return Err(OutputError::Exists(dir.to_path_buf()));
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".mimimi-sim-")
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    for (rel, bytes) in files {
+        let path = tmp.path().join(rel);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p).map_err(io(p))?;
+        }
+        std::fs::write(&path, bytes).map_err(io(&path))?;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = tmp.keep();
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    Ok(())
+}

@@ -1,0 +1,812 @@
+//! Validation: static checks in file order, then a replay of room membership in time order.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::duration::{format_duration, parse_duration_detail, DURATION_HINT};
+use super::error::{ScenarioError, Source};
+use super::raw::{RawAction, RawKind, RawScenario, Str, ACTION_KINDS};
+use super::{
+    Action, ActionKind, Pos, ProviderSpec, Scenario, UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
+    DEFAULT_LATENCY_US, DEFAULT_SEED, MAX_KEY_PACKAGES,
+};
+
+/// Default `send.count`.
+const DEFAULT_SEND_COUNT: u32 = 1;
+/// Default `send.every`, in microseconds (1s).
+const DEFAULT_SEND_EVERY_US: u64 = 1_000_000;
+/// How many names a hint lists before abbreviating.
+const MAX_LISTED: usize = 12;
+
+/// Builds the scenario from its deserialized form, or returns the first error: the earliest
+/// in the file among the static checks, otherwise the earliest in time of the replay.
+pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, ScenarioError> {
+    let mut c = Checker {
+        source,
+        first: None,
+        domains: Vec::new(),
+        users: HashMap::new(),
+        user_names: Vec::new(),
+        connected: HashMap::new(),
+    };
+
+    let name = match &raw.name {
+        Some(name) => {
+            if name.get_ref().trim().is_empty() {
+                c.report(
+                    name.span(),
+                    "scenario name is empty",
+                    Some("give the scenario a name, or remove `name` to use the file name".into()),
+                );
+            }
+            name.get_ref().clone()
+        }
+        None => Path::new(source.file).file_stem().map_or_else(
+            || source.file.to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        ),
+    };
+
+    let seed = match &raw.seed {
+        Some(seed) => u64::try_from(*seed.get_ref()).unwrap_or_else(|_| {
+            c.report(
+                seed.span(),
+                format!("seed must not be negative, got {}", seed.get_ref()),
+                Some("use a non-negative integer, e.g. seed = 1".into()),
+            );
+            DEFAULT_SEED
+        }),
+        None => DEFAULT_SEED,
+    };
+
+    let latency_us = match &raw.latency {
+        Some(latency) => c.duration(latency, "latency").unwrap_or(DEFAULT_LATENCY_US),
+        None => DEFAULT_LATENCY_US,
+    };
+
+    let key_packages_per_client = match &raw.key_packages {
+        Some(kp) => match u32::try_from(*kp.get_ref()) {
+            Ok(n) if n <= MAX_KEY_PACKAGES => n,
+            _ => {
+                c.report(
+                    kp.span(),
+                    format!(
+                        "key_packages must be between 0 and {MAX_KEY_PACKAGES}, got {}",
+                        kp.get_ref()
+                    ),
+                    Some(format!(
+                        "use a value from 0 to {MAX_KEY_PACKAGES}; a last-resort KeyPackage is \
+                         always uploaded on top"
+                    )),
+                );
+                DEFAULT_KEY_PACKAGES
+            }
+        },
+        None => DEFAULT_KEY_PACKAGES,
+    };
+
+    let providers = c.providers(raw);
+    let users = c.users(raw);
+
+    let mut pending = Vec::with_capacity(raw.action.len());
+    for action in &raw.action {
+        if let Some(p) = c.action(action) {
+            pending.push(p);
+        }
+    }
+
+    if let Some((_, err)) = c.first {
+        return Err(err);
+    }
+
+    // Stable: actions at the same time keep their file order.
+    pending.sort_by_key(|p| p.at_us);
+    replay(&pending, source)?;
+
+    Ok(Scenario {
+        name,
+        file: source.file.to_string(),
+        seed,
+        latency_us,
+        key_packages_per_client,
+        providers,
+        users,
+        actions: pending
+            .into_iter()
+            .map(|p| Action {
+                at_us: p.at_us,
+                pos: p.pos,
+                kind: p.kind,
+            })
+            .collect(),
+    })
+}
+
+/// A statically valid action waiting for the replay.
+struct Pending<'r> {
+    at_us: u64,
+    pos: Pos,
+    raw: RawKind<'r>,
+    kind: ActionKind,
+}
+
+/// Static checks; keeps the error that comes first in the file.
+struct Checker<'s, 'r> {
+    source: &'s Source<'s>,
+    first: Option<(usize, ScenarioError)>,
+    /// Declared provider domains, in file order.
+    domains: Vec<&'r str>,
+    /// Declared users and the line of their declaration.
+    users: HashMap<&'r str, usize>,
+    /// Declared user names, in file order.
+    user_names: Vec<&'r str>,
+    /// Connected pairs (ordered by name) and the line of their connect action.
+    connected: HashMap<(&'r str, &'r str), usize>,
+}
+
+impl<'r> Checker<'_, 'r> {
+    fn report(&mut self, span: Range<usize>, message: impl Into<String>, hint: Option<String>) {
+        if self.first.as_ref().is_some_and(|(at, _)| *at <= span.start) {
+            return;
+        }
+        let err = self.source.error(span.clone(), message, hint);
+        self.first = Some((span.start, err));
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        self.source.pos(span.start).line
+    }
+
+    fn duration(&mut self, value: &Str, key: &str) -> Option<u64> {
+        match parse_duration_detail(value.get_ref()) {
+            Ok(us) => Some(us),
+            Err((message, hint)) => {
+                self.report(
+                    value.span(),
+                    format!("invalid duration for `{key}`: {message}"),
+                    Some(hint.unwrap_or_else(|| DURATION_HINT.to_string())),
+                );
+                None
+            }
+        }
+    }
+
+    fn providers(&mut self, raw: &'r RawScenario) -> Vec<ProviderSpec> {
+        if raw.provider.is_empty() {
+            self.report(
+                0..0,
+                "no providers declared",
+                Some(
+                    "add a [[provider]] table with a domain, e.g. domain = \"alpha.example\""
+                        .into(),
+                ),
+            );
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut providers = Vec::with_capacity(raw.provider.len());
+        for provider in &raw.provider {
+            let domain = &provider.get_ref().domain;
+            let d = domain.get_ref().as_str();
+            if let Some(problem) = domain_problem(d) {
+                self.report(
+                    domain.span(),
+                    format!("invalid provider domain \"{d}\": {problem}"),
+                    Some(
+                        "use a DNS-like name made of letters, digits, '-' and '.', e.g. \
+                         \"alpha.example\""
+                            .into(),
+                    ),
+                );
+            } else if let Some(line) = seen.get(&d.to_ascii_lowercase()) {
+                self.report(
+                    domain.span(),
+                    format!("two providers with domain \"{d}\""),
+                    Some(format!(
+                        "the first is declared at line {line}; remove one or rename it"
+                    )),
+                );
+            } else {
+                seen.insert(d.to_ascii_lowercase(), self.line(&domain.span()));
+            }
+            if !self.domains.contains(&d) {
+                self.domains.push(d);
+            }
+            providers.push(ProviderSpec {
+                domain: d.to_string(),
+            });
+        }
+        providers
+    }
+
+    fn users(&mut self, raw: &'r RawScenario) -> Vec<UserSpec> {
+        if raw.user.is_empty() {
+            self.report(
+                0..0,
+                "no users declared",
+                Some(
+                    "add a [[user]] table, e.g. name = \"alice\" and provider = \"alpha.example\""
+                        .into(),
+                ),
+            );
+        }
+        let mut users = Vec::with_capacity(raw.user.len());
+        for user in &raw.user {
+            let u = user.get_ref();
+            let name = u.name.get_ref().as_str();
+            if !is_name(name) {
+                self.report(
+                    u.name.span(),
+                    format!("invalid user name \"{name}\""),
+                    Some(NAME_HINT.into()),
+                );
+            } else if let Some(line) = self.users.get(name) {
+                let line = *line;
+                self.report(
+                    u.name.span(),
+                    format!("two users named {name}"),
+                    Some(format!(
+                        "the first is declared at line {line}; rename one of them"
+                    )),
+                );
+            } else {
+                self.users.insert(name, self.line(&u.name.span()));
+                self.user_names.push(name);
+            }
+
+            let provider = u.provider.get_ref().as_str();
+            if !self.domains.contains(&provider) {
+                let hint = if self.domains.is_empty() {
+                    "declare it with a [[provider]] table".to_string()
+                } else {
+                    format!(
+                        "declared providers: {}; fix the domain or declare it with a \
+                         [[provider]] table",
+                        list(self.domains.iter().copied())
+                    )
+                };
+                self.report(
+                    u.provider.span(),
+                    format!("user {name}'s provider \"{provider}\" is not declared"),
+                    Some(hint),
+                );
+            }
+
+            let clients = match &u.clients {
+                Some(clients) => match u32::try_from(*clients.get_ref()) {
+                    Ok(n) if CLIENTS_RANGE.contains(&n) => n,
+                    _ => {
+                        self.report(
+                            clients.span(),
+                            format!(
+                                "user {name} has {} clients, but clients must be {}..={}",
+                                clients.get_ref(),
+                                CLIENTS_RANGE.start(),
+                                CLIENTS_RANGE.end()
+                            ),
+                            Some(format!(
+                                "set clients to a value from {} to {}",
+                                CLIENTS_RANGE.start(),
+                                CLIENTS_RANGE.end()
+                            )),
+                        );
+                        1
+                    }
+                },
+                None => 1,
+            };
+            users.push(UserSpec {
+                name: name.to_string(),
+                provider: provider.to_string(),
+                clients,
+            });
+        }
+        users
+    }
+
+    fn action(&mut self, action: &'r Spanned<RawAction>) -> Option<Pending<'r>> {
+        let a = action.get_ref();
+        let at_us = self.duration(&a.at, "at");
+        let mut kinds = a.kinds();
+        let kind_list = ACTION_KINDS.join(", ");
+        if kinds.is_empty() {
+            self.report(
+                action.span(),
+                "action has no kind",
+                Some(format!("give it exactly one of: {kind_list}")),
+            );
+            return None;
+        }
+        if kinds.len() > 1 {
+            self.report(
+                kinds[1].1.clone(),
+                format!(
+                    "action has more than one kind: `{}` and `{}`",
+                    kinds[0].0, kinds[1].0
+                ),
+                Some(format!(
+                    "split it into separate [[action]] tables, each with `at` and exactly one \
+                     of: {kind_list}"
+                )),
+            );
+            return None;
+        }
+        let (_, span, raw) = kinds.remove(0);
+        let kind = self.kind(&raw, span);
+        Some(Pending {
+            at_us: at_us?,
+            pos: self.source.pos(action.span().start),
+            raw,
+            kind,
+        })
+    }
+
+    fn kind(&mut self, raw: &RawKind<'r>, span: Range<usize>) -> ActionKind {
+        match raw {
+            RawKind::Connect(r) => {
+                let (from, to) = (r.from.get_ref().as_str(), r.to.get_ref().as_str());
+                let known = self.user(&r.from) & self.user(&r.to);
+                if known && from == to {
+                    self.report(
+                        r.to.span(),
+                        format!("connect from {from} to itself"),
+                        Some("connect two different users".into()),
+                    );
+                } else if known {
+                    let pair = if from < to { (from, to) } else { (to, from) };
+                    if let Some(line) = self.connected.get(&pair) {
+                        let line = *line;
+                        self.report(
+                            span,
+                            format!("{from} and {to} are already connected"),
+                            Some(format!(
+                                "the first connect of this pair is at line {line}; remove this one"
+                            )),
+                        );
+                    } else {
+                        let line = self.line(&span);
+                        self.connected.insert(pair, line);
+                    }
+                }
+                ActionKind::Connect {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                }
+            }
+            RawKind::CreateRoom(r) => {
+                self.room(&r.room);
+                self.user(&r.by);
+                let by = r.by.get_ref().as_str();
+                if let Some(hub) = &r.hub {
+                    let h = hub.get_ref().as_str();
+                    if !self.domains.contains(&h) {
+                        let declared = list(self.domains.iter().copied());
+                        self.report(
+                            hub.span(),
+                            format!("unknown provider \"{h}\" in `hub`"),
+                            Some(format!(
+                                "declared providers: {declared}; or remove `hub` to host the \
+                                 room on the creator's provider"
+                            )),
+                        );
+                    }
+                }
+                let mut seen = HashSet::new();
+                for member in &r.members {
+                    let m = member.get_ref().as_str();
+                    if !self.user(member) {
+                        continue;
+                    }
+                    if m == by {
+                        self.report(
+                            member.span(),
+                            format!("the creator {m} is listed among members"),
+                            Some(format!(
+                                "remove {m} from members; the creator is always a member"
+                            )),
+                        );
+                    } else if !seen.insert(m) {
+                        self.report(
+                            member.span(),
+                            format!("{m} is listed twice in members"),
+                            Some("remove the duplicate".into()),
+                        );
+                    }
+                }
+                ActionKind::CreateRoom {
+                    room: r.room.get_ref().clone(),
+                    by: by.to_string(),
+                    hub: r.hub.as_ref().map(|h| h.get_ref().clone()),
+                    members: strings(&r.members),
+                }
+            }
+            RawKind::Add(r) => {
+                self.room(&r.room);
+                self.user(&r.by);
+                if r.users.get_ref().is_empty() {
+                    self.report(
+                        r.users.span(),
+                        "`add` needs at least one user",
+                        Some("list the users to add, e.g. users = [\"bob\"]".into()),
+                    );
+                }
+                let mut seen = HashSet::new();
+                for user in r.users.get_ref() {
+                    if self.user(user) && !seen.insert(user.get_ref().as_str()) {
+                        self.report(
+                            user.span(),
+                            format!("{} is listed twice in users", user.get_ref()),
+                            Some("remove the duplicate".into()),
+                        );
+                    }
+                }
+                ActionKind::Add {
+                    room: r.room.get_ref().clone(),
+                    by: r.by.get_ref().clone(),
+                    users: strings(r.users.get_ref()),
+                }
+            }
+            RawKind::Join(r) => {
+                self.room(&r.room);
+                self.user(&r.user);
+                ActionKind::Join {
+                    room: r.room.get_ref().clone(),
+                    user: r.user.get_ref().clone(),
+                }
+            }
+            RawKind::Remove(r) => {
+                self.room(&r.room);
+                let known = self.user(&r.by) & self.user(&r.user);
+                if known && r.by.get_ref() == r.user.get_ref() {
+                    self.report(
+                        r.user.span(),
+                        format!("{} cannot remove itself", r.user.get_ref()),
+                        Some(format!(
+                            "use leave = {{ room = \"{}\", user = \"{}\" }} instead",
+                            r.room.get_ref(),
+                            r.user.get_ref()
+                        )),
+                    );
+                }
+                ActionKind::Remove {
+                    room: r.room.get_ref().clone(),
+                    by: r.by.get_ref().clone(),
+                    user: r.user.get_ref().clone(),
+                }
+            }
+            RawKind::Leave(r) => {
+                self.room(&r.room);
+                self.user(&r.user);
+                ActionKind::Leave {
+                    room: r.room.get_ref().clone(),
+                    user: r.user.get_ref().clone(),
+                }
+            }
+            RawKind::Send(r) => {
+                self.room(&r.room);
+                self.user(&r.from);
+                let count = r
+                    .count
+                    .as_ref()
+                    .map_or(DEFAULT_SEND_COUNT, |c| self.count(c, "send"));
+                let every_us = match &r.every {
+                    Some(every) => match self.duration(every, "every") {
+                        Some(0) => {
+                            self.report(
+                                every.span(),
+                                "`every` must be greater than 0",
+                                Some("use a positive interval, e.g. every = \"1s\"".into()),
+                            );
+                            DEFAULT_SEND_EVERY_US
+                        }
+                        Some(us) => us,
+                        None => DEFAULT_SEND_EVERY_US,
+                    },
+                    None => DEFAULT_SEND_EVERY_US,
+                };
+                ActionKind::Send {
+                    room: r.room.get_ref().clone(),
+                    from: r.from.get_ref().clone(),
+                    count,
+                    every_us,
+                }
+            }
+            RawKind::PublishKeyPackages(r) => {
+                self.user(&r.user);
+                let count = self.count(&r.count, "publish_key_packages");
+                ActionKind::PublishKeyPackages {
+                    user: r.user.get_ref().clone(),
+                    count,
+                }
+            }
+        }
+    }
+
+    /// Checks that a user is declared; returns whether it is.
+    fn user(&mut self, user: &Str) -> bool {
+        let name = user.get_ref().as_str();
+        if self.users.contains_key(name) {
+            return true;
+        }
+        let hint = if self.user_names.is_empty() {
+            "declare it with a [[user]] table".to_string()
+        } else {
+            format!(
+                "declared users: {}; fix the name or declare it with a [[user]] table",
+                list(self.user_names.iter().copied())
+            )
+        };
+        self.report(user.span(), format!("unknown user \"{name}\""), Some(hint));
+        false
+    }
+
+    fn room(&mut self, room: &Str) {
+        let name = room.get_ref().as_str();
+        if !is_name(name) {
+            self.report(
+                room.span(),
+                format!("invalid room name \"{name}\""),
+                Some(NAME_HINT.into()),
+            );
+        }
+    }
+
+    fn count(&mut self, count: &Spanned<i64>, kind: &str) -> u32 {
+        let n = *count.get_ref();
+        if n < 1 {
+            self.report(
+                count.span(),
+                format!("{kind} count must be at least 1, got {n}"),
+                Some("use a positive count, or remove the action".into()),
+            );
+            return 1;
+        }
+        u32::try_from(n).unwrap_or_else(|_| {
+            self.report(
+                count.span(),
+                format!("{kind} count {n} is too large"),
+                Some(format!("use a count of at most {}", u32::MAX)),
+            );
+            1
+        })
+    }
+}
+
+const NAME_HINT: &str = "names are non-empty and use only letters, digits, '_', '.' and '-'";
+
+/// Whether `s` is a valid user or room name: `[A-Za-z0-9_.-]+`.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// What is wrong with a provider domain, if anything.
+fn domain_problem(d: &str) -> Option<&'static str> {
+    if d.is_empty() {
+        return Some("it is empty");
+    }
+    if d.len() > 253 {
+        return Some("it is longer than 253 characters");
+    }
+    if !d
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        return Some("only letters, digits, '-' and '.' are allowed");
+    }
+    for label in d.split('.') {
+        if label.is_empty() {
+            return Some("it has an empty label (a leading, trailing or doubled '.')");
+        }
+        if label.len() > 63 {
+            return Some("it has a label longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some("a label starts or ends with '-'");
+        }
+    }
+    None
+}
+
+/// A comma-separated list of names, abbreviated when long.
+fn list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut out = names
+        .iter()
+        .take(MAX_LISTED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX_LISTED {
+        out.push_str(&format!(", ... ({} more)", names.len() - MAX_LISTED));
+    }
+    out
+}
+
+fn strings(values: &[Str]) -> Vec<String> {
+    values.iter().map(|v| v.get_ref().clone()).collect()
+}
+
+/// A room during the replay.
+struct Room<'r> {
+    members: BTreeSet<&'r str>,
+    at_us: u64,
+    line: usize,
+}
+
+/// Replays room creation and membership in time order and returns the first violation.
+fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioError> {
+    // Where each room is first created in time order, for hints about early use.
+    let mut first_create: HashMap<&str, (u64, usize)> = HashMap::new();
+    for p in pending {
+        if let RawKind::CreateRoom(r) = &p.raw {
+            first_create
+                .entry(r.room.get_ref().as_str())
+                .or_insert((p.at_us, p.pos.line));
+        }
+    }
+
+    let mut rooms: HashMap<&str, Room<'_>> = HashMap::new();
+    for p in pending {
+        let now = format_duration(p.at_us);
+        let err = |value: &Str, message: String, hint: String| {
+            source.error(value.span(), message, Some(hint))
+        };
+        let missing = |room: &Str, key: &str| {
+            let name = room.get_ref();
+            match first_create.get(name.as_str()) {
+                Some(&(at_us, line)) => err(
+                    room,
+                    format!("room {name} does not exist yet at {now}"),
+                    format!(
+                        "it is created at {} (line {line}); create it earlier or move the \
+                         {key} later",
+                        format_duration(at_us)
+                    ),
+                ),
+                None => err(
+                    room,
+                    format!("unknown room {name}"),
+                    format!("no create_room action creates {name}; add one before this {key}"),
+                ),
+            }
+        };
+        let not_member = |user: &Str, room: &Str| {
+            format!(
+                "{} is not a member of room {} at {now}",
+                user.get_ref(),
+                room.get_ref()
+            )
+        };
+
+        match &p.raw {
+            RawKind::Connect(_) | RawKind::PublishKeyPackages(_) => {}
+            RawKind::CreateRoom(r) => {
+                let name = r.room.get_ref().as_str();
+                if let Some(existing) = rooms.get(name) {
+                    return Err(err(
+                        &r.room,
+                        format!("room {name} already exists"),
+                        format!(
+                            "it was created at {} (line {}); choose another room name",
+                            format_duration(existing.at_us),
+                            existing.line
+                        ),
+                    ));
+                }
+                let mut members: BTreeSet<&str> =
+                    r.members.iter().map(|m| m.get_ref().as_str()).collect();
+                members.insert(r.by.get_ref());
+                rooms.insert(
+                    name,
+                    Room {
+                        members,
+                        at_us: p.at_us,
+                        line: p.pos.line,
+                    },
+                );
+            }
+            RawKind::Add(r) => {
+                let Some(room) = rooms.get_mut(r.room.get_ref().as_str()) else {
+                    return Err(missing(&r.room, "add"));
+                };
+                let by = r.by.get_ref();
+                if !room.members.contains(by.as_str()) {
+                    return Err(err(
+                        &r.by,
+                        format!("{} and cannot add users", not_member(&r.by, &r.room)),
+                        format!(
+                            "only members can add; make {by} a member earlier, or let a current \
+                             member add"
+                        ),
+                    ));
+                }
+                for user in r.users.get_ref() {
+                    let u = user.get_ref();
+                    if room.members.contains(u.as_str()) {
+                        return Err(err(
+                            user,
+                            format!(
+                                "{u} is already a member of room {} at {now}",
+                                r.room.get_ref()
+                            ),
+                            format!("remove {u} from users, or remove {u} from the room earlier"),
+                        ));
+                    }
+                }
+                room.members
+                    .extend(r.users.get_ref().iter().map(|u| u.get_ref().as_str()));
+            }
+            RawKind::Join(r) => {
+                let Some(room) = rooms.get_mut(r.room.get_ref().as_str()) else {
+                    return Err(missing(&r.room, "join"));
+                };
+                let u = r.user.get_ref();
+                if !room.members.insert(u.as_str()) {
+                    return Err(err(
+                        &r.user,
+                        format!(
+                            "{u} is already a member of room {} at {now}",
+                            r.room.get_ref()
+                        ),
+                        format!("drop this join, or make {u} leave the room earlier"),
+                    ));
+                }
+            }
+            RawKind::Remove(r) => {
+                let Some(room) = rooms.get_mut(r.room.get_ref().as_str()) else {
+                    return Err(missing(&r.room, "remove"));
+                };
+                let by = r.by.get_ref();
+                if !room.members.contains(by.as_str()) {
+                    return Err(err(
+                        &r.by,
+                        format!("{} and cannot remove users", not_member(&r.by, &r.room)),
+                        format!(
+                            "only members can remove; make {by} a member earlier, or let a \
+                             current member remove"
+                        ),
+                    ));
+                }
+                let u = r.user.get_ref();
+                if !room.members.remove(u.as_str()) {
+                    return Err(err(
+                        &r.user,
+                        not_member(&r.user, &r.room),
+                        format!("drop this remove, or move it after {u} is added or joins"),
+                    ));
+                }
+            }
+            RawKind::Leave(r) => {
+                let Some(room) = rooms.get_mut(r.room.get_ref().as_str()) else {
+                    return Err(missing(&r.room, "leave"));
+                };
+                let u = r.user.get_ref();
+                if !room.members.remove(u.as_str()) {
+                    return Err(err(
+                        &r.user,
+                        not_member(&r.user, &r.room),
+                        format!("drop this leave, or move it after {u} is added or joins"),
+                    ));
+                }
+            }
+            RawKind::Send(r) => {
+                let Some(room) = rooms.get(r.room.get_ref().as_str()) else {
+                    return Err(missing(&r.room, "send"));
+                };
+                let from = r.from.get_ref();
+                if !room.members.contains(from.as_str()) {
+                    return Err(err(
+                        &r.from,
+                        format!("{} and cannot send to it", not_member(&r.from, &r.room)),
+                        format!("make {from} a member earlier, or send from a current member"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

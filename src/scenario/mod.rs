@@ -1,0 +1,213 @@
+//! Scenario files: TOML schema, parsing and validation.
+//!
+//! A scenario declares providers, users and a timeline of actions. [`load`] reads a file and
+//! [`parse_str`] parses text; both validate the scenario completely (including replaying room
+//! membership in time order), so a [`Scenario`] that comes back can be simulated without
+//! further checks. Every error carries the position of the offending value and renders as
+//! `FILE:LINE:COLUMN: error: MESSAGE`, followed by `\n  hint: HINT` when there is a hint.
+//!
+//! ```toml
+//! name = "quickstart"          # optional, defaults to the file stem
+//! seed = 7                     # optional, default 1
+//! latency = "20ms"             # optional, per hop
+//! key_packages = 4             # optional, per client at registration
+//!
+//! [[provider]]
+//! domain = "alpha.example"
+//!
+//! [[user]]
+//! name = "alice"
+//! provider = "alpha.example"
+//! clients = 2                  # optional, default 1, 1..=16
+//!
+//! [[action]]
+//! at = "90s"
+//! create_room = { room = "lunch", by = "alice", members = ["bob"] }
+//! ```
+//!
+//! Action kinds: `connect`, `create_room`, `add`, `join`, `remove`, `leave`, `send`,
+//! `publish_key_packages`; see [`ActionKind`].
+
+mod check;
+mod duration;
+mod error;
+mod raw;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use duration::parse_duration;
+pub use error::ScenarioError;
+
+/// Default `seed`.
+pub const DEFAULT_SEED: u64 = 1;
+/// Default `latency` per hop, in microseconds (20ms).
+pub const DEFAULT_LATENCY_US: u64 = 20_000;
+/// Default `key_packages` per client.
+pub const DEFAULT_KEY_PACKAGES: u32 = 4;
+/// Largest accepted `key_packages`.
+pub const MAX_KEY_PACKAGES: u32 = 1_000;
+/// Accepted range of `clients` per user.
+pub const CLIENTS_RANGE: std::ops::RangeInclusive<u32> = 1..=16;
+
+/// A parsed and validated scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scenario {
+    /// The `name` key, or the file stem if absent.
+    pub name: String,
+    /// The path as given, for messages.
+    pub file: String,
+    /// The `seed` key, default 1.
+    pub seed: u64,
+    /// The `latency` key in microseconds, per hop; default 20ms.
+    pub latency_us: u64,
+    /// The `key_packages` key, default 4: KeyPackages each client uploads at registration,
+    /// in addition to a last-resort one.
+    pub key_packages_per_client: u32,
+    /// Providers in file order.
+    pub providers: Vec<ProviderSpec>,
+    /// Users in file order.
+    pub users: Vec<UserSpec>,
+    /// Actions sorted by `at_us`; actions at the same time keep their file order.
+    pub actions: Vec<Action>,
+}
+
+/// A `[[provider]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ProviderSpec {
+    pub domain: String,
+}
+
+/// A `[[user]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct UserSpec {
+    pub name: String,
+    /// The domain of the user's provider; always one of the declared providers.
+    pub provider: String,
+    /// Number of clients (devices), 1..=16.
+    pub clients: u32,
+}
+
+/// An `[[action]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Action {
+    /// When the action happens, in microseconds from the start.
+    pub at_us: u64,
+    /// Where the action is written: its table header (or inline table).
+    pub pos: Pos,
+    pub kind: ActionKind,
+}
+
+/// A 1-based position in a scenario file; `column` counts characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// What an action does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// `from` and `to` become contacts.
+    Connect { from: String, to: String },
+    /// `by` creates `room`, hosted by `hub` (a provider domain; `None` means the creator's
+    /// provider), with `members` (which excludes the creator).
+    CreateRoom {
+        room: String,
+        by: String,
+        hub: Option<String>,
+        members: Vec<String>,
+    },
+    /// Member `by` adds `users` to `room`.
+    Add {
+        room: String,
+        by: String,
+        users: Vec<String>,
+    },
+    /// `user` joins `room` by external commit.
+    Join { room: String, user: String },
+    /// Member `by` removes `user` from `room`.
+    Remove {
+        room: String,
+        by: String,
+        user: String,
+    },
+    /// `user` leaves `room`.
+    Leave { room: String, user: String },
+    /// `from` sends `count` messages to `room`, one every `every_us` microseconds.
+    Send {
+        room: String,
+        from: String,
+        count: u32,
+        every_us: u64,
+    },
+    /// `user` uploads `count` more KeyPackages for each of its clients.
+    PublishKeyPackages { user: String, count: u32 },
+}
+
+impl ActionKind {
+    /// The key that introduces this kind in a scenario file, e.g. `"create_room"`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            ActionKind::Connect { .. } => "connect",
+            ActionKind::CreateRoom { .. } => "create_room",
+            ActionKind::Add { .. } => "add",
+            ActionKind::Join { .. } => "join",
+            ActionKind::Remove { .. } => "remove",
+            ActionKind::Leave { .. } => "leave",
+            ActionKind::Send { .. } => "send",
+            ActionKind::PublishKeyPackages { .. } => "publish_key_packages",
+        }
+    }
+
+    /// The room the action concerns, if any.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            ActionKind::CreateRoom { room, .. }
+            | ActionKind::Add { room, .. }
+            | ActionKind::Join { room, .. }
+            | ActionKind::Remove { room, .. }
+            | ActionKind::Leave { room, .. }
+            | ActionKind::Send { room, .. } => Some(room),
+            ActionKind::Connect { .. } | ActionKind::PublishKeyPackages { .. } => None,
+        }
+    }
+}
+
+impl Scenario {
+    /// The declared user with this name.
+    pub fn user(&self, name: &str) -> Option<&UserSpec> {
+        self.users.iter().find(|u| u.name == name)
+    }
+
+    /// The declared provider with this domain.
+    pub fn provider(&self, domain: &str) -> Option<&ProviderSpec> {
+        self.providers.iter().find(|p| p.domain == domain)
+    }
+}
+
+/// Reads and parses a scenario file; see [`parse_str`].
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    parse_str(&src, &file)
+}
+
+/// Parses and validates scenario text. `file` is used in messages and, when the scenario
+/// has no `name`, its stem becomes the name.
+pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let source = error::Source { src, file };
+    let raw: raw::RawScenario = toml::from_str(src).map_err(|e| source.toml_error(&e))?;
+    check::build(&raw, &source)
+}

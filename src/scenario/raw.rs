@@ -1,0 +1,171 @@
+//! The file schema as deserialized, with spans on every value that can be wrong.
+//!
+//! Numbers the scenario constrains are read as `i64` so that out-of-range values reach the
+//! validator and get a specific message instead of serde's generic one.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(crate) type Str = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub name: Option<Str>,
+    pub seed: Option<Spanned<i64>>,
+    pub latency: Option<Str>,
+    pub key_packages: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub provider: Vec<Spanned<RawProvider>>,
+    #[serde(default)]
+    pub user: Vec<Spanned<RawUser>>,
+    #[serde(default)]
+    pub action: Vec<Spanned<RawAction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    pub domain: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUser {
+    pub name: Str,
+    pub provider: Str,
+    pub clients: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAction {
+    pub at: Str,
+    pub connect: Option<Spanned<RawConnect>>,
+    pub create_room: Option<Spanned<RawCreateRoom>>,
+    pub add: Option<Spanned<RawAdd>>,
+    pub join: Option<Spanned<RawJoin>>,
+    pub remove: Option<Spanned<RawRemove>>,
+    pub leave: Option<Spanned<RawLeave>>,
+    pub send: Option<Spanned<RawSend>>,
+    pub publish_key_packages: Option<Spanned<RawPublishKeyPackages>>,
+}
+
+/// The kind keys of an action, in schema order.
+pub(crate) const ACTION_KINDS: &[&str] = &[
+    "connect",
+    "create_room",
+    "add",
+    "join",
+    "remove",
+    "leave",
+    "send",
+    "publish_key_packages",
+];
+
+/// One present kind key of an action, borrowed.
+pub(crate) enum RawKind<'a> {
+    Connect(&'a RawConnect),
+    CreateRoom(&'a RawCreateRoom),
+    Add(&'a RawAdd),
+    Join(&'a RawJoin),
+    Remove(&'a RawRemove),
+    Leave(&'a RawLeave),
+    Send(&'a RawSend),
+    PublishKeyPackages(&'a RawPublishKeyPackages),
+}
+
+impl RawAction {
+    /// The kind keys present in this action as `(key, span of its value, kind)`, in file order.
+    pub fn kinds(&self) -> Vec<(&'static str, std::ops::Range<usize>, RawKind<'_>)> {
+        fn entry<'a, T>(
+            key: &'static str,
+            value: &'a Option<Spanned<T>>,
+            wrap: fn(&'a T) -> RawKind<'a>,
+        ) -> Option<(&'static str, std::ops::Range<usize>, RawKind<'a>)> {
+            value.as_ref().map(|v| (key, v.span(), wrap(v.get_ref())))
+        }
+        let mut kinds: Vec<_> = [
+            entry("connect", &self.connect, RawKind::Connect),
+            entry("create_room", &self.create_room, RawKind::CreateRoom),
+            entry("add", &self.add, RawKind::Add),
+            entry("join", &self.join, RawKind::Join),
+            entry("remove", &self.remove, RawKind::Remove),
+            entry("leave", &self.leave, RawKind::Leave),
+            entry("send", &self.send, RawKind::Send),
+            entry(
+                "publish_key_packages",
+                &self.publish_key_packages,
+                RawKind::PublishKeyPackages,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        kinds.sort_by_key(|(_, span, _)| span.start);
+        kinds
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnect {
+    pub from: Str,
+    pub to: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCreateRoom {
+    pub room: Str,
+    pub by: Str,
+    pub hub: Option<Str>,
+    #[serde(default)]
+    pub members: Vec<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdd {
+    pub room: Str,
+    pub by: Str,
+    pub users: Spanned<Vec<Str>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJoin {
+    pub room: Str,
+    pub user: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRemove {
+    pub room: Str,
+    pub by: Str,
+    pub user: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLeave {
+    pub room: Str,
+    pub user: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSend {
+    pub room: Str,
+    pub from: Str,
+    pub count: Option<Spanned<i64>>,
+    pub every: Option<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPublishKeyPackages {
+    pub user: Str,
+    pub count: Spanned<i64>,
+}
