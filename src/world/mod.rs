@@ -84,6 +84,9 @@ pub(crate) enum Event {
     AtClient { to: usize, bytes: Vec<u8> },
 }
 
+/// A membership interval: from, and until (None while it lasts).
+type Span = (Micros, Option<Micros>);
+
 struct User {
     name: String,
     uri: String,
@@ -249,7 +252,7 @@ pub struct World<'s> {
     observations: Vec<Observation>,
     truth: BTreeSet<TruthRow>,
     /// Open and closed membership intervals per (room, client).
-    memberships: BTreeMap<(usize, usize), Vec<(Micros, Option<Micros>)>>,
+    memberships: BTreeMap<(usize, usize), Vec<Span>>,
     connections: Vec<(String, String)>,
     stats: RunStats,
 }
@@ -370,13 +373,25 @@ impl<'s> World<'s> {
 
     /// Runs until no event is left; `progress` is called now and then with the virtual time.
     pub fn run(mut self, mut progress: impl FnMut(Micros)) -> Result<RunOutput, SimError> {
-        while let Some(ev) = self.engine.next_event() {
-            self.handle(ev)?;
-            if self.engine.processed() % 256 == 0 {
+        while self.step()? {
+            if self.engine.processed().is_multiple_of(256) {
                 progress(self.engine.now());
             }
         }
         progress(self.engine.now());
+        self.finish()
+    }
+
+    /// Processes the next event; false when none is left.
+    pub fn step(&mut self) -> Result<bool, SimError> {
+        match self.engine.next_event() {
+            Some(ev) => self.handle(ev).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Ends the run: checks that no operation is left half done and collects the results.
+    pub fn finish(mut self) -> Result<RunOutput, SimError> {
         for room in 0..self.rooms.len() {
             if let Some(op) = &self.rooms[room].op {
                 let a = &self.scenario.actions[op.action];
@@ -681,9 +696,9 @@ impl<'s> World<'s> {
         self.drain_room_queue(room)
     }
 
-    /// After a step: every member holds the same epoch authenticator, and the hub's
+    /// After a step (and callable any time the room is idle): every member holds the same epoch authenticator, and the hub's
     /// PublicGroup lists exactly the clients that hold the group.
-    fn check_room(&mut self, room: usize) -> Result<(), SimError> {
+    pub fn check_room(&mut self, room: usize) -> Result<(), SimError> {
         let r = &self.rooms[room];
         let inconsistent = |detail: String| SimError::Inconsistent {
             room: r.name.clone(),
@@ -751,3 +766,6 @@ fn client_label(c: &Client) -> String {
         .map(|(_, l)| l.to_string())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The command line: determinism across processes, output files, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mimimi-sim");
+
+fn quickstart() -> String {
+    format!("{}/scenarios/quickstart.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sim(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the binary runs")
+}
+
+fn fingerprint(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint mimi "))
+        .unwrap_or_else(|| panic!("no fingerprint line in {stdout}"));
+    assert_eq!(line.len(), 64);
+    line.to_string()
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn same_seed_gives_identical_files_in_two_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let qs = quickstart();
+    let ra = sim(&["run", &qs, "--out", a.to_str().unwrap()], &[]);
+    let rb = sim(
+        &["run", &qs, "--out", b.to_str().unwrap()],
+        &[("RAYON_NUM_THREADS", "1")],
+    );
+    assert!(
+        ra.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ra.stderr)
+    );
+    assert!(
+        rb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+    assert_eq!(fingerprint(&ra), fingerprint(&rb));
+    let (fa, fb) = (files(&a), files(&b));
+    let names: Vec<&str> = fa.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "summary.json",
+        "mimi/observations.csv",
+        "mimi/truth.csv",
+        "mimi/memberships.csv",
+        "mimi/connections.csv",
+    ] {
+        assert!(names.contains(&want), "missing {want} in {names:?}");
+    }
+    assert_eq!(fa, fb, "output files differ between two runs with one seed");
+
+    let rc = sim(
+        &["run", &qs, "--out", c.to_str().unwrap(), "--seed", "8"],
+        &[],
+    );
+    assert!(rc.status.success());
+    assert_ne!(
+        fingerprint(&ra),
+        fingerprint(&rc),
+        "another seed, same fingerprint"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 8);
+    assert_eq!(summary["modes"]["mimi"]["fingerprint"], fingerprint(&rc));
+}
+
+#[test]
+fn existing_output_is_kept_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = tmp.path().join("keep.txt");
+    std::fs::write(&keep, "mine").unwrap();
+    let qs = quickstart();
+    let out = sim(&["run", &qs, "--out", tmp.path().to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine");
+    let out = sim(
+        &["run", &qs, "--out", tmp.path().to_str().unwrap(), "--force"],
+        &[],
+    );
+    assert!(out.status.success());
+    assert!(!keep.exists());
+    assert!(tmp.path().join("summary.json").exists());
+}
+
+const GOOD_HEAD: &str = r#"[[provider]]
+domain = "a.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+[[user]]
+name = "bob"
+provider = "a.example"
+"#;
+
+/// Each bad scenario, with the line:column its error must name.
+const BAD: &[(&str, &str, &str)] = &[
+    (
+        "unknown key",
+        "[[action]]\nat = \"1s\"\ncreate_room = { room = \"r\", by = \"alice\", colour = \"red\" }\n",
+        ":11:",
+    ),
+    (
+        "unknown user",
+        "[[action]]\nat = \"1s\"\ncreate_room = { room = \"r\", by = \"zoe\" }\n",
+        ":11:",
+    ),
+    (
+        "unknown room",
+        "[[action]]\nat = \"1s\"\nsend = { room = \"nowhere\", from = \"alice\" }\n",
+        ":11:",
+    ),
+    (
+        "add by a non-member",
+        "[[action]]\nat = \"1s\"\ncreate_room = { room = \"r\", by = \"alice\" }\n[[action]]\nat = \"2s\"\nadd = { room = \"r\", by = \"bob\", users = [\"bob\"] }\n",
+        ":14:",
+    ),
+    (
+        "join before the room exists",
+        "[[action]]\nat = \"1s\"\njoin = { room = \"r\", user = \"bob\" }\n[[action]]\nat = \"2s\"\ncreate_room = { room = \"r\", by = \"alice\" }\n",
+        ":11:",
+    ),
+    (
+        "two users with one name",
+        "[[user]]\nname = \"alice\"\nprovider = \"a.example\"\n",
+        ":10:",
+    ),
+];
+
+#[test]
+fn bad_scenarios_name_the_line_and_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (what, tail, position) in BAD {
+        let path = tmp.path().join("bad.toml");
+        std::fs::write(&path, format!("{GOOD_HEAD}{tail}")).unwrap();
+        for cmd in ["validate", "run"] {
+            let out_dir = tmp.path().join("out");
+            let out = sim(
+                &[
+                    cmd,
+                    path.to_str().unwrap(),
+                    "--out",
+                    out_dir.to_str().unwrap(),
+                ][..if cmd == "run" { 4 } else { 2 }],
+                &[],
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what} ({cmd}): {stderr}");
+            let expected = format!("bad.toml{position}");
+            assert!(
+                stderr.contains(&expected),
+                "{what} ({cmd}): want {expected} in {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+            assert!(!out_dir.exists(), "{what}: {cmd} wrote output");
+        }
+    }
+}
+
+#[test]
+fn validate_accepts_quickstart() {
+    let out = sim(&["validate", &quickstart()], &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (3 providers, 10 users"));
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let out = sim(&["run", "no/such/file.toml"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no/such/file.toml"), "{stderr}");
+}
