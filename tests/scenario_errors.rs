@@ -1133,6 +1133,12 @@ add = {{ room = "lunch", by = "alice", users = ["carol"] }}
         "create_room = { room = \"lunch\", by = \"carol\" }",
     );
     assert_err(&src, B + 12, 24, "room lunch already exists");
+    // Nor can anyone join it: an external join needs a member's GroupInfo.
+    let src = src.replace(
+        "create_room = { room = \"lunch\", by = \"carol\" }",
+        "join = { room = \"lunch\", user = \"carol\" }",
+    );
+    assert_err(&src, B + 12, 17, "room lunch has no members left at 3s");
 }
 
 #[test]

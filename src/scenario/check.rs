@@ -745,6 +745,17 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
                     return Err(missing(&r.room, "join"));
                 };
                 let u = r.user.get_ref();
+                if room.members.is_empty() {
+                    return Err(err(
+                        &r.room,
+                        format!(
+                            "room {} has no members left at {now}: nobody can help {u} join",
+                            r.room.get_ref()
+                        ),
+                        "move the join before the last member leaves, or create a new room"
+                            .to_string(),
+                    ));
+                }
                 if !room.members.insert(u.as_str()) {
                     return Err(err(
                         &r.user,
