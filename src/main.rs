@@ -34,7 +34,8 @@ enum Command {
         /// Output directory (default: reports/<scenario name>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Replace the output directory if it exists.
+        /// Replace the output directory even if it holds something other than an earlier
+        /// output of this scenario (which is always replaced).
         #[arg(long)]
         force: bool,
     },
@@ -53,7 +54,11 @@ fn main() -> ExitCode {
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Scenario errors already read `FILE:LINE:COLUMN: error: ...`.
+            match e.downcast_ref::<scenario::ScenarioError>() {
+                Some(se) => eprintln!("{se}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -99,7 +104,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             for r in &results {
                 files.extend(output::mode_files(r));
             }
-            output::write_dir(&out, &files, force)?;
+            output::write_dir(&out, &files, &s.name, force)?;
             println!("wrote {}", out.display());
             for r in &results {
                 println!("fingerprint {} {}", r.mode, r.fingerprint);

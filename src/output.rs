@@ -15,7 +15,7 @@ use crate::world::{RunOutput, RunStats};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The output directory exists and `--force` was not given.
-    #[error("{0} already exists and is not empty; pass --force to replace it, or --out DIR to write elsewhere")]
+    #[error("{0} already exists and does not hold an earlier output of this scenario; pass --force to replace it, or --out DIR to write elsewhere")]
     Exists(PathBuf),
     /// A file system operation failed.
     #[error("{path}: {source}")]
@@ -158,13 +158,27 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// Writes `files` (relative paths) into `dir`, replacing it only when `force` is set.
-pub fn write_dir(dir: &Path, files: &[(String, Vec<u8>)], force: bool) -> Result<(), OutputError> {
+/// Whether `dir` holds an earlier output of the scenario `name` (its `summary.json` says so).
+fn is_earlier_output(dir: &Path, name: &str) -> bool {
+    std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["scenario"] == name)
+}
+
+/// Writes `files` (relative paths) into `dir`. A non-empty `dir` is replaced when it holds an
+/// earlier output of the same scenario, or when `force` is set; otherwise it is left alone.
+pub fn write_dir(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    scenario: &str,
+    force: bool,
+) -> Result<(), OutputError> {
     let non_empty = dir
         .read_dir()
         .map(|mut d| d.next().is_some())
         .unwrap_or(false);
-    if non_empty && !force {
+    if non_empty && !force && !is_earlier_output(dir, scenario) {
         return Err(OutputError::Exists(dir.to_path_buf()));
     }
     let parent = match dir.parent() {
