@@ -89,12 +89,8 @@ impl World<'_> {
         c.joined_epoch.insert(room, group.epoch().as_u64());
         c.groups.insert(room, group);
         self.rooms[room].op = Some(Op {
-            action,
-            actor,
-            stage: Stage::Creating,
-            claims: vec![],
-            outstanding: 0,
             then_add,
+            ..Op::new(action, actor, Stage::Creating)
         });
         self.client_to_home(actor, &msg);
         Ok(())
@@ -110,12 +106,8 @@ impl World<'_> {
         targets: Vec<usize>,
     ) -> Result<(), SimError> {
         self.rooms[room].op = Some(Op {
-            action,
-            actor,
-            stage: Stage::Claiming,
             claims: targets.iter().map(|&t| (t, None)).collect(),
-            outstanding: 0,
-            then_add: vec![],
+            ..Op::new(action, actor, Stage::Claiming)
         });
         if targets.is_empty() {
             return self.step_done(room);
@@ -146,12 +138,8 @@ impl World<'_> {
             vec![]
         };
         self.rooms[room].op = Some(Op {
-            action,
-            actor,
-            stage: Stage::Joining,
-            claims: vec![],
-            outstanding: 0,
             then_add,
+            ..Op::new(action, actor, Stage::Joining)
         });
         let msg = Wire::GroupInfoRequest(wire::GroupInfoRequest {
             room: self.rooms[room].uri.clone(),
@@ -188,14 +176,7 @@ impl World<'_> {
         user: usize,
     ) -> Result<(), SimError> {
         let leaves = self.leaves_of(actor, room, user)?;
-        self.rooms[room].op = Some(Op {
-            action,
-            actor,
-            stage: Stage::Committed,
-            claims: vec![],
-            outstanding: 0,
-            then_add: vec![],
-        });
+        self.rooms[room].op = Some(Op::new(action, actor, Stage::Committed));
         let c = &mut self.clients[actor];
         let g = c.groups.get_mut(&room).expect("actor is a member");
         let (commit, _, _) = g
@@ -247,14 +228,7 @@ impl World<'_> {
         if leaves.len() == total {
             return self.close_room(room);
         }
-        self.rooms[room].op = Some(Op {
-            action,
-            actor,
-            stage: Stage::Proposed,
-            claims: vec![],
-            outstanding: 0,
-            then_add: vec![],
-        });
+        self.rooms[room].op = Some(Op::new(action, actor, Stage::Proposed));
         let c = &mut self.clients[actor];
         let g = c.groups.get_mut(&room).expect("actor is a member");
         let own = g.own_leaf_index();

@@ -392,18 +392,14 @@ impl World<'_> {
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
                     for add in staged.add_proposals() {
                         let leaf = add.add_proposal().key_package().leaf_node();
-                        mls::leaf_items(items, leaf.credential(), leaf.signature_key().as_slice())?;
+                        mls::leaf_node_items(items, leaf)?;
                     }
                     if let Some(leaf) = staged.update_path_leaf_node() {
-                        mls::leaf_items(items, leaf.credential(), leaf.signature_key().as_slice())?;
+                        mls::leaf_node_items(items, leaf)?;
                     }
                     for rem in staged.remove_proposals() {
                         if let Some(leaf) = hub.group.leaf(rem.remove_proposal().removed()) {
-                            mls::leaf_items(
-                                items,
-                                leaf.credential(),
-                                leaf.signature_key().as_slice(),
-                            )?;
+                            mls::leaf_node_items(items, leaf)?;
                         }
                     }
                     hub.group
@@ -414,11 +410,7 @@ impl World<'_> {
                 ProcessedMessageContent::ProposalMessage(q) => {
                     if let openmls::prelude::Proposal::Remove(r) = q.proposal() {
                         if let Some(leaf) = hub.group.leaf(r.removed()) {
-                            mls::leaf_items(
-                                items,
-                                leaf.credential(),
-                                leaf.signature_key().as_slice(),
-                            )?;
+                            mls::leaf_node_items(items, leaf)?;
                         }
                     }
                     hub.group

@@ -96,14 +96,18 @@ pub fn leaf_items(
     Ok(s)
 }
 
+/// Records a leaf node as one subject (see [`leaf_items`]).
+pub fn leaf_node_items(items: &mut Items, leaf: &LeafNode) -> Result<u32, SimError> {
+    leaf_items(items, leaf.credential(), leaf.signature_key().as_slice())
+}
+
 /// Records a KeyPackage: its leaf, and its reference in the same subject.
 pub fn key_package_items(
     items: &mut Items,
     crypto: &impl openmls_traits::crypto::OpenMlsCrypto,
     kp: &KeyPackage,
 ) -> Result<u32, SimError> {
-    let leaf = kp.leaf_node();
-    let s = leaf_items(items, leaf.credential(), leaf.signature_key().as_slice())?;
+    let s = leaf_node_items(items, kp.leaf_node())?;
     let r = kp.hash_ref(crypto).map_err(mls_err("hash a KeyPackage"))?;
     items.push(s, Kind::KeyPackageRef, digest(r.as_slice()));
     Ok(s)

@@ -159,6 +159,19 @@ struct Op {
     then_add: Vec<usize>,
 }
 
+impl Op {
+    fn new(action: usize, actor: usize, stage: Stage) -> Self {
+        Op {
+            action,
+            actor,
+            stage,
+            claims: vec![],
+            outstanding: 0,
+            then_add: vec![],
+        }
+    }
+}
+
 struct Room {
     name: String,
     uri: String,
