@@ -5,5 +5,6 @@ pub mod crypto;
 pub mod engine;
 pub mod observe;
 pub mod output;
+pub mod protocol;
 pub mod scenario;
 pub mod world;

@@ -46,9 +46,6 @@ enum Command {
     },
 }
 
-/// The modes a run executes (MIMIMI modes come with the mechanisms that make them).
-const MODES: [&str; 1] = ["mimi"];
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(cli.command) {
@@ -88,14 +85,18 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let seed = seed.unwrap_or(s.seed);
             let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
             let mut results = vec![];
-            for mode in MODES {
-                let world = World::new(&s, seed, run);
-                let bar = progress_bar(mode, world.last_action_us());
+            for mode in &s.modes {
+                let world = World::new(&s, mode, seed, run);
+                let bar = progress_bar(&mode.name, world.last_action_us());
                 let output = world.run(|now| bar.set_position(now)).map_err(|e| {
-                    anyhow::anyhow!("{}: mode {mode}, seed {seed}, run {run}: {e}", s.file)
+                    anyhow::anyhow!(
+                        "{}: mode {}, seed {seed}, run {run}: {e}",
+                        s.file,
+                        mode.name
+                    )
                 })?;
                 bar.finish_and_clear();
-                results.push(ModeResult::new(mode, output));
+                results.push(ModeResult::new(&mode.name, output));
             }
             let mut files = vec![(
                 "summary.json".to_string(),

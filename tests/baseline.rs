@@ -14,7 +14,8 @@ fn quickstart() -> Scenario {
 }
 
 fn run(s: &Scenario) -> RunOutput {
-    World::new(s, s.seed, 0)
+    let mimi = s.modes.iter().find(|m| m.name == "mimi").unwrap();
+    World::new(s, mimi, s.seed, 0)
         .run(|_| {})
         .expect("quickstart runs")
 }
@@ -106,7 +107,7 @@ fn quickstart_exercises_every_flow() {
     ] {
         assert!(flows.contains(f), "no {f} observed");
     }
-    assert_eq!(out.stats.connections, 6);
+    assert_eq!(out.stats.connections, 14);
     assert_eq!(out.stats.sends_skipped, 0);
     assert!(out.stats.messages_delivered > out.stats.messages_sent);
     // bob left lunch and erin was removed from project: both intervals are closed.

@@ -49,6 +49,18 @@ pub enum Kind {
     GroupId,
     /// A client's queue identifier.
     QueueId,
+    /// A queue identifier sealed to its provider (digest).
+    EncryptedQueueId,
+    /// A MIMIMI user pseudonym (shared by a user's leaves in one room).
+    UserPseudonym,
+    /// A MIMIMI client pseudonym (fresh per KeyPackage).
+    ClientPseudonym,
+    /// A user's connection token, which indexes its KeyPackage sets (digest).
+    ConnectionToken,
+    /// A KeyPackage set label (digest).
+    KeyPackageSet,
+    /// A user's connection-establishment public key (digest).
+    EstablishmentKey,
 }
 
 impl Kind {
@@ -63,6 +75,12 @@ impl Kind {
             Kind::KeyPackageRef => "key_package_ref",
             Kind::GroupId => "group_id",
             Kind::QueueId => "queue_id",
+            Kind::EncryptedQueueId => "encrypted_queue_id",
+            Kind::UserPseudonym => "user_pseudonym",
+            Kind::ClientPseudonym => "client_pseudonym",
+            Kind::ConnectionToken => "connection_token",
+            Kind::KeyPackageSet => "key_package_set",
+            Kind::EstablishmentKey => "establishment_key",
         }
     }
 }

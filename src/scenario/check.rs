@@ -10,8 +10,9 @@ use super::duration::{format_duration, parse_duration_detail, DURATION_HINT};
 use super::error::{ScenarioError, Source};
 use super::raw::{RawAction, RawKind, RawScenario, Str, ACTION_KINDS};
 use super::{
-    Action, ActionKind, Pos, ProviderSpec, Scenario, UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
-    DEFAULT_LATENCY_US, DEFAULT_SEED, MAX_KEY_PACKAGES,
+    Action, ActionKind, Channel, Mechanisms, Mode, Pos, ProviderSpec, Scenario, UserSpec,
+    CLIENTS_RANGE, DEFAULT_KEY_PACKAGES, DEFAULT_KEY_PACKAGE_SETS, DEFAULT_LAST_RESORT_REUPLOAD_US,
+    DEFAULT_LATENCY_US, DEFAULT_SEED, KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES,
 };
 
 /// Default `send.count`.
@@ -88,6 +89,58 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         None => DEFAULT_KEY_PACKAGES,
     };
 
+    let channel = match &raw.channel {
+        Some(channel) => Channel::from_key(channel.get_ref()).unwrap_or_else(|| {
+            c.report(
+                channel.span(),
+                format!("invalid channel \"{}\"", channel.get_ref()),
+                Some(
+                    "use \"relay\" (the default), \"direct\" or \"none\"; the channel carries \
+                     anonymous requests when anonymous_channel is on"
+                        .into(),
+                ),
+            );
+            Channel::Relay
+        }),
+        None => Channel::Relay,
+    };
+
+    let key_package_sets = match &raw.key_package_sets {
+        Some(sets) => match u32::try_from(*sets.get_ref()) {
+            Ok(n) if KEY_PACKAGE_SETS_RANGE.contains(&n) => n,
+            _ => {
+                c.report(
+                    sets.span(),
+                    format!(
+                        "key_package_sets must be between {} and {}, got {}",
+                        KEY_PACKAGE_SETS_RANGE.start(),
+                        KEY_PACKAGE_SETS_RANGE.end(),
+                        sets.get_ref()
+                    ),
+                    Some(format!(
+                        "use a value from {} to {}: the regular KeyPackage sets each user keeps \
+                         under last_resort_policy",
+                        KEY_PACKAGE_SETS_RANGE.start(),
+                        KEY_PACKAGE_SETS_RANGE.end()
+                    )),
+                );
+                DEFAULT_KEY_PACKAGE_SETS
+            }
+        },
+        None => DEFAULT_KEY_PACKAGE_SETS,
+    };
+
+    let last_resort_reupload_us = match &raw.last_resort_reupload {
+        Some(every) => c
+            .duration(every, "last_resort_reupload")
+            .unwrap_or(DEFAULT_LAST_RESORT_REUPLOAD_US),
+        None => DEFAULT_LAST_RESORT_REUPLOAD_US,
+    };
+
+    let ablations = c.ablations(raw);
+    let modes = c.modes(raw, ablations);
+    let connections_required = modes.iter().any(|m| m.mechanisms.pseudonymous_credentials);
+
     let providers = c.providers(raw);
     let users = c.users(raw);
 
@@ -104,7 +157,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
 
     // Stable: actions at the same time keep their file order.
     pending.sort_by_key(|p| p.at_us);
-    replay(&pending, source)?;
+    replay(&pending, source, connections_required)?;
 
     Ok(Scenario {
         name,
@@ -122,6 +175,11 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
                 kind: p.kind,
             })
             .collect(),
+        modes,
+        channel,
+        key_package_sets,
+        last_resort_reupload_us,
+        connections_required,
     })
 }
 
@@ -172,6 +230,121 @@ impl<'r> Checker<'_, 'r> {
                 None
             }
         }
+    }
+
+    /// The declared ablations as modes, in file order.
+    fn ablations(&mut self, raw: &'r RawScenario) -> Vec<Mode> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut modes = Vec::with_capacity(raw.ablation.len());
+        for ablation in &raw.ablation {
+            let a = ablation.get_ref();
+            let name = a.name.get_ref().as_str();
+            if !is_name(name) {
+                self.report(
+                    a.name.span(),
+                    format!("invalid ablation name \"{name}\""),
+                    Some(NAME_HINT.into()),
+                );
+            } else if BUILT_IN_MODES.contains(&name) {
+                self.report(
+                    a.name.span(),
+                    format!("ablation name {name} is reserved for a built-in mode"),
+                    Some(format!(
+                        "choose another name; {} are built in, use base = \"{name}\" to start \
+                         from it",
+                        BUILT_IN_MODES.join(" and ")
+                    )),
+                );
+            } else if let Some(line) = seen.get(name) {
+                let line = *line;
+                self.report(
+                    a.name.span(),
+                    format!("two ablations named {name}"),
+                    Some(format!(
+                        "the first is declared at line {line}; rename one of them"
+                    )),
+                );
+            } else {
+                seen.insert(name, self.line(&a.name.span()));
+            }
+
+            let mut mechanisms = match &a.base {
+                None => Mechanisms::MIMI,
+                Some(base) => match base.get_ref().as_str() {
+                    "mimi" => Mechanisms::MIMI,
+                    "mimimi" => Mechanisms::MIMIMI,
+                    b => {
+                        self.report(
+                            base.span(),
+                            format!("unknown base \"{b}\" for ablation {name}"),
+                            Some(
+                                "use base = \"mimi\" (everything off, the default) or \
+                                 base = \"mimimi\" (everything on)"
+                                    .into(),
+                            ),
+                        );
+                        Mechanisms::MIMI
+                    }
+                },
+            };
+            for (key, value) in a.switches() {
+                if let Some(on) = value {
+                    mechanisms.set(key, on);
+                }
+            }
+            modes.push(Mode {
+                name: name.to_string(),
+                mechanisms,
+            });
+        }
+        modes
+    }
+
+    /// The modes to run: the `modes` key, or the built-in modes and then every ablation.
+    fn modes(&mut self, raw: &'r RawScenario, ablations: Vec<Mode>) -> Vec<Mode> {
+        let mut available = vec![Mode::mimi(), Mode::mimimi()];
+        for ablation in ablations {
+            if !available.iter().any(|m| m.name == ablation.name) {
+                available.push(ablation);
+            }
+        }
+        let Some(listed) = &raw.modes else {
+            return available;
+        };
+        if listed.get_ref().is_empty() {
+            self.report(
+                listed.span(),
+                "`modes` needs at least one mode",
+                Some(format!(
+                    "list the modes to run, e.g. modes = [\"mimi\", \"mimimi\"], or remove \
+                     `modes` to run all of: {}",
+                    list(available.iter().map(|m| m.name.as_str()))
+                )),
+            );
+            return available;
+        }
+        let mut modes: Vec<Mode> = Vec::with_capacity(listed.get_ref().len());
+        for entry in listed.get_ref() {
+            let name = entry.get_ref().as_str();
+            match available.iter().find(|m| m.name == name) {
+                None => self.report(
+                    entry.span(),
+                    format!("unknown mode {name}"),
+                    Some(format!(
+                        "available modes: {}; fix the name or declare it with an [[ablation]] \
+                         table",
+                        list(available.iter().map(|m| m.name.as_str()))
+                    )),
+                ),
+                Some(_) if modes.iter().any(|m| m.name == name) => self.report(
+                    entry.span(),
+                    format!("mode {name} is listed twice in modes"),
+                    Some("remove the duplicate".into()),
+                ),
+                Some(mode) => modes.push(mode.clone()),
+            }
+        }
+        modes
     }
 
     fn providers(&mut self, raw: &'r RawScenario) -> Vec<ProviderSpec> {
@@ -574,6 +747,9 @@ impl<'r> Checker<'_, 'r> {
     }
 }
 
+/// The names of the built-in modes, which ablations cannot take.
+const BUILT_IN_MODES: [&str; 2] = ["mimi", "mimimi"];
+
 const NAME_HINT: &str = "names are non-empty and use only letters, digits, '_', '.' and '-'";
 
 /// Whether `s` is a valid user or room name: `[A-Za-z0-9_.-]+`.
@@ -637,8 +813,28 @@ struct Room<'r> {
     line: usize,
 }
 
+/// The hint's way out of the connection rule, shared by every connection error.
+const CONNECTION_WAY_OUT: &str = "or run only modes without pseudonymous_credentials";
+
+/// A pair of users ordered by name, as connections are symmetric.
+fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    if a < b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 /// Replays room creation and membership in time order and returns the first violation.
-fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioError> {
+///
+/// With `connections_required` (some mode uses pseudonymous credentials), users must be
+/// connected by an earlier `connect` before one adds the other, and a joiner must be connected
+/// to a current member.
+fn replay(
+    pending: &[Pending<'_>],
+    source: &Source<'_>,
+    connections_required: bool,
+) -> Result<(), ScenarioError> {
     // Where each room is first created in time order, for hints about early use.
     let mut first_create: HashMap<&str, (u64, usize)> = HashMap::new();
     for p in pending {
@@ -650,6 +846,7 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
     }
 
     let mut rooms: HashMap<&str, Room<'_>> = HashMap::new();
+    let mut connected: HashSet<(&str, &str)> = HashSet::new();
     for p in pending {
         let now = format_duration(p.at_us);
         let err = |value: &Str, message: String, hint: String| {
@@ -682,8 +879,30 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
             )
         };
 
+        // Whether `by` may add `user` under the connection rule.
+        let unconnected = |by: &Str, user: &Str| {
+            let (b, u) = (by.get_ref(), user.get_ref());
+            if !connections_required || connected.contains(&pair(b, u)) {
+                return None;
+            }
+            Some(err(
+                user,
+                format!(
+                    "{u} is not connected to {b} at {now}; under MIMIMI users must be connected \
+                     before they can add each other"
+                ),
+                format!(
+                    "add connect = {{ from = \"{b}\", to = \"{u}\" }} before this action, \
+                     {CONNECTION_WAY_OUT}"
+                ),
+            ))
+        };
+
         match &p.raw {
-            RawKind::Connect(_) | RawKind::PublishKeyPackages(_) => {}
+            RawKind::PublishKeyPackages(_) => {}
+            RawKind::Connect(r) => {
+                connected.insert(pair(r.from.get_ref(), r.to.get_ref()));
+            }
             RawKind::CreateRoom(r) => {
                 let name = r.room.get_ref().as_str();
                 if let Some(existing) = rooms.get(name) {
@@ -696,6 +915,9 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
                             existing.line
                         ),
                     ));
+                }
+                if let Some(e) = r.members.iter().find_map(|m| unconnected(&r.by, m)) {
+                    return Err(e);
                 }
                 let mut members: BTreeSet<&str> =
                     r.members.iter().map(|m| m.get_ref().as_str()).collect();
@@ -737,6 +959,9 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
                         ));
                     }
                 }
+                if let Some(e) = r.users.get_ref().iter().find_map(|u| unconnected(&r.by, u)) {
+                    return Err(e);
+                }
                 room.members
                     .extend(r.users.get_ref().iter().map(|u| u.get_ref().as_str()));
             }
@@ -756,7 +981,7 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
                             .to_string(),
                     ));
                 }
-                if !room.members.insert(u.as_str()) {
+                if room.members.contains(u.as_str()) {
                     return Err(err(
                         &r.user,
                         format!(
@@ -766,6 +991,27 @@ fn replay(pending: &[Pending<'_>], source: &Source<'_>) -> Result<(), ScenarioEr
                         format!("drop this join, or make {u} leave the room earlier"),
                     ));
                 }
+                if connections_required
+                    && !room.members.iter().any(|m| connected.contains(&pair(m, u)))
+                {
+                    let first = room.members.iter().next().copied().unwrap_or_default();
+                    return Err(err(
+                        &r.user,
+                        format!(
+                            "{u} is not connected to any member of room {} at {now}; under \
+                             MIMIMI a joiner gets the room's identity-link wrapper key from a \
+                             member it is connected to",
+                            r.room.get_ref()
+                        ),
+                        format!(
+                            "connect {u} to one of the members ({}) before this join, e.g. \
+                             connect = {{ from = \"{first}\", to = \"{u}\" }}, \
+                             {CONNECTION_WAY_OUT}",
+                            list(room.members.iter().copied())
+                        ),
+                    ));
+                }
+                room.members.insert(u.as_str());
             }
             RawKind::Remove(r) => {
                 let Some(room) = rooms.get_mut(r.room.get_ref().as_str()) else {

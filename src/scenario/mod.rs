@@ -11,6 +11,10 @@
 //! seed = 7                     # optional, default 1
 //! latency = "20ms"             # optional, per hop
 //! key_packages = 4             # optional, per client at registration
+//! modes = ["mimi", "mimimi", "pseudonyms-only"]  # optional, the modes to run, in order
+//! channel = "relay"            # optional: "relay", "direct" or "none"
+//! key_package_sets = 4         # optional, 1..=1000, KeyPackage sets per user under MIMIMI
+//! last_resort_reupload = "10m" # optional, "0s" means never
 //!
 //! [[provider]]
 //! domain = "alpha.example"
@@ -23,14 +27,27 @@
 //! [[action]]
 //! at = "90s"
 //! create_room = { room = "lunch", by = "alice", members = ["bob"] }
+//!
+//! [[ablation]]
+//! name = "pseudonyms-only"
+//! base = "mimi"                # optional: "mimi" (default, all off) or "mimimi" (all on)
+//! pseudonymous_credentials = true
 //! ```
 //!
 //! Action kinds: `connect`, `create_room`, `add`, `join`, `remove`, `leave`, `send`,
 //! `publish_key_packages`; see [`ActionKind`].
+//!
+//! The built-in modes are `mimi` (every MIMIMI mechanism off) and `mimimi` (every mechanism
+//! on); each `[[ablation]]` declares another mode whose mechanism keys (see
+//! [`Mechanisms::NAMES`]) override its base. Without `modes` a scenario runs `mimi`, `mimimi`
+//! and then every ablation in file order. When any mode to run has
+//! `pseudonymous_credentials`, users must be connected before they can add each other, and a
+//! user who joins a room must be connected to one of its members.
 
 mod check;
 mod duration;
 mod error;
+mod modes;
 mod raw;
 
 use std::path::Path;
@@ -39,6 +56,7 @@ use serde::Serialize;
 
 pub use duration::parse_duration;
 pub use error::ScenarioError;
+pub use modes::{Channel, Mechanisms, Mode};
 
 /// Default `seed`.
 pub const DEFAULT_SEED: u64 = 1;
@@ -50,6 +68,12 @@ pub const DEFAULT_KEY_PACKAGES: u32 = 4;
 pub const MAX_KEY_PACKAGES: u32 = 1_000;
 /// Accepted range of `clients` per user.
 pub const CLIENTS_RANGE: std::ops::RangeInclusive<u32> = 1..=16;
+/// Default `key_package_sets`.
+pub const DEFAULT_KEY_PACKAGE_SETS: u32 = 4;
+/// Accepted range of `key_package_sets`.
+pub const KEY_PACKAGE_SETS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
+/// Default `last_resort_reupload`, in microseconds (10m).
+pub const DEFAULT_LAST_RESORT_REUPLOAD_US: u64 = 600_000_000;
 
 /// A parsed and validated scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +95,19 @@ pub struct Scenario {
     pub users: Vec<UserSpec>,
     /// Actions sorted by `at_us`; actions at the same time keep their file order.
     pub actions: Vec<Action>,
+    /// The modes to run, in order: the `modes` key, or `mimi`, `mimimi` and every ablation in
+    /// file order.
+    pub modes: Vec<Mode>,
+    /// The `channel` key, default [`Channel::Relay`].
+    pub channel: Channel,
+    /// The `key_package_sets` key, default 4, 1..=1000: regular KeyPackage sets each user
+    /// keeps when `last_resort_policy` is on (with it off, 1).
+    pub key_package_sets: u32,
+    /// The `last_resort_reupload` key in microseconds, default 10m; 0 means never.
+    pub last_resort_reupload_us: u64,
+    /// Whether any mode to run has `pseudonymous_credentials`; then users must be connected
+    /// before they can add each other (checked when the scenario is parsed).
+    pub connections_required: bool,
 }
 
 /// A `[[provider]]` table.

@@ -21,6 +21,45 @@ pub(crate) struct RawScenario {
     pub user: Vec<Spanned<RawUser>>,
     #[serde(default)]
     pub action: Vec<Spanned<RawAction>>,
+    pub modes: Option<Spanned<Vec<Str>>>,
+    pub channel: Option<Str>,
+    pub key_package_sets: Option<Spanned<i64>>,
+    pub last_resort_reupload: Option<Str>,
+    #[serde(default)]
+    pub ablation: Vec<Spanned<RawAblation>>,
+}
+
+/// An `[[ablation]]` table. The mechanism keys are the names in `Mechanisms::NAMES`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAblation {
+    pub name: Str,
+    pub base: Option<Str>,
+    pub pseudonymous_credentials: Option<bool>,
+    pub fresh_signature_keys: Option<bool>,
+    pub encrypted_queue_ids: Option<bool>,
+    pub anonymous_key_packages: Option<bool>,
+    pub encrypted_connection_requests: Option<bool>,
+    pub anonymous_channel: Option<bool>,
+    pub last_resort_policy: Option<bool>,
+}
+
+impl RawAblation {
+    /// The mechanism keys as `(key, value if present)`, in schema order.
+    pub fn switches(&self) -> [(&'static str, Option<bool>); 7] {
+        [
+            ("pseudonymous_credentials", self.pseudonymous_credentials),
+            ("fresh_signature_keys", self.fresh_signature_keys),
+            ("encrypted_queue_ids", self.encrypted_queue_ids),
+            ("anonymous_key_packages", self.anonymous_key_packages),
+            (
+                "encrypted_connection_requests",
+                self.encrypted_connection_requests,
+            ),
+            ("anonymous_channel", self.anonymous_channel),
+            ("last_resort_policy", self.last_resort_policy),
+        ]
+    }
 }
 
 #[derive(Debug, Deserialize)]

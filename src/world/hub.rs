@@ -1,26 +1,38 @@
 //! Providers and hubs: what a provider does with bytes that arrive at one of its endpoints,
 //! and what it observes from them. The hub role follows each room it hosts with an openmls
-//! `PublicGroup` over the handshake PublicMessages and fans messages out to follower providers.
+//! `PublicGroup` over the handshake PublicMessages, keeps the members' encrypted identity link
+//! keys, and fans messages out to follower providers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use openmls::group::ProposalStore;
+use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{
-    LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, PublicGroup, Sender,
+    LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, Proposal, PublicGroup, Sender,
 };
 use openmls_traits::OpenMlsProvider;
 use tls_codec::VLBytes;
 
 use super::mls::{self, mls_err};
 use super::wire::{self, fanout_kind, Wire};
-use super::{Endpoint, HubRoom, SimError, Stage, World};
-use crate::observe::{Items, Kind, Peer};
+use super::{Endpoint, HubRoom, Reply, SimError, World};
+use crate::observe::{digest, Items, Kind, Peer};
+use crate::protocol::{self, AddAad, ExternalJoinAad};
 
-/// Adds a user URI as its own subject, with the session's account when the user is the one
-/// who opened it.
-fn user_subject(items: &mut Items, uri: &str, account: Option<&str>) -> u32 {
+/// The kind of a name a message carries for a user: a MIMI URI or a MIMIMI pseudonym.
+fn name_kind(name: &str) -> Kind {
+    if name.starts_with("mimi://") {
+        Kind::UserId
+    } else {
+        Kind::UserPseudonym
+    }
+}
+
+/// Adds a user's name as its own subject, with the session's account when the user is the
+/// one who opened it.
+fn user_subject(items: &mut Items, name: &str, account: Option<&str>) -> u32 {
     let s = items.subject();
-    items.push(s, Kind::UserId, uri);
+    items.push(s, name_kind(name), name);
     if let Some(a) = account {
         items.push(s, Kind::Account, a);
     }
@@ -34,7 +46,7 @@ impl World<'_> {
         to: usize,
         peer: Peer,
         endpoint: Endpoint,
-        origin: Option<usize>,
+        reply: Option<Reply>,
         bytes: Vec<u8>,
     ) -> Result<(), SimError> {
         let msg = Wire::from_bytes(&bytes)?;
@@ -45,9 +57,14 @@ impl World<'_> {
                 msg.flow()
             ))
         };
+        let reply_to = |r: &Option<Reply>| r.clone().ok_or_else(unexpected);
         match (endpoint, &msg) {
+            (Endpoint::Home, Wire::Forward(_) | Wire::Relay(_)) => {
+                return self.at_relay(to, peer, reply, &msg, bytes.len(), items.into_vec());
+            }
+            (Endpoint::TargetIn, Wire::Relay(r)) => return self.open_relayed(to, peer, reply, r),
             (Endpoint::Home, Wire::KeyPackageUpload(m)) => {
-                let client = origin.ok_or_else(unexpected)?;
+                let client = reply_to(&reply)?.client();
                 let p = &mut self.providers[to];
                 let stock = p.key_packages.entry(client).or_default();
                 for kp in &m.key_packages {
@@ -59,13 +76,24 @@ impl World<'_> {
                     }
                 }
             }
+            (Endpoint::Home, Wire::QueueRegistration(m)) => {
+                let client = reply_to(&reply)?.client();
+                self.providers[to]
+                    .queues
+                    .insert(m.queue_id.as_slice().to_vec(), client);
+            }
+            (Endpoint::Home, Wire::EstablishmentKeyPublish(m)) => {
+                self.providers[to]
+                    .establishment_keys
+                    .insert(m.user.clone(), m.key.as_slice().to_vec());
+            }
             (Endpoint::Home, Wire::ConsentRequest(m)) => {
                 let target = self.domain_of_uri(&m.target)?;
-                self.provider_to(to, target, Endpoint::TargetIn, origin, bytes.clone());
+                self.provider_to(to, target, Endpoint::TargetIn, reply, bytes.clone());
             }
             (Endpoint::Home, Wire::ConsentResponse(m)) => {
                 let requester = self.domain_of_uri(&m.requester)?;
-                self.provider_to(to, requester, Endpoint::TargetIn, origin, bytes.clone());
+                self.provider_to(to, requester, Endpoint::TargetIn, reply, bytes.clone());
             }
             (
                 Endpoint::Home,
@@ -76,19 +104,19 @@ impl World<'_> {
                 | Wire::AppMessage(_),
             ) => {
                 let hub = self.domain_of_uri(msg.room().ok_or_else(unexpected)?)?;
-                self.provider_to(to, hub, Endpoint::HubIn, origin, bytes.clone());
+                self.provider_to(to, hub, Endpoint::HubIn, reply, bytes.clone());
             }
             (Endpoint::HubIn, Wire::KeyPackageClaim(m)) => {
                 let target = self.domain_of_uri(&m.target)?;
-                self.provider_to(to, target, Endpoint::TargetIn, origin, bytes.clone());
+                self.provider_to(to, target, Endpoint::TargetIn, reply, bytes.clone());
             }
             (Endpoint::HubIn, Wire::CreateRoom(m)) => {
                 self.hub_create_room(to, m, &mut items)?;
-                let home = self.domain_of_uri(&m.creator)?;
                 let ack = Wire::RoomAck(wire::RoomAck {
                     room: m.room.clone(),
                 });
-                self.provider_to(to, home, Endpoint::HomeReturn, origin, ack.to_bytes());
+                let home = self.domain_of_uri(&m.creator)?;
+                self.provider_to(to, home, Endpoint::HomeReturn, reply, ack.to_bytes());
             }
             (Endpoint::HubIn, Wire::Handshake(m)) => {
                 self.record(to, &msg, peer.clone(), bytes.len(), vec![]);
@@ -97,36 +125,39 @@ impl World<'_> {
                 self.observations[at].items = items.into_vec();
                 return Ok(());
             }
-            (Endpoint::HubIn, Wire::GroupInfoRequest(m)) => {
-                let room = self.room_by_uri(&m.room)?;
-                let hub = self.providers[to].hub.get(&room).ok_or_else(|| {
-                    SimError::Protocol(format!("room {} has no members left to join", m.room))
-                })?;
-                let answer = Wire::GroupInfoResponse(wire::GroupInfoResponse {
-                    room: m.room.clone(),
-                    requester: m.requester.clone(),
-                    group_info: hub.group_info.clone().into(),
-                    ratchet_tree: mls::to_bytes(&hub.group.export_ratchet_tree()).into(),
-                });
-                let home = self.domain_of_uri(&m.requester)?;
-                self.provider_to(to, home, Endpoint::HomeReturn, origin, answer.to_bytes());
+            (Endpoint::HubIn | Endpoint::TargetIn, Wire::GroupInfoRequest(m)) => {
+                let answer = self.answer_group_info(to, m)?;
+                let reply = reply_to(&reply)?;
+                if endpoint == Endpoint::HubIn {
+                    let home = self.users[self.clients[reply.client()].user].provider;
+                    self.provider_to(
+                        to,
+                        home,
+                        Endpoint::HomeReturn,
+                        Some(reply),
+                        answer.to_bytes(),
+                    );
+                } else {
+                    self.respond(to, reply, &answer);
+                }
             }
             (Endpoint::HubIn, Wire::AppMessage(m)) => {
                 let room = self.room_by_uri(&m.room)?;
-                let recipients = self.hub_member_uris(to, room, None)?;
+                let recipients = self.hub_recipients(to, room, None)?;
                 self.fan_out(
                     to,
                     &m.room,
                     fanout_kind::APPLICATION,
                     Some(&m.sender),
-                    &recipients,
+                    recipients,
                     vec![m.message.clone()],
+                    vec![],
                 );
             }
             (Endpoint::TargetIn, Wire::KeyPackageClaim(m)) => {
                 let answer = self.answer_claim(to, m)?;
                 let hub = self.domain_of_uri(&m.room)?;
-                self.provider_to(to, hub, Endpoint::HubReturn, origin, answer.to_bytes());
+                self.provider_to(to, hub, Endpoint::HubReturn, reply, answer.to_bytes());
             }
             (Endpoint::TargetIn, Wire::ConsentRequest(m)) => {
                 let target = self.user_by_uri(&m.target)?;
@@ -138,24 +169,101 @@ impl World<'_> {
                 let c = self.users[requester].clients[0];
                 self.provider_to_client(c, bytes.clone());
             }
+            (Endpoint::TargetIn, Wire::KeyPackageSetUpload(m)) => {
+                let stock = self.providers[to]
+                    .sets
+                    .entry(m.token.as_slice().to_vec())
+                    .or_default();
+                let label = m.set.as_slice().to_vec();
+                let kps = m.key_packages.iter().map(|k| k.as_slice().to_vec());
+                if m.last_resort == 1 {
+                    match &mut stock.last_resort {
+                        Some((l, set)) if *l == label => set.extend(kps),
+                        slot => *slot = Some((label, kps.collect())),
+                    }
+                } else {
+                    match stock.regular.iter_mut().find(|(l, _)| *l == label) {
+                        Some((_, set)) => set.extend(kps),
+                        None => stock.regular.push((label, kps.collect())),
+                    }
+                }
+            }
+            (Endpoint::TargetIn, Wire::KeyPackageFetch(m)) => {
+                let stock = self.providers[to]
+                    .sets
+                    .entry(m.token.as_slice().to_vec())
+                    .or_default();
+                let (last_resort, key_packages) = if stock.regular.is_empty() {
+                    let set = stock
+                        .last_resort
+                        .as_ref()
+                        .map(|(_, s)| s.clone())
+                        .unwrap_or_default();
+                    (1, set)
+                } else {
+                    (0, stock.regular.remove(0).1)
+                };
+                let answer = Wire::KeyPackageFetchResponse(wire::KeyPackageFetchResponse {
+                    token: m.token.clone(),
+                    last_resort,
+                    key_packages: key_packages.into_iter().map(VLBytes::from).collect(),
+                });
+                self.respond(to, reply_to(&reply)?, &answer);
+            }
+            (Endpoint::TargetIn, Wire::EstablishmentKeyFetch(m)) => {
+                let key = self.providers[to]
+                    .establishment_keys
+                    .get(&m.user)
+                    .cloned()
+                    .ok_or_else(|| {
+                        SimError::Protocol(format!("{} has no published key", m.user))
+                    })?;
+                let answer = Wire::EstablishmentKeyResponse(wire::EstablishmentKeyResponse {
+                    user: m.user.clone(),
+                    key: key.into(),
+                });
+                self.respond(to, reply_to(&reply)?, &answer);
+            }
+            (Endpoint::TargetIn, Wire::ConnectionRequestDelivery(m)) => {
+                let target = self.user_by_uri(&m.target)?;
+                let c = self.users[target].clients[0];
+                self.provider_to_client(c, bytes.clone());
+            }
             (Endpoint::HubReturn, Wire::KeyPackageClaimResponse(m)) => {
                 let home = self.domain_of_uri(&m.requester)?;
-                self.provider_to(to, home, Endpoint::HomeReturn, origin, bytes.clone());
+                self.provider_to(to, home, Endpoint::HomeReturn, reply, bytes.clone());
             }
             (Endpoint::HomeReturn, _) => {
-                let client = origin.ok_or_else(unexpected)?;
+                let client = reply_to(&reply)?.client();
                 self.provider_to_client(client, bytes.clone());
             }
             (Endpoint::FollowerIn, Wire::Fanout(m)) => {
+                let mut clients = vec![];
                 for r in &m.recipients {
                     let c = *self
                         .client_index
                         .get(r)
                         .ok_or_else(|| SimError::Protocol(format!("no queue for {r}")))?;
+                    clients.push(c);
+                }
+                for sealed in &m.encrypted_recipients {
+                    let queue = protocol::open_queue_id(
+                        &self.providers[to].keys.private,
+                        sealed.as_slice(),
+                    )?;
+                    let c = *self.providers[to].queues.get(&queue).ok_or_else(|| {
+                        SimError::Protocol("an encrypted queue ID of no queue here".into())
+                    })?;
+                    let s = items.subject();
+                    items.push(s, Kind::EncryptedQueueId, digest(sealed.as_slice()));
+                    items.push(s, Kind::QueueId, hex::encode(&queue));
+                    clients.push(c);
+                }
+                for c in clients {
                     if self.users[self.clients[c].user].provider != to {
                         return Err(SimError::Protocol(format!(
-                            "{r} is not a client of {}",
-                            self.providers[to].domain
+                            "{} is not a client of {}",
+                            self.clients[c].uri, self.providers[to].domain
                         )));
                     }
                     self.provider_to_client(c, bytes.clone());
@@ -167,8 +275,8 @@ impl World<'_> {
         Ok(())
     }
 
-    /// The identifiers any provider reads from a message's envelope and KeyPackages.
-    fn envelope_items(
+    /// The identifiers a provider reads from a message's envelope and KeyPackages.
+    pub(super) fn envelope_items(
         &self,
         at: usize,
         msg: &Wire,
@@ -176,21 +284,29 @@ impl World<'_> {
         endpoint: Endpoint,
     ) -> Result<Items, SimError> {
         let account = match (peer, endpoint) {
-            (Peer::Account(a), Endpoint::Home) => Some(a.as_str()),
+            (Peer::Account(a), Endpoint::Home | Endpoint::TargetIn) => Some(a.as_str()),
             _ => None,
         };
         let crypto = self.providers[at].mls.crypto();
         let mut items = Items::default();
-        match msg {
-            Wire::KeyPackageUpload(m) => {
-                for kp in &m.key_packages {
-                    let kp = mls::parse_key_package(crypto, kp.as_slice())?;
-                    let s = mls::key_package_items(&mut items, crypto, &kp)?;
-                    if let Some(a) = account {
-                        items.push(s, Kind::Account, a);
-                    }
+        let key_packages = |items: &mut Items,
+                            kps: &[VLBytes],
+                            extra: &[(Kind, String)]|
+         -> Result<(), SimError> {
+            for kp in kps {
+                let kp = mls::parse_key_package(crypto, kp.as_slice())?;
+                let s = mls::key_package_items(items, crypto, &kp)?;
+                for (k, v) in extra {
+                    items.push(s, *k, v.clone());
+                }
+                if let Some(a) = account {
+                    items.push(s, Kind::Account, a);
                 }
             }
+            Ok(())
+        };
+        match msg {
+            Wire::KeyPackageUpload(m) => key_packages(&mut items, &m.key_packages, &[])?,
             Wire::KeyPackageClaim(m) => {
                 user_subject(&mut items, &m.requester, account);
                 user_subject(&mut items, &m.target, None);
@@ -198,11 +314,8 @@ impl World<'_> {
             Wire::KeyPackageClaimResponse(m) => {
                 user_subject(&mut items, &m.requester, None);
                 user_subject(&mut items, &m.target, None);
-                for kp in &m.key_packages {
-                    let kp = mls::parse_key_package(crypto, kp.as_slice())?;
-                    let s = mls::key_package_items(&mut items, crypto, &kp)?;
-                    items.push(s, Kind::UserId, m.target.clone());
-                }
+                let target = [(Kind::UserId, m.target.clone())];
+                key_packages(&mut items, &m.key_packages, &target)?;
             }
             Wire::ConsentRequest(m) => {
                 user_subject(&mut items, &m.requester, account);
@@ -218,11 +331,20 @@ impl World<'_> {
             Wire::Handshake(m) => {
                 user_subject(&mut items, &m.sender, account);
             }
-            Wire::GroupInfoRequest(m) => {
-                user_subject(&mut items, &m.requester, account);
-            }
+            Wire::GroupInfoRequest(m) => match &m.requester {
+                Some(r) => {
+                    user_subject(&mut items, r, account);
+                }
+                None => {
+                    if let Some(a) = account {
+                        items.single(Kind::Account, a);
+                    }
+                }
+            },
             Wire::GroupInfoResponse(m) => {
-                user_subject(&mut items, &m.requester, None);
+                if let Some(r) = &m.requester {
+                    user_subject(&mut items, r, None);
+                }
             }
             Wire::AppMessage(m) => {
                 user_subject(&mut items, &m.sender, account);
@@ -239,13 +361,64 @@ impl World<'_> {
                     items.push(s, Kind::ClientId, r.clone());
                 }
             }
-            Wire::RoomAck(_) => {}
+            Wire::QueueRegistration(m) => {
+                let s = items.subject();
+                items.push(s, Kind::QueueId, hex::encode(m.queue_id.as_slice()));
+                if let Some(a) = account {
+                    items.push(s, Kind::Account, a);
+                }
+            }
+            Wire::EstablishmentKeyPublish(m) => {
+                let s = user_subject(&mut items, &m.user, account);
+                items.push(s, Kind::EstablishmentKey, digest(m.key.as_slice()));
+            }
+            Wire::EstablishmentKeyFetch(m) => {
+                user_subject(&mut items, &m.user, None);
+                if let Some(a) = account {
+                    items.single(Kind::Account, a);
+                }
+            }
+            Wire::EstablishmentKeyResponse(m) => {
+                let s = user_subject(&mut items, &m.user, None);
+                items.push(s, Kind::EstablishmentKey, digest(m.key.as_slice()));
+            }
+            Wire::ConnectionRequestDelivery(m) => {
+                user_subject(&mut items, &m.target, None);
+                if let Some(a) = account {
+                    items.single(Kind::Account, a);
+                }
+            }
+            Wire::KeyPackageSetUpload(m) => {
+                let extra = [
+                    (Kind::ConnectionToken, digest(m.token.as_slice())),
+                    (Kind::KeyPackageSet, digest(m.set.as_slice())),
+                ];
+                key_packages(&mut items, &m.key_packages, &extra)?;
+            }
+            Wire::KeyPackageFetch(m) => {
+                let s = items.subject();
+                items.push(s, Kind::ConnectionToken, digest(m.token.as_slice()));
+                if let Some(a) = account {
+                    items.single(Kind::Account, a);
+                }
+            }
+            Wire::KeyPackageFetchResponse(m) => {
+                let extra = [(Kind::ConnectionToken, digest(m.token.as_slice()))];
+                key_packages(&mut items, &m.key_packages, &extra)?;
+            }
+            Wire::Relay(m) => {
+                items.single(Kind::Domain, m.target.clone());
+                if let Some(a) = account {
+                    items.single(Kind::Account, a);
+                }
+            }
+            Wire::Forward(_) | Wire::RelayResponse(_) | Wire::RoomAck(_) => {}
         }
         Ok(items)
     }
 
     /// The target's provider hands out one KeyPackage per client of the target: a regular one
-    /// while any is left, else the client's last-resort KeyPackage.
+    /// while any is left, else the client's last-resort KeyPackage (MIMI claim).
     fn answer_claim(&mut self, at: usize, m: &wire::KeyPackageClaim) -> Result<Wire, SimError> {
         let target = self.user_by_uri(&m.target)?;
         let mut key_packages = vec![];
@@ -268,7 +441,24 @@ impl World<'_> {
         ))
     }
 
-    /// The clients (by index) the hub's PublicGroup of `room` lists.
+    /// The hub's answer to a GroupInfo request: the latest GroupInfo, its tree, and the
+    /// members' encrypted identity link keys.
+    fn answer_group_info(&self, at: usize, m: &wire::GroupInfoRequest) -> Result<Wire, SimError> {
+        let room = self.room_by_uri(&m.room)?;
+        let hub = self.providers[at].hub.get(&room).ok_or_else(|| {
+            SimError::Protocol(format!("room {} has no members left to join", m.room))
+        })?;
+        Ok(Wire::GroupInfoResponse(wire::GroupInfoResponse {
+            room: m.room.clone(),
+            requester: m.requester.clone(),
+            group_info: hub.group_info.clone().into(),
+            ratchet_tree: mls::to_bytes(&hub.group.export_ratchet_tree()).into(),
+            link_keys: link_keys(hub),
+        }))
+    }
+
+    /// The clients (by index) the hub's PublicGroup of `room` lists (ground truth, for the
+    /// membership record).
     pub(super) fn hub_member_clients(
         &self,
         hub: usize,
@@ -280,33 +470,43 @@ impl World<'_> {
         h.group
             .members()
             .map(|m| {
-                let uri = mls::credential_uri(&m.credential)?;
-                self.client_index
-                    .get(&uri)
-                    .copied()
-                    .ok_or_else(|| SimError::Protocol(format!("unknown client {uri}")))
+                self.clients
+                    .iter()
+                    .position(|c| c.signers.contains_key(&m.signature_key))
+                    .ok_or_else(|| SimError::Protocol("a leaf of no known client".into()))
             })
             .collect()
     }
 
-    /// Client URIs of the hub's members of `room`, without the leaf `except`.
-    fn hub_member_uris(
+    /// Where the hub sends a room's messages: per follower domain, the client URIs (MIMI) or
+    /// the sealed queue IDs from the leaves (MIMIMI) of its members, without the leaf `except`.
+    fn hub_recipients(
         &self,
         hub: usize,
         room: usize,
         except: Option<LeafNodeIndex>,
-    ) -> Result<Vec<String>, SimError> {
+    ) -> Result<Recipients, SimError> {
         let h = self.providers[hub].hub.get(&room).ok_or_else(|| {
             SimError::Protocol(format!(
-                "{} hosts no room {room}",
-                self.providers[hub].domain
+                "{} hosts no room {}",
+                self.providers[hub].domain, self.rooms[room].name
             ))
         })?;
-        h.group
-            .members()
-            .filter(|m| Some(m.index) != except)
-            .map(|m| mls::credential_uri(&m.credential))
-            .collect()
+        let mut out = Recipients::default();
+        for m in h.group.members().filter(|m| Some(m.index) != except) {
+            let domain = mls::leaf_domain(&m.credential)?;
+            let p = self.domain_of_uri(&format!("x@{domain}"))?;
+            let leaf = h
+                .group
+                .leaf(m.index)
+                .ok_or_else(|| SimError::Protocol("a member without a leaf".into()))?;
+            let entry = out.0.entry(p).or_default();
+            match protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
+                Some(sealed) => entry.1.push(sealed.into()),
+                None => entry.0.push(mls::credential_uri(&m.credential)?),
+            }
+        }
+        Ok(out)
     }
 
     /// A new room: the hub starts following it from the creator's GroupInfo and tree.
@@ -336,13 +536,20 @@ impl World<'_> {
         )
         .map_err(mls_err("follow a new room"))?;
         for member in group.members() {
-            mls::leaf_items(items, &member.credential, &member.signature_key)?;
+            if let Some(leaf) = group.leaf(member.index) {
+                mls::leaf_node_items(items, leaf)?;
+            }
         }
         self.providers[at].hub.insert(
             room,
             HubRoom {
                 group,
                 group_info: m.group_info.as_slice().to_vec(),
+                link_keys: m
+                    .link_keys
+                    .iter()
+                    .map(|k| (k.signature_key.as_slice().to_vec(), k.encrypted_key.clone()))
+                    .collect(),
             },
         );
         let after = self.hub_member_clients(at, room)?;
@@ -351,7 +558,8 @@ impl World<'_> {
     }
 
     /// The hub processes submitted handshakes with its PublicGroup, records the leaves they
-    /// add, update or remove, and fans them out (with any Welcome) to follower providers.
+    /// add, update or remove, keeps the identity link keys in their AAD, and fans them out
+    /// (with any Welcome) to follower providers.
     fn hub_handshake(
         &mut self,
         at: usize,
@@ -360,46 +568,66 @@ impl World<'_> {
     ) -> Result<(), SimError> {
         let room = self.room_by_uri(&m.room)?;
         let before = self.hub_member_clients(at, room)?;
-        let mut recipients: Option<Vec<String>> = None;
+        let mut recipients: Option<Recipients> = None;
         let mut committed = false;
         for msg in &m.messages {
             let pm = mls::parse_message(msg.as_slice())?
                 .try_into_protocol_message()
                 .map_err(mls_err("read a handshake"))?;
-            let p = &mut self.providers[at];
-            let hub = p
-                .hub
-                .get_mut(&room)
-                .ok_or_else(|| SimError::Protocol(format!("no hub state for {}", m.room)))?;
-            let processed = hub
-                .group
-                .process_message(p.mls.crypto(), pm)
-                .map_err(mls_err("hub processes a handshake"))?;
+            let processed = {
+                let p = &self.providers[at];
+                let hub = p
+                    .hub
+                    .get(&room)
+                    .ok_or_else(|| SimError::Protocol(format!("no hub state for {}", m.room)))?;
+                hub.group
+                    .process_message(p.mls.crypto(), pm)
+                    .map_err(mls_err("hub processes a handshake"))?
+            };
             let sender = match processed.sender() {
                 Sender::Member(i) => Some(*i),
                 _ => None,
             };
             if recipients.is_none() {
-                recipients = Some(
-                    hub.group
-                        .members()
-                        .filter(|mem| Some(mem.index) != sender)
-                        .map(|mem| mls::credential_uri(&mem.credential))
-                        .collect::<Result<_, _>>()?,
-                );
+                recipients = Some(self.hub_recipients(at, room, sender)?);
             }
+            let aad = processed.aad().to_vec();
+            let p = &mut self.providers[at];
+            let hub = p.hub.get_mut(&room).expect("checked above");
             match processed.into_content() {
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
+                    let mut added = vec![];
                     for add in staged.add_proposals() {
                         let leaf = add.add_proposal().key_package().leaf_node();
                         mls::leaf_node_items(items, leaf)?;
+                        added.push(leaf.signature_key().as_slice().to_vec());
                     }
-                    if let Some(leaf) = staged.update_path_leaf_node() {
+                    let path_leaf = staged
+                        .update_path_leaf_node()
+                        .map(|leaf| (leaf.signature_key().as_slice().to_vec(), leaf.clone()));
+                    if let Some((_, leaf)) = &path_leaf {
                         mls::leaf_node_items(items, leaf)?;
                     }
                     for rem in staged.remove_proposals() {
-                        if let Some(leaf) = hub.group.leaf(rem.remove_proposal().removed()) {
+                        let removed = rem.remove_proposal().removed();
+                        if let Some(leaf) = hub.group.leaf(removed) {
                             mls::leaf_node_items(items, leaf)?;
+                            hub.link_keys.remove(leaf.signature_key().as_slice());
+                        }
+                    }
+                    if !aad.is_empty() {
+                        if sender.is_some() {
+                            if let Ok(a) = AddAad::tls_deserialize_exact(&aad) {
+                                for (k, e) in added.into_iter().zip(a.encrypted_identity_link_keys)
+                                {
+                                    hub.link_keys.insert(k, e);
+                                }
+                            }
+                        } else if let (Ok(a), Some((k, _))) =
+                            (ExternalJoinAad::tls_deserialize_exact(&aad), &path_leaf)
+                        {
+                            hub.link_keys
+                                .insert(k.clone(), a.encrypted_identity_link_key);
                         }
                     }
                     hub.group
@@ -408,7 +636,7 @@ impl World<'_> {
                     committed = true;
                 }
                 ProcessedMessageContent::ProposalMessage(q) => {
-                    if let openmls::prelude::Proposal::Remove(r) = q.proposal() {
+                    if let Proposal::Remove(r) = q.proposal() {
                         if let Some(leaf) = hub.group.leaf(r.removed()) {
                             mls::leaf_node_items(items, leaf)?;
                         }
@@ -425,13 +653,15 @@ impl World<'_> {
             }
         }
         let recipients = recipients.unwrap_or_default();
+        let count = recipients.count();
         self.fan_out(
             at,
             &m.room,
             fanout_kind::HANDSHAKE,
             None,
-            &recipients,
+            recipients,
             m.messages.clone(),
+            vec![],
         );
         if !committed {
             return Ok(());
@@ -445,26 +675,26 @@ impl World<'_> {
         }
         let after = self.hub_member_clients(at, room)?;
         self.update_memberships(room, &before, &after);
-        let mut outstanding = recipients.len();
+        let mut outstanding = count;
         if let Some(welcome) = &m.welcome {
-            let joined: Vec<String> = after
-                .difference(&before)
-                .map(|&c| self.clients[c].uri.clone())
-                .collect();
-            outstanding += joined.len();
+            let joined: BTreeSet<usize> = after.difference(&before).copied().collect();
+            let all = self.hub_recipients(at, room, None)?;
+            let new_leaves = self.recipients_of(at, room, &joined, all)?;
+            outstanding += new_leaves.count();
+            let keys = link_keys(&self.providers[at].hub[&room]);
             self.fan_out(
                 at,
                 &m.room,
                 fanout_kind::WELCOME,
                 None,
-                &joined,
+                new_leaves,
                 vec![welcome.clone()],
+                keys,
             );
         }
         let op = self.rooms[room].op.as_mut().ok_or_else(|| {
             SimError::Protocol(format!("a commit to {} outside any operation", m.room))
         })?;
-        op.stage = Stage::Committed;
         op.outstanding = outstanding;
         if outstanding == 0 {
             self.step_done(room)?;
@@ -472,32 +702,97 @@ impl World<'_> {
         Ok(())
     }
 
+    /// The part of `all` that addresses the clients in `clients` (ground truth picks the
+    /// entries; the hub addresses exactly the new leaves, whose leaves it has just read).
+    fn recipients_of(
+        &self,
+        hub: usize,
+        room: usize,
+        clients: &BTreeSet<usize>,
+        all: Recipients,
+    ) -> Result<Recipients, SimError> {
+        let h = &self.providers[hub].hub[&room];
+        let mut wanted_uris = BTreeSet::new();
+        let mut wanted_sealed = BTreeSet::new();
+        for m in h.group.members() {
+            let owner = self
+                .clients
+                .iter()
+                .position(|c| c.signers.contains_key(&m.signature_key));
+            if owner.is_some_and(|o| clients.contains(&o)) {
+                let leaf = h.group.leaf(m.index).expect("members have leaves");
+                match protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
+                    Some(s) => {
+                        wanted_sealed.insert(s);
+                    }
+                    None => {
+                        wanted_uris.insert(mls::credential_uri(&m.credential)?);
+                    }
+                }
+            }
+        }
+        let mut out = Recipients::default();
+        for (p, (uris, sealed)) in all.0 {
+            let uris: Vec<String> = uris
+                .into_iter()
+                .filter(|u| wanted_uris.contains(u))
+                .collect();
+            let sealed: Vec<VLBytes> = sealed
+                .into_iter()
+                .filter(|s| wanted_sealed.contains(s.as_slice()))
+                .collect();
+            if !uris.is_empty() || !sealed.is_empty() {
+                out.0.insert(p, (uris, sealed));
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends each follower provider the messages for its clients among `recipients`.
+    #[allow(clippy::too_many_arguments)]
     fn fan_out(
         &mut self,
         hub: usize,
         room: &str,
         kind: u8,
         sender: Option<&str>,
-        recipients: &[String],
+        recipients: Recipients,
         messages: Vec<VLBytes>,
+        link_keys: Vec<wire::LinkKey>,
     ) {
-        let mut by_provider: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        for r in recipients {
-            if let Ok(p) = self.domain_of_uri(r) {
-                by_provider.entry(p).or_default().push(r.clone());
-            }
-        }
-        for (p, recipients) in by_provider {
+        for (p, (recipients, encrypted_recipients)) in recipients.0 {
             let f = Wire::Fanout(wire::Fanout {
                 room: room.to_string(),
                 timestamp: self.engine.now(),
                 kind,
                 sender: sender.map(str::to_string),
                 recipients,
+                encrypted_recipients,
                 messages: messages.clone(),
+                link_keys: link_keys.clone(),
             });
             self.provider_to(hub, p, Endpoint::FollowerIn, None, f.to_bytes());
         }
     }
+}
+
+/// Fanout addresses per follower provider: client URIs and sealed queue IDs.
+#[derive(Default)]
+struct Recipients(BTreeMap<usize, (Vec<String>, Vec<VLBytes>)>);
+
+impl Recipients {
+    fn count(&self) -> usize {
+        self.0.values().map(|(a, b)| a.len() + b.len()).sum()
+    }
+}
+
+/// A hub's stored identity link keys, in wire form.
+fn link_keys(hub: &HubRoom) -> Vec<wire::LinkKey> {
+    hub.link_keys
+        .iter()
+        .map(|(k, e)| wire::LinkKey {
+            signature_key: k.clone().into(),
+            encrypted_key: e.clone(),
+        })
+        .collect()
 }

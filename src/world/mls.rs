@@ -6,6 +6,7 @@ use openmls::prelude::*;
 use openmls::treesync::RatchetTreeIn;
 
 use crate::observe::{digest, Items, Kind};
+use crate::protocol::{self, PseudonymousCredential};
 use crate::world::wire::user_of_client_uri;
 use crate::world::SimError;
 
@@ -19,9 +20,25 @@ pub fn fixed_lifetime() -> Lifetime {
     Lifetime::init(1_700_000_000, 4_102_444_800)
 }
 
-/// Leaf capabilities: the defaults plus the last-resort KeyPackage extension.
+/// The one ciphersuite the simulator uses.
+pub use crate::crypto::CIPHERSUITE;
+
+/// Leaf capabilities: the defaults, the last-resort KeyPackage extension, the MIMIMI queue ID
+/// leaf extension and the pseudonymous credential type.
 pub fn capabilities() -> Capabilities {
-    Capabilities::new(None, None, Some(&[ExtensionType::LastResort]), None, None)
+    Capabilities::new(
+        None,
+        None,
+        Some(&[
+            ExtensionType::LastResort,
+            ExtensionType::Unknown(protocol::QUEUE_ID_EXTENSION_TYPE),
+        ]),
+        None,
+        Some(&[
+            CredentialType::Basic,
+            CredentialType::Other(protocol::PSEUDONYMOUS_CREDENTIAL_TYPE),
+        ]),
+    )
 }
 
 /// The configuration every member joins with: handshakes in the clear (the hub must read
@@ -79,26 +96,54 @@ pub fn credential_uri(credential: &Credential) -> Result<String, SimError> {
         .map_err(|_| SimError::Protocol("credential identity is not UTF-8".into()))
 }
 
-/// Records one leaf (credential and signature key) as one subject: the client URI, the user
-/// URI it names, and the signature key.
+/// Records one leaf (credential and signature key) as one subject: for a real credential the
+/// client URI and the user URI it names, for a pseudonymous one the client and user
+/// pseudonyms; and the signature key.
 pub fn leaf_items(
     items: &mut Items,
     credential: &Credential,
     signature_key: &[u8],
 ) -> Result<u32, SimError> {
     let s = items.subject();
-    let client = credential_uri(credential)?;
-    if let Some(user) = user_of_client_uri(&client) {
-        items.push(s, Kind::UserId, user);
+    match PseudonymousCredential::from_mls_credential(credential) {
+        Ok(pc) => {
+            items.push(s, Kind::ClientPseudonym, pc.client_pseudonym);
+            items.push(s, Kind::UserPseudonym, pc.user_pseudonym);
+        }
+        Err(_) => {
+            let client = credential_uri(credential)?;
+            if let Some(user) = user_of_client_uri(&client) {
+                items.push(s, Kind::UserId, user);
+            }
+            items.push(s, Kind::ClientId, client);
+        }
     }
-    items.push(s, Kind::ClientId, client);
     items.push(s, Kind::SignatureKey, digest(signature_key));
     Ok(s)
 }
 
 /// Records a leaf node as one subject (see [`leaf_items`]).
 pub fn leaf_node_items(items: &mut Items, leaf: &LeafNode) -> Result<u32, SimError> {
-    leaf_items(items, leaf.credential(), leaf.signature_key().as_slice())
+    let s = leaf_items(items, leaf.credential(), leaf.signature_key().as_slice())?;
+    if let Some(sealed) = protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
+        items.push(s, Kind::EncryptedQueueId, digest(&sealed));
+    }
+    Ok(s)
+}
+
+/// The domain a leaf names: that of its client pseudonym, or of its client URI.
+pub fn leaf_domain(credential: &Credential) -> Result<String, SimError> {
+    let name = match PseudonymousCredential::from_mls_credential(credential) {
+        Ok(pc) => pc.client_pseudonym,
+        Err(_) => credential_uri(credential)?,
+    };
+    let domain = match name.strip_prefix("mimi://") {
+        Some(rest) => rest.split('/').next(),
+        None => name.rsplit_once('@').map(|(_, d)| d),
+    };
+    domain
+        .map(str::to_string)
+        .ok_or_else(|| SimError::Protocol(format!("no domain in {name}")))
 }
 
 /// Records a KeyPackage: its leaf, and its reference in the same subject.

@@ -1,11 +1,15 @@
-//! The simulated world of the plain MIMI baseline: users, their clients, their providers, and
-//! the hub of each room, exchanging real MLS (openmls) messages as TLS-encoded bytes over
-//! hops with a latency. Every receipt at a provider yields an [`Observation`] parsed from the
-//! bytes; the ground truth (who owns which identifier, who was in which room when) is kept
-//! beside it for scoring, never consulted by the observers.
+//! The simulated world: users, their clients, their providers, and the hub of each room,
+//! exchanging real MLS (openmls) messages as TLS-encoded bytes over hops with a latency, in
+//! plain MIMI or with any set of MIMIMI mechanisms switched on. Every receipt at a provider
+//! yields an [`Observation`] parsed from the bytes; the ground truth (who owns which
+//! identifier, who was in which room when) is kept beside it for scoring, never consulted by
+//! the observers.
 
+mod channel;
 mod client;
+mod connect;
 mod hub;
+mod identity;
 pub mod mls;
 pub mod wire;
 
@@ -13,11 +17,18 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use openmls::prelude::{CredentialWithKey, MlsGroup, PublicGroup};
 use openmls_basic_credential::SignatureKeyPair;
+use openmls_traits::OpenMlsProvider;
+use rand_chacha::ChaCha20Rng;
+use rand_core::Rng;
+use tls_codec::VLBytes;
 
-use crate::crypto::{derive_seed, signature_keys_from_seed, stream_seed, SimProvider};
+use crate::crypto::{
+    derive_seed, signature_keys_from_seed, stream, stream_seed, HpkeKeys, SimProvider,
+};
 use crate::engine::{Engine, Micros};
 use crate::observe::{Kind, Observation, Peer};
-use crate::scenario::{Action, ActionKind, Scenario};
+use crate::protocol::{ConnectionKey, IdentityLinkKey, IdentityLinkWrapperKey};
+use crate::scenario::{Action, ActionKind, Channel, Mechanisms, Mode, Scenario};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +44,15 @@ pub enum SimError {
     /// Bytes on the wire did not parse.
     #[error("malformed wire message: {0}")]
     Wire(#[from] tls_codec::Error),
+    /// A MIMIMI structure did not encode, decode, seal or open.
+    #[error("MIMIMI protocol error: {0}")]
+    Mimimi(#[from] crate::protocol::ProtocolError),
     /// A message broke the protocol flow.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// An action the protocol refuses (for example an add between users not connected).
+    #[error("{0}")]
+    Refused(String),
     /// After a commit, members disagreed about the group.
     #[error("room {room}: members disagree after a commit: {detail}")]
     Inconsistent {
@@ -49,11 +66,12 @@ pub enum SimError {
 /// Which role a provider plays for a delivery (the endpoint the bytes arrive at).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
-    /// From one of the provider's own clients.
+    /// From one of the provider's own clients, on its account's session.
     Home,
     /// A request forwarded to the hub of a room.
     HubIn,
-    /// A request for one of the provider's users (claim, consent).
+    /// A request for one of the provider's users (claim, consent), or an anonymous request
+    /// that arrived for this provider.
     TargetIn,
     /// A response passing back through the hub.
     HubReturn,
@@ -63,10 +81,31 @@ pub enum Endpoint {
     FollowerIn,
 }
 
+/// Where the answer to a request goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// Back over the client's own provider, in clear (`HomeReturn`).
+    Home(usize),
+    /// Back through the relay: sealed to this response key, then to the client.
+    Relay { client: usize, key: Vec<u8> },
+    /// Straight to the client (the perfect anonymous channel).
+    Direct(usize),
+}
+
+impl Reply {
+    fn client(&self) -> usize {
+        match self {
+            Reply::Home(c) | Reply::Relay { client: c, .. } | Reply::Direct(c) => *c,
+        }
+    }
+}
+
 /// Something that happens at a virtual time.
 pub(crate) enum Event {
-    /// Registration of a user (its clients upload KeyPackages).
+    /// Registration of a user (keys, queues, KeyPackages).
     Register(usize),
+    /// A user's clients upload a fresh last-resort KeyPackage set.
+    ReuploadLastResort(usize),
     /// A scenario action starts (or is queued behind its room's operation).
     Action(usize),
     /// The `i`-th message of a `send` action.
@@ -76,40 +115,87 @@ pub(crate) enum Event {
         to: usize,
         peer: Peer,
         endpoint: Endpoint,
-        /// The client waiting for the answer (transport-level request correlation).
-        origin: Option<usize>,
+        /// Where an answer goes (transport-level request correlation).
+        reply: Option<Reply>,
         bytes: Vec<u8>,
     },
     /// Bytes arriving in a client's queue.
     AtClient { to: usize, bytes: Vec<u8> },
 }
 
-/// A membership interval: from, and until (None while it lasts).
-type Span = (Micros, Option<Micros>);
+/// A KeyPackage set a user's clients coordinate on (MIMIMI "KeyPackages").
+struct KeyPackageSet {
+    /// The set's label: its user pseudonym, or a random label without pseudonyms.
+    label: String,
+    last_resort: bool,
+    /// Clients that have not yet uploaded their KeyPackage for this set.
+    missing: BTreeSet<usize>,
+}
 
 struct User {
     name: String,
     uri: String,
     provider: usize,
     clients: Vec<usize>,
+    /// The user's MIMIMI connection key, handed to its connections.
+    connection_key: ConnectionKey,
+    /// Connection-establishment HPKE key pair; the public key is published at the provider.
+    establishment: HpkeKeys,
+    /// Connection keys of the users this one is connected to.
+    contacts: BTreeMap<usize, ConnectionKey>,
+    /// KeyPackage sets, oldest first.
+    sets: Vec<KeyPackageSet>,
+    /// Pseudonyms and labels.
+    rng: ChaCha20Rng,
+}
+
+/// A client's state in one room.
+struct Membership {
+    group: MlsGroup,
+    /// Public key of the signer of this client's leaf.
+    signer: Vec<u8>,
+    /// The epoch at which the client entered (older messages are not for it).
+    joined_epoch: u64,
+    /// The room's identity link wrapper key (MIMIMI).
+    wrapper: Option<IdentityLinkWrapperKey>,
+    /// Identity link keys of the room's leaves, by leaf signature key.
+    link_keys: BTreeMap<Vec<u8>, IdentityLinkKey>,
 }
 
 struct Client {
     user: usize,
     uri: String,
     mls: SimProvider,
+    /// The client's long-term (real) signature key.
     signer: SignatureKeyPair,
+    /// The real credential with the long-term key.
     cwk: CredentialWithKey,
-    /// The client's MLS group per room it is in.
-    groups: BTreeMap<usize, MlsGroup>,
-    /// The epoch at which the client entered each room (older messages are not for it).
-    joined_epoch: BTreeMap<usize, u64>,
+    /// Every signature key pair this client holds, by public key (fresh keys per credential).
+    signers: BTreeMap<Vec<u8>, SignatureKeyPair>,
+    /// The queue ID registered at the provider.
+    queue_id: Vec<u8>,
+    /// The client's state per room it is in.
+    groups: BTreeMap<usize, Membership>,
+    /// Keys, pseudonyms, nonces and HPKE seeds.
+    rng: ChaCha20Rng,
+    /// Response keys of relayed requests awaiting an answer.
+    relay_keys: Vec<HpkeKeys>,
 }
 
+/// KeyPackages a provider keeps for one client (MIMI) or one token's sets (MIMIMI).
 #[derive(Default)]
 struct KeyPackageStock {
     regular: VecDeque<Vec<u8>>,
     last_resort: Option<Vec<u8>>,
+}
+
+/// KeyPackage sets a provider keeps under one connection token.
+#[derive(Default)]
+struct SetStock {
+    /// Regular sets by label, in order of first upload.
+    regular: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// The current last-resort set.
+    last_resort: Option<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 /// A provider's hub state for one room it hosts.
@@ -117,57 +203,85 @@ struct HubRoom {
     group: PublicGroup,
     /// The latest GroupInfo a committer uploaded (`MlsMessageOut` bytes).
     group_info: Vec<u8>,
+    /// Members' identity link keys encrypted under the room's wrapper key, by leaf signature key.
+    link_keys: BTreeMap<Vec<u8>, VLBytes>,
 }
 
 struct Provider {
     domain: String,
     /// Crypto and storage for the hub's PublicGroups.
     mls: SimProvider,
-    /// KeyPackages per client of this provider.
+    /// HPKE keys: queue IDs and relayed requests are sealed to the public one.
+    keys: HpkeKeys,
+    /// MIMI KeyPackages per client of this provider.
     key_packages: BTreeMap<usize, KeyPackageStock>,
+    /// MIMIMI KeyPackage sets per connection token.
+    sets: BTreeMap<Vec<u8>, SetStock>,
+    /// Registered queues.
+    queues: BTreeMap<Vec<u8>, usize>,
+    /// Published connection-establishment keys, by user URI.
+    establishment_keys: BTreeMap<String, Vec<u8>>,
     /// The rooms this provider is the hub of.
     hub: BTreeMap<usize, HubRoom>,
+    /// HPKE seeds for sealing responses.
+    rng: ChaCha20Rng,
 }
 
-/// A step of a room operation waiting for something.
-enum Stage {
-    /// Waiting for the hub to acknowledge a new room.
-    Creating,
-    /// Waiting for KeyPackage claims to come back.
-    Claiming,
-    /// Waiting for a GroupInfo to join by external commit.
-    Joining,
-    /// Waiting for proposals to be committed and the commit processed.
-    Proposed,
-    /// Waiting for every recipient to process a commit (and Welcome).
-    Committed,
+/// A step of a room operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// Claim (MIMI) or fetch (MIMIMI) KeyPackages of these users.
+    Claim(Vec<usize>),
+    /// The actor creates the group and announces it to the hub.
+    Create,
+    /// The actor gets the room's identity link wrapper key from a connected member.
+    WrapperKey,
+    /// The actor joins by external commit.
+    JoinExternal,
+    /// The actor commits Adds of the claimed KeyPackages not used yet.
+    CommitAdds,
+    /// The actor removes all clients of a user.
+    Remove(usize),
+    /// A user's first client proposes the removal of all its leaves.
+    Leave(usize),
+    /// The requester seals a ConnectionRequest to the responder (connection rooms).
+    RequestConnection(usize),
 }
 
-/// A handshake operation on a room in progress. Operations on one room are serialized: one
-/// that starts while another is in flight waits for it (the hub would reject a second commit
-/// for the same epoch).
+/// A handshake operation on a room in progress: a plan of steps, each waiting for something.
+/// Operations on one room are serialized: one that starts while another is in flight waits
+/// for it (the hub would reject a second commit for the same epoch).
 struct Op {
-    action: usize,
+    action: Option<usize>,
     /// The client acting.
     actor: usize,
-    stage: Stage,
-    /// Users whose KeyPackages are being claimed, in order, with the answers so far.
+    steps: VecDeque<Step>,
+    /// Users whose KeyPackages are being claimed, with the answers so far.
     claims: Vec<(usize, Option<Vec<Vec<u8>>>)>,
+    /// Claimed KeyPackages not used yet, with their user.
+    key_packages: Vec<(usize, Vec<u8>)>,
     /// Client deliveries of the current commit not yet processed.
     outstanding: usize,
-    /// Users to add once the current step completes (creator's and joiner's other clients).
-    then_add: Vec<usize>,
+    /// The connection this join answers (responder side): requester user and the request.
+    answering: Option<(usize, crate::protocol::ConnectionRequest)>,
+    /// The room's identity link wrapper key, once a member handed it over (external joins).
+    wrapper: Option<IdentityLinkWrapperKey>,
 }
 
-impl Op {
-    fn new(action: usize, actor: usize, stage: Stage) -> Self {
-        Op {
-            action,
-            actor,
-            stage,
-            claims: vec![],
-            outstanding: 0,
-            then_add: vec![],
+/// Why a room exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A scenario room.
+    Room,
+    /// A MIMIMI connection room.
+    Connection,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Room => "room",
+            Purpose::Connection => "connection",
         }
     }
 }
@@ -176,9 +290,16 @@ struct Room {
     name: String,
     uri: String,
     hub: usize,
+    purpose: Purpose,
     /// Actions waiting for the operation in flight.
-    queue: VecDeque<usize>,
+    queue: VecDeque<Queued>,
     op: Option<Op>,
+}
+
+/// Work waiting for a room.
+enum Queued {
+    Action(usize),
+    Op(Op),
 }
 
 /// One row of `truth.csv`: who owns an identifier value.
@@ -199,7 +320,7 @@ pub struct TruthRow {
 pub struct MembershipRow {
     /// Room name.
     pub room: String,
-    /// `room` for scenario rooms.
+    /// `room` for scenario rooms, `connection` for MIMIMI connection rooms.
     pub purpose: &'static str,
     /// User name.
     pub user: String,
@@ -220,7 +341,7 @@ pub struct RunStats {
     pub simulated_us: Micros,
     /// Commits the hubs accepted.
     pub commits: u64,
-    /// Application messages sent.
+    /// Application messages sent by users (scenario `send`).
     pub messages_sent: u64,
     /// Application messages decrypted by recipients.
     pub messages_delivered: u64,
@@ -228,12 +349,16 @@ pub struct RunStats {
     pub messages_before_join: u64,
     /// Sends skipped because the sending client was not in the room at that tick.
     pub sends_skipped: u64,
-    /// Consistency checks passed (one per room per completed operation).
+    /// Consistency checks passed (one per room per completed step).
     pub consistency_checks: u64,
-    /// Accepted MIMI consent requests.
+    /// Accepted connections.
     pub connections: u64,
-    /// Claims answered with a last-resort KeyPackage.
+    /// Claims answered with a last-resort KeyPackage (or set).
     pub last_resort_claims: u64,
+    /// Identity links a member decrypted and verified (MIMIMI).
+    pub authentications: u64,
+    /// Identity links that failed to decrypt or verify.
+    pub authentication_failures: u64,
 }
 
 /// Everything a run produces.
@@ -253,6 +378,9 @@ pub struct RunOutput {
 /// The simulated deployment.
 pub struct World<'s> {
     scenario: &'s Scenario,
+    mech: Mechanisms,
+    /// How anonymous requests travel in this mode.
+    channel: Channel,
     engine: Engine<Event>,
     users: Vec<User>,
     clients: Vec<Client>,
@@ -262,6 +390,11 @@ pub struct World<'s> {
     user_index: BTreeMap<String, usize>,
     client_index: BTreeMap<String, usize>,
     domain_index: BTreeMap<String, usize>,
+    /// The authentication service's list of real client signature keys.
+    directory: BTreeMap<String, Vec<u8>>,
+    /// Connection requests in flight (requester side): (requester, responder) -> the HPKE
+    /// private key the response is sealed to.
+    connection_secrets: BTreeMap<(usize, usize), Vec<u8>>,
     observations: Vec<Observation>,
     truth: BTreeSet<TruthRow>,
     /// Open and closed membership intervals per (room, client).
@@ -270,12 +403,30 @@ pub struct World<'s> {
     stats: RunStats,
 }
 
+/// A membership interval: from, and until (None while it lasts).
+type Span = (Micros, Option<Micros>);
+
+/// 32 bytes from a stream.
+fn draw32(rng: &mut ChaCha20Rng) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    rng.fill_bytes(&mut b);
+    b
+}
+
 impl<'s> World<'s> {
-    /// Builds the world of `scenario`: providers, users and clients with their keys, every
-    /// random choice drawn from streams named after the entity.
-    pub fn new(scenario: &'s Scenario, seed: u64, run: u64) -> Self {
+    /// Builds the world of `scenario` in `mode`: providers, users and clients with their keys,
+    /// every random choice drawn from streams named after the entity.
+    pub fn new(scenario: &'s Scenario, mode: &Mode, seed: u64, run: u64) -> Self {
+        let mech = mode.mechanisms;
+        let channel = if mech.anonymous_channel {
+            scenario.channel
+        } else {
+            Channel::None
+        };
         let mut w = World {
             scenario,
+            mech,
+            channel,
             engine: Engine::default(),
             users: vec![],
             clients: vec![],
@@ -285,6 +436,8 @@ impl<'s> World<'s> {
             user_index: BTreeMap::new(),
             client_index: BTreeMap::new(),
             domain_index: BTreeMap::new(),
+            directory: BTreeMap::new(),
+            connection_secrets: BTreeMap::new(),
             observations: vec![],
             truth: BTreeSet::new(),
             memberships: BTreeMap::new(),
@@ -292,30 +445,37 @@ impl<'s> World<'s> {
             stats: RunStats::default(),
         };
         for p in &scenario.providers {
+            let name = format!("provider/{}", p.domain);
+            let base = stream_seed(seed, run, &name);
             w.domain_index.insert(p.domain.clone(), w.providers.len());
             w.providers.push(Provider {
                 domain: p.domain.clone(),
-                mls: SimProvider::new(stream_seed(seed, run, &format!("provider/{}", p.domain))),
+                mls: SimProvider::new(base),
+                keys: HpkeKeys::derive(&derive_seed(&base, b"hpke keys"))
+                    .expect("X25519 derivation"),
                 key_packages: BTreeMap::new(),
+                sets: BTreeMap::new(),
+                queues: BTreeMap::new(),
+                establishment_keys: BTreeMap::new(),
                 hub: BTreeMap::new(),
+                rng: stream(seed, run, &format!("{name}/rng")),
             });
         }
         for u in &scenario.users {
             let uid = w.users.len();
             let provider = w.domain_index[&u.provider];
             let uri = wire::user_uri(&u.provider, &u.name);
-            w.truth.insert(TruthRow {
-                kind: Kind::UserId,
-                value: uri.clone(),
-                user: u.name.clone(),
-                client: String::new(),
-            });
-            w.truth.insert(TruthRow {
-                kind: Kind::Account,
-                value: u.name.clone(),
-                user: u.name.clone(),
-                client: String::new(),
-            });
+            let mut urng = stream(seed, run, &format!("user/{}", u.name));
+            let connection_key = ConnectionKey(draw32(&mut urng));
+            let establishment = HpkeKeys::derive(&draw32(&mut urng)).expect("X25519 derivation");
+            w.add_truth(Kind::UserId, uri.clone(), uid, None);
+            w.add_truth(Kind::Account, u.name.clone(), uid, None);
+            w.add_truth(
+                Kind::EstablishmentKey,
+                crate::observe::digest(&establishment.public),
+                uid,
+                None,
+            );
             let mut clients = vec![];
             for n in 1..=u.clients {
                 let cid = w.clients.len();
@@ -329,27 +489,36 @@ impl<'s> World<'s> {
                     credential,
                     signature_key: signer.public().into(),
                 };
-                for (kind, value) in [
-                    (Kind::ClientId, curi.clone()),
-                    (Kind::SignatureKey, crate::observe::digest(signer.public())),
-                ] {
-                    w.truth.insert(TruthRow {
-                        kind,
-                        value,
-                        user: u.name.clone(),
-                        client: label.clone(),
-                    });
-                }
+                let mut rng = stream(seed, run, &format!("client/{label}/rng"));
+                let queue_id = draw32(&mut rng)[..16].to_vec();
+                w.directory.insert(curi.clone(), signer.public().to_vec());
                 w.client_index.insert(curi.clone(), cid);
+                let mut signers = BTreeMap::new();
+                signers.insert(
+                    signer.public().to_vec(),
+                    signature_keys_from_seed(derive_seed(&base, b"signature key")),
+                );
                 w.clients.push(Client {
                     user: uid,
-                    uri: curi,
+                    uri: curi.clone(),
                     mls: SimProvider::new(base),
                     signer,
                     cwk,
+                    signers,
+                    queue_id: queue_id.clone(),
                     groups: BTreeMap::new(),
-                    joined_epoch: BTreeMap::new(),
+                    rng,
+                    relay_keys: vec![],
                 });
+                w.add_truth(Kind::ClientId, curi, uid, Some(cid));
+                let pk = w.clients[cid].signer.public().to_vec();
+                w.add_truth(
+                    Kind::SignatureKey,
+                    crate::observe::digest(&pk),
+                    uid,
+                    Some(cid),
+                );
+                w.add_truth(Kind::QueueId, hex::encode(&queue_id), uid, Some(cid));
                 clients.push(cid);
             }
             w.user_index.insert(u.name.clone(), uid);
@@ -358,9 +527,21 @@ impl<'s> World<'s> {
                 uri,
                 provider,
                 clients,
+                connection_key,
+                establishment,
+                contacts: BTreeMap::new(),
+                sets: vec![],
+                rng: urng,
             });
         }
         for uid in 0..w.users.len() {
+            let token = w.token_of(uid);
+            w.add_truth(
+                Kind::ConnectionToken,
+                crate::observe::digest(&token),
+                uid,
+                None,
+            );
             w.engine.schedule_at(0, Event::Register(uid));
         }
         for (i, a) in scenario.actions.iter().enumerate() {
@@ -369,7 +550,34 @@ impl<'s> World<'s> {
         w
     }
 
-    /// The time of the last scripted action, for progress display.
+    /// Records who owns an identifier value.
+    fn add_truth(&mut self, kind: Kind, value: String, user: usize, client: Option<usize>) {
+        let client = client
+            .map(|c| client_label(&self.clients[c]))
+            .unwrap_or_default();
+        self.truth.insert(TruthRow {
+            kind,
+            value,
+            user: self.users.get(user).map_or_else(
+                || self.scenario.users[user].name.clone(),
+                |u| u.name.clone(),
+            ),
+            client,
+        });
+    }
+
+    /// A user's connection token (derived from its connection key).
+    fn token_of(&self, user: usize) -> Vec<u8> {
+        let crypto = self.providers[0].mls.crypto();
+        self.users[user]
+            .connection_key
+            .token(crypto)
+            .expect("HKDF expand of 16 bytes")
+            .0
+            .to_vec()
+    }
+
+    /// The time of the last scripted action, for progress display and periodic work.
     pub fn last_action_us(&self) -> Micros {
         self.scenario
             .actions
@@ -405,12 +613,19 @@ impl<'s> World<'s> {
 
     /// Ends the run: checks that no operation is left half done and collects the results.
     pub fn finish(mut self) -> Result<RunOutput, SimError> {
-        for room in 0..self.rooms.len() {
-            if let Some(op) = &self.rooms[room].op {
-                let a = &self.scenario.actions[op.action];
+        for room in &self.rooms {
+            if let Some(op) = &room.op {
+                let what = match op.action {
+                    Some(a) => format!(
+                        "the operation of line {}",
+                        self.scenario.actions[a].pos.line
+                    ),
+                    None => "an operation".to_string(),
+                };
                 return Err(SimError::Protocol(format!(
-                    "room {}: the operation of line {} never completed",
-                    self.rooms[room].name, a.pos.line
+                    "room {}: {what} never completed (waiting for {:?})",
+                    room.name,
+                    op.steps.front()
                 )));
             }
         }
@@ -423,7 +638,7 @@ impl<'s> World<'s> {
             for &(from_us, to_us) in spans {
                 memberships.push(MembershipRow {
                     room: self.rooms[room].name.clone(),
-                    purpose: "room",
+                    purpose: self.rooms[room].purpose.as_str(),
                     user: u.name.clone(),
                     client: client_label(c),
                     from_us,
@@ -443,22 +658,17 @@ impl<'s> World<'s> {
 
     fn handle(&mut self, ev: Event) -> Result<(), SimError> {
         match ev {
-            Event::Register(uid) => {
-                let n = self.scenario.key_packages_per_client;
-                for c in self.users[uid].clients.clone() {
-                    self.upload_key_packages(c, n, true)?;
-                }
-                Ok(())
-            }
+            Event::Register(uid) => self.register(uid),
+            Event::ReuploadLastResort(uid) => self.reupload_last_resort(uid),
             Event::Action(i) => self.start_action(i),
             Event::SendTick { action, i } => self.send_tick(action, i),
             Event::AtProvider {
                 to,
                 peer,
                 endpoint,
-                origin,
+                reply,
                 bytes,
-            } => self.at_provider(to, peer, endpoint, origin, bytes),
+            } => self.at_provider(to, peer, endpoint, reply, bytes),
             Event::AtClient { to, bytes } => self.at_client(to, bytes),
         }
     }
@@ -470,7 +680,7 @@ impl<'s> World<'s> {
             to: user.provider,
             peer: Peer::Account(user.name.clone()),
             endpoint: Endpoint::Home,
-            origin: Some(client),
+            reply: Some(Reply::Home(client)),
             bytes: msg.to_bytes(),
         };
         self.engine.schedule_in(self.scenario.latency_us, ev);
@@ -482,14 +692,14 @@ impl<'s> World<'s> {
         from: usize,
         to: usize,
         endpoint: Endpoint,
-        origin: Option<usize>,
+        reply: Option<Reply>,
         bytes: Vec<u8>,
     ) {
         let ev = Event::AtProvider {
             to,
             peer: Peer::Domain(self.providers[from].domain.clone()),
             endpoint,
-            origin,
+            reply,
             bytes,
         };
         self.engine.schedule_in(self.scenario.latency_us, ev);
@@ -503,11 +713,13 @@ impl<'s> World<'s> {
         );
     }
 
+    /// The provider a MIMI URI or a MIMIMI pseudonym (`id@domain`) names.
     fn domain_of_uri(&self, uri: &str) -> Result<usize, SimError> {
-        let domain = uri
-            .strip_prefix("mimi://")
-            .and_then(|r| r.split('/').next())
-            .ok_or_else(|| SimError::Protocol(format!("not a MIMI URI: {uri}")))?;
+        let domain = match uri.strip_prefix("mimi://") {
+            Some(rest) => rest.split('/').next(),
+            None => uri.rsplit_once('@').map(|(_, d)| d),
+        }
+        .ok_or_else(|| SimError::Protocol(format!("not a MIMI URI or pseudonym: {uri}")))?;
         self.domain_index
             .get(domain)
             .copied()
@@ -536,7 +748,10 @@ impl<'s> World<'s> {
         size: usize,
         items: Vec<crate::observe::Item>,
     ) {
-        let room = wire.room().and_then(wire::room_name).map(str::to_string);
+        let room = wire
+            .room()
+            .and_then(|uri| self.rooms.iter().find(|r| r.uri == uri))
+            .map(|r| r.name.clone());
         self.observations.push(Observation {
             time_us: self.engine.now(),
             observer: self.providers[observer].domain.clone(),
@@ -574,25 +789,31 @@ impl<'s> World<'s> {
         }
     }
 
+    /// Adds a room (scenario or connection room) hosted by `hub`.
+    fn add_room(&mut self, name: String, hub: usize, purpose: Purpose) -> usize {
+        let id = self.rooms.len();
+        self.room_index.insert(name.clone(), id);
+        self.rooms.push(Room {
+            uri: wire::room_uri(&self.providers[hub].domain, &name),
+            name,
+            hub,
+            purpose,
+            queue: VecDeque::new(),
+            op: None,
+        });
+        id
+    }
+
     fn start_action(&mut self, i: usize) -> Result<(), SimError> {
         let action: &Action = &self.scenario.actions[i];
         match &action.kind {
             ActionKind::Connect { from, to } => {
                 let (f, t) = (self.user_index[from], self.user_index[to]);
-                let msg = wire::Wire::ConsentRequest(wire::Consent {
-                    requester: self.users[f].uri.clone(),
-                    target: self.users[t].uri.clone(),
-                    accepted: 0,
-                });
-                let c = self.users[f].clients[0];
-                self.client_to_home(c, &msg);
-                Ok(())
+                self.connect(f, t)
             }
             ActionKind::PublishKeyPackages { user, count } => {
-                for c in self.users[self.user_index[user]].clients.clone() {
-                    self.upload_key_packages(c, *count, false)?;
-                }
-                Ok(())
+                let u = self.user_index[user];
+                self.publish_key_packages(u, *count)
             }
             ActionKind::CreateRoom { room, by, hub, .. } => {
                 let creator = self.user_index[by];
@@ -600,16 +821,8 @@ impl<'s> World<'s> {
                     Some(d) => self.domain_index[d],
                     None => self.users[creator].provider,
                 };
-                let id = self.rooms.len();
-                self.room_index.insert(room.clone(), id);
-                self.rooms.push(Room {
-                    name: room.clone(),
-                    uri: wire::room_uri(&self.providers[hub].domain, room),
-                    hub,
-                    queue: VecDeque::new(),
-                    op: None,
-                });
-                self.enqueue_room_action(id, i)
+                let id = self.add_room(room.clone(), hub, Purpose::Room);
+                self.enqueue(id, Queued::Action(i))
             }
             ActionKind::Add { room, .. }
             | ActionKind::Join { room, .. }
@@ -617,65 +830,149 @@ impl<'s> World<'s> {
             | ActionKind::Leave { room, .. }
             | ActionKind::Send { room, .. } => {
                 let id = self.room_index[room];
-                self.enqueue_room_action(id, i)
+                self.enqueue(id, Queued::Action(i))
             }
         }
     }
 
-    /// Runs a room action now if the room is idle, else queues it behind the operation.
-    fn enqueue_room_action(&mut self, room: usize, action: usize) -> Result<(), SimError> {
+    /// Runs room work now if the room is idle, else queues it behind the operation.
+    fn enqueue(&mut self, room: usize, work: Queued) -> Result<(), SimError> {
         if self.rooms[room].op.is_some() || !self.rooms[room].queue.is_empty() {
-            self.rooms[room].queue.push_back(action);
+            self.rooms[room].queue.push_back(work);
             return Ok(());
         }
-        self.run_room_action(room, action)
+        self.run_queued(room, work)
     }
 
-    /// Starts queued actions of an idle room until one of them begins an operation.
+    /// Starts queued work of an idle room until some of it begins an operation.
     fn drain_room_queue(&mut self, room: usize) -> Result<(), SimError> {
         while self.rooms[room].op.is_none() {
             let Some(next) = self.rooms[room].queue.pop_front() else {
                 break;
             };
-            self.run_room_action(room, next)?;
+            self.run_queued(room, next)?;
         }
         Ok(())
     }
 
-    fn run_room_action(&mut self, room: usize, i: usize) -> Result<(), SimError> {
+    fn run_queued(&mut self, room: usize, work: Queued) -> Result<(), SimError> {
+        let i = match work {
+            Queued::Op(op) => return self.begin(room, op),
+            Queued::Action(i) => i,
+        };
         let action = &self.scenario.actions[i];
+        let pc = self.mech.pseudonymous_credentials;
+        // With pseudonyms, a user's own clients join through one of its KeyPackage sets, so
+        // that all its leaves in the room share the set's user pseudonym.
+        let own_set = |w: &Self, u: usize| pc || w.users[u].clients.len() > 1;
         match &action.kind {
             ActionKind::CreateRoom { by, members, .. } => {
                 let creator = self.user_index[by];
-                let mut then_add: Vec<usize> = vec![];
-                if self.users[creator].clients.len() > 1 {
-                    then_add.push(creator);
+                let mut claim: Vec<usize> = vec![];
+                if own_set(self, creator) {
+                    claim.push(creator);
                 }
-                then_add.extend(members.iter().map(|m| self.user_index[m]));
-                self.create_room(room, i, creator, then_add)
+                claim.extend(members.iter().map(|m| self.user_index[m]));
+                let actor = self.users[creator].clients[0];
+                let op = Op::new(
+                    Some(i),
+                    actor,
+                    [Step::Claim(claim), Step::Create, Step::CommitAdds],
+                );
+                self.begin(room, op)
             }
             ActionKind::Add { by, users, .. } => {
                 let adder = self.user_index[by];
                 let targets = users.iter().map(|u| self.user_index[u]).collect();
                 let actor = self.acting_client(room, adder)?;
-                self.start_claims(room, i, actor, targets)
+                let op = Op::new(Some(i), actor, [Step::Claim(targets), Step::CommitAdds]);
+                self.begin(room, op)
             }
             ActionKind::Join { user, .. } => {
                 let u = self.user_index[user];
-                self.start_external_join(room, i, u)
+                let op = self.join_op(Some(i), u);
+                self.begin(room, op)
             }
             ActionKind::Remove { by, user, .. } => {
                 let (r, u) = (self.user_index[by], self.user_index[user]);
                 let actor = self.acting_client(room, r)?;
-                self.remove_user(room, i, actor, u)
+                self.begin(room, Op::new(Some(i), actor, [Step::Remove(u)]))
             }
             ActionKind::Leave { user, .. } => {
                 let u = self.user_index[user];
-                self.leave(room, i, u)
+                let actor = self.acting_client(room, u)?;
+                self.begin(room, Op::new(Some(i), actor, [Step::Leave(u)]))
             }
             ActionKind::Send { .. } => self.send_tick(i, 0),
             ActionKind::Connect { .. } | ActionKind::PublishKeyPackages { .. } => Ok(()),
         }
+    }
+
+    /// The plan of an external join by `user`'s first client.
+    fn join_op(&self, action: Option<usize>, user: usize) -> Op {
+        let pc = self.mech.pseudonymous_credentials;
+        let mut steps = vec![];
+        if pc || self.users[user].clients.len() > 1 {
+            steps.push(Step::Claim(vec![user]));
+        }
+        if pc && action.is_some() {
+            steps.push(Step::WrapperKey);
+        }
+        steps.push(Step::JoinExternal);
+        steps.push(Step::CommitAdds);
+        Op::new(action, self.users[user].clients[0], steps)
+    }
+
+    /// Starts an operation on an idle room.
+    fn begin(&mut self, room: usize, op: Op) -> Result<(), SimError> {
+        self.rooms[room].op = Some(op);
+        self.advance(room)
+    }
+
+    /// Starts the next step of the room's operation, or ends the operation.
+    fn advance(&mut self, room: usize) -> Result<(), SimError> {
+        let Some(op) = self.rooms[room].op.as_mut() else {
+            return Ok(());
+        };
+        let Some(step) = op.steps.front().cloned() else {
+            self.rooms[room].op = None;
+            return self.drain_room_queue(room);
+        };
+        let actor = op.actor;
+        match step {
+            Step::Claim(users) => self.start_claims(room, actor, users),
+            Step::Create => self.create_group(room, actor),
+            Step::WrapperKey => self.request_wrapper_key(room, actor),
+            Step::JoinExternal => self.request_group_info(room, actor),
+            Step::CommitAdds => self.commit_adds(room, actor),
+            Step::Remove(user) => self.remove_user(room, actor, user),
+            Step::Leave(user) => self.leave(room, actor, user),
+            Step::RequestConnection(responder) => {
+                self.send_connection_request(room, actor, responder)
+            }
+        }
+    }
+
+    /// The current step finished: check the room where members changed, then go on.
+    fn step_done(&mut self, room: usize) -> Result<(), SimError> {
+        let step = match self.rooms[room].op.as_mut() {
+            Some(op) => op.steps.pop_front(),
+            None => return Ok(()),
+        };
+        if matches!(
+            step,
+            Some(
+                Step::Create
+                    | Step::JoinExternal
+                    | Step::CommitAdds
+                    | Step::Remove(_)
+                    | Step::Leave(_)
+            )
+        ) && self.providers[self.rooms[room].hub].hub.contains_key(&room)
+        {
+            self.check_room(room)?;
+        }
+        self.advance(room)
     }
 
     /// The client of `user` that acts in `room`: its first client that is a member.
@@ -693,24 +990,9 @@ impl<'s> World<'s> {
             })
     }
 
-    /// An operation step finished everywhere: check the room, then go on.
-    fn step_done(&mut self, room: usize) -> Result<(), SimError> {
-        self.check_room(room)?;
-        let Some(op) = self.rooms[room].op.as_mut() else {
-            return Ok(());
-        };
-        if !op.then_add.is_empty() {
-            let users = std::mem::take(&mut op.then_add);
-            let (action, actor) = (op.action, op.actor);
-            self.rooms[room].op = None;
-            return self.start_claims(room, action, actor, users);
-        }
-        self.rooms[room].op = None;
-        self.drain_room_queue(room)
-    }
-
-    /// After a step (and callable any time the room is idle): every member holds the same epoch authenticator, and the hub's
-    /// PublicGroup lists exactly the clients that hold the group.
+    /// After a step (and callable any time the room is idle): every member holds the same
+    /// epoch authenticator, and the hub's PublicGroup lists exactly the clients that hold
+    /// the group.
     pub fn check_room(&mut self, room: usize) -> Result<(), SimError> {
         let r = &self.rooms[room];
         let inconsistent = |detail: String| SimError::Inconsistent {
@@ -718,32 +1000,27 @@ impl<'s> World<'s> {
             detail,
         };
         let hub = &self.providers[r.hub].hub[&room];
-        let hub_members: BTreeSet<String> = hub
-            .group
-            .members()
-            .map(|m| mls::credential_uri(&m.credential))
-            .collect::<Result<_, _>>()?;
-        let holders: BTreeSet<String> = self
+        let hub_members: BTreeSet<Vec<u8>> = hub.group.members().map(|m| m.signature_key).collect();
+        let holders: BTreeSet<Vec<u8>> = self
             .clients
             .iter()
-            .filter(|c| c.groups.contains_key(&room))
-            .map(|c| c.uri.clone())
+            .filter_map(|c| c.groups.get(&room))
+            .map(|m| m.signer.clone())
             .collect();
         if hub_members != holders {
             return Err(inconsistent(format!(
-                "hub lists {hub_members:?}, clients holding the group are {holders:?}"
+                "the hub lists {} leaves, {} clients hold the group",
+                hub_members.len(),
+                holders.len()
             )));
         }
         let mut authenticator: Option<Vec<u8>> = None;
         for c in self.clients.iter().filter(|c| c.groups.contains_key(&room)) {
-            let g = &c.groups[&room];
-            let members: BTreeSet<String> = g
-                .members()
-                .map(|m| mls::credential_uri(&m.credential))
-                .collect::<Result<_, _>>()?;
+            let g = &c.groups[&room].group;
+            let members: BTreeSet<Vec<u8>> = g.members().map(|m| m.signature_key).collect();
             if members != hub_members {
                 return Err(inconsistent(format!(
-                    "{} sees members {members:?}, the hub {hub_members:?}",
+                    "{} sees other members than the hub",
                     c.uri
                 )));
             }
@@ -769,6 +1046,21 @@ impl<'s> World<'s> {
         }
         self.stats.consistency_checks += 1;
         Ok(())
+    }
+}
+
+impl Op {
+    fn new(action: Option<usize>, actor: usize, steps: impl IntoIterator<Item = Step>) -> Self {
+        Op {
+            action,
+            actor,
+            steps: steps.into_iter().collect(),
+            claims: vec![],
+            key_packages: vec![],
+            outstanding: 0,
+            answering: None,
+            wrapper: None,
+        }
     }
 }
 

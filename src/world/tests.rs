@@ -4,6 +4,7 @@ use super::*;
 use crate::scenario::parse_str;
 
 const SMALL: &str = r#"
+modes = ["mimi"]
 [[provider]]
 domain = "a.example"
 [[provider]]
@@ -30,7 +31,7 @@ send = { room = "r", from = "bob", count = 2, every = "1s" }
 "#;
 
 fn finished_world(s: &Scenario) -> World<'_> {
-    let mut w = World::new(s, 3, 0);
+    let mut w = World::new(s, &s.modes[0], 3, 0);
     while w.step().expect("the small scenario runs") {}
     w
 }
@@ -63,7 +64,7 @@ fn a_client_in_another_epoch_is_caught() {
     // bob commits an empty commit locally that never reaches the hub or the others.
     let bob = w.client_index["mimi://b.example/d/bob/1"];
     let c = &mut w.clients[bob];
-    let g = c.groups.get_mut(&0).unwrap();
+    let g = &mut c.groups.get_mut(&0).unwrap().group;
     g.commit_to_pending_proposals(&c.mls, &c.signer).unwrap();
     g.merge_pending_commit(&c.mls).unwrap();
     let err = w.check_room(0).unwrap_err().to_string();
@@ -73,7 +74,7 @@ fn a_client_in_another_epoch_is_caught() {
 #[test]
 fn every_member_reads_every_message() {
     let s = parse_str(SMALL, "small.toml").unwrap();
-    let out = World::new(&s, 3, 0).run(|_| {}).unwrap();
+    let out = World::new(&s, &s.modes[0], 3, 0).run(|_| {}).unwrap();
     // two messages from bob, each read by alice's two clients and carol
     assert_eq!(out.stats.messages_sent, 2);
     assert_eq!(out.stats.messages_delivered, 6);

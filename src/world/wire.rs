@@ -47,6 +47,10 @@ pub struct Consent {
     pub target: String,
     /// 1 when the target accepts (responses only).
     pub accepted: u8,
+    /// The sender's MIMIMI connection key, HPKE-sealed to the other user's
+    /// connection-establishment key (when pseudonymous credentials are on without encrypted
+    /// connection requests: the consent itself stays in clear).
+    pub sealed_connection_key: Option<VLBytes>,
 }
 
 /// A new room announced to its hub: the creator's GroupInfo and ratchet tree.
@@ -60,6 +64,8 @@ pub struct CreateRoom {
     pub group_info: VLBytes,
     /// TLS encoding of the ratchet tree.
     pub ratchet_tree: VLBytes,
+    /// The creator's encrypted identity link key (MIMIMI).
+    pub link_keys: Vec<LinkKey>,
 }
 
 /// A hub's acknowledgement that a room exists or a handshake was accepted.
@@ -90,8 +96,17 @@ pub struct Handshake {
 pub struct GroupInfoRequest {
     /// Room URI.
     pub room: String,
-    /// The requesting user's URI.
-    pub requester: String,
+    /// The requesting user's URI (MIMI; absent when the request is anonymous).
+    pub requester: Option<String>,
+}
+
+/// A member's identity link key, encrypted under the room's wrapper key, as the hub stores it.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct LinkKey {
+    /// The leaf's signature public key.
+    pub signature_key: VLBytes,
+    /// `wrap_identity_link_key` output.
+    pub encrypted_key: VLBytes,
 }
 
 /// The hub's answer to a [`GroupInfoRequest`].
@@ -99,12 +114,14 @@ pub struct GroupInfoRequest {
 pub struct GroupInfoResponse {
     /// Room URI.
     pub room: String,
-    /// The requesting user's URI.
-    pub requester: String,
+    /// The requesting user's URI, if the request named one.
+    pub requester: Option<String>,
     /// `MlsMessageOut` encoding of the latest GroupInfo.
     pub group_info: VLBytes,
     /// TLS encoding of the hub's ratchet tree.
     pub ratchet_tree: VLBytes,
+    /// The members' encrypted identity link keys.
+    pub link_keys: Vec<LinkKey>,
 }
 
 /// An application message (PrivateMessage) submitted with the sending user's URI.
@@ -139,10 +156,122 @@ pub struct Fanout {
     pub kind: u8,
     /// The sending user's URI, for application messages (MIMI forwards it).
     pub sender: Option<String>,
-    /// Client URIs whose queues receive the messages.
+    /// Client URIs whose queues receive the messages (MIMI routing).
     pub recipients: Vec<String>,
+    /// Queue IDs sealed to the follower provider, from the members' leaves (MIMIMI routing).
+    pub encrypted_recipients: Vec<VLBytes>,
     /// `MlsMessageOut` encodings.
     pub messages: Vec<VLBytes>,
+    /// With a Welcome: the room's encrypted identity link keys.
+    pub link_keys: Vec<LinkKey>,
+}
+
+/// A client registers its queue with its provider.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct QueueRegistration {
+    /// The queue ID.
+    pub queue_id: VLBytes,
+}
+
+/// A user publishes its connection-establishment key at its provider.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct EstablishmentKeyPublish {
+    /// The user's URI.
+    pub user: String,
+    /// HPKE public key.
+    pub key: VLBytes,
+}
+
+/// A request for a user's connection-establishment key (answerable without authentication).
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct EstablishmentKeyFetch {
+    /// The user's URI.
+    pub user: String,
+}
+
+/// The answer to an [`EstablishmentKeyFetch`].
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct EstablishmentKeyResponse {
+    /// The user's URI.
+    pub user: String,
+    /// HPKE public key.
+    pub key: VLBytes,
+}
+
+/// A sealed ConnectionRequest for a user, left in its provider's inbox.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct ConnectionRequestDelivery {
+    /// The responder's URI (the inbox).
+    pub target: String,
+    /// `seal_connection_request` output.
+    pub sealed: VLBytes,
+}
+
+/// KeyPackages of one KeyPackage set, uploaded under the user's connection token.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageSetUpload {
+    /// The user's connection token.
+    pub token: VLBytes,
+    /// The set's label (its user pseudonym, or a random label without pseudonyms).
+    pub set: VLBytes,
+    /// 1 for a last-resort set (replaces the previous one).
+    pub last_resort: u8,
+    /// This client's KeyPackages for the set.
+    pub key_packages: Vec<VLBytes>,
+}
+
+/// A fetch of one KeyPackage set by connection token.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageFetch {
+    /// The target user's connection token.
+    pub token: VLBytes,
+}
+
+/// The answer to a [`KeyPackageFetch`].
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageFetchResponse {
+    /// The token asked for.
+    pub token: VLBytes,
+    /// 1 when the set handed out is the (reused) last-resort set.
+    pub last_resort: u8,
+    /// One KeyPackage per client that completed the set.
+    pub key_packages: Vec<VLBytes>,
+}
+
+/// Anonymous channel `none`: the own provider reads the request and forwards it.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct Forward {
+    /// Domain of the provider the request is for.
+    pub target: String,
+    /// The request's [`Wire`] bytes, in clear.
+    pub request: VLBytes,
+}
+
+/// Anonymous channel `relay`: an oblivious relay through the own provider. The request is
+/// HPKE-sealed to the target provider (a [`RelayedRequest`]); the relay sees the target
+/// domain, the size and the time.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct Relay {
+    /// Domain of the provider the request is for.
+    pub target: String,
+    /// HPKE ciphertext of a [`RelayedRequest`].
+    pub sealed: VLBytes,
+}
+
+/// The plaintext inside a [`Relay`].
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct RelayedRequest {
+    /// A fresh HPKE public key the response is sealed to.
+    pub response_key: VLBytes,
+    /// The request's [`Wire`] bytes.
+    pub request: VLBytes,
+}
+
+/// A response travelling back through the relay, sealed to the request's response key.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct RelayResponse {
+    /// HPKE ciphertext of the response's [`Wire`] bytes.
+    pub sealed: VLBytes,
 }
 
 /// Every message on the wire.
@@ -185,6 +314,39 @@ pub enum Wire {
     /// See [`Fanout`].
     #[tls_codec(discriminant = 12)]
     Fanout(Fanout),
+    /// See [`QueueRegistration`].
+    #[tls_codec(discriminant = 13)]
+    QueueRegistration(QueueRegistration),
+    /// See [`EstablishmentKeyPublish`].
+    #[tls_codec(discriminant = 14)]
+    EstablishmentKeyPublish(EstablishmentKeyPublish),
+    /// See [`EstablishmentKeyFetch`].
+    #[tls_codec(discriminant = 15)]
+    EstablishmentKeyFetch(EstablishmentKeyFetch),
+    /// See [`EstablishmentKeyResponse`].
+    #[tls_codec(discriminant = 16)]
+    EstablishmentKeyResponse(EstablishmentKeyResponse),
+    /// See [`ConnectionRequestDelivery`].
+    #[tls_codec(discriminant = 17)]
+    ConnectionRequestDelivery(ConnectionRequestDelivery),
+    /// See [`KeyPackageSetUpload`].
+    #[tls_codec(discriminant = 18)]
+    KeyPackageSetUpload(KeyPackageSetUpload),
+    /// See [`KeyPackageFetch`].
+    #[tls_codec(discriminant = 19)]
+    KeyPackageFetch(KeyPackageFetch),
+    /// See [`KeyPackageFetchResponse`].
+    #[tls_codec(discriminant = 20)]
+    KeyPackageFetchResponse(KeyPackageFetchResponse),
+    /// See [`Forward`].
+    #[tls_codec(discriminant = 21)]
+    Forward(Forward),
+    /// See [`Relay`].
+    #[tls_codec(discriminant = 22)]
+    Relay(Relay),
+    /// See [`RelayResponse`].
+    #[tls_codec(discriminant = 23)]
+    RelayResponse(RelayResponse),
 }
 
 impl Wire {
@@ -207,13 +369,37 @@ impl Wire {
                 fanout_kind::APPLICATION => "fanout_message",
                 _ => "fanout_welcome",
             },
+            Wire::QueueRegistration(_) => "queue_registration",
+            Wire::EstablishmentKeyPublish(_) => "establishment_key_publish",
+            Wire::EstablishmentKeyFetch(_) => "establishment_key_fetch",
+            Wire::EstablishmentKeyResponse(_) => "establishment_key_response",
+            Wire::ConnectionRequestDelivery(_) => "connection_request",
+            Wire::KeyPackageSetUpload(_) => "kp_set_upload",
+            Wire::KeyPackageFetch(_) => "kp_fetch",
+            Wire::KeyPackageFetchResponse(_) => "kp_fetch_response",
+            Wire::Forward(_) => "forward",
+            Wire::Relay(_) => "relay",
+            Wire::RelayResponse(_) => "relay_response",
         }
     }
 
     /// The room URI this message is about, if any.
     pub fn room(&self) -> Option<&str> {
         match self {
-            Wire::KeyPackageUpload(_) | Wire::ConsentRequest(_) | Wire::ConsentResponse(_) => None,
+            Wire::KeyPackageUpload(_)
+            | Wire::ConsentRequest(_)
+            | Wire::ConsentResponse(_)
+            | Wire::QueueRegistration(_)
+            | Wire::EstablishmentKeyPublish(_)
+            | Wire::EstablishmentKeyFetch(_)
+            | Wire::EstablishmentKeyResponse(_)
+            | Wire::ConnectionRequestDelivery(_)
+            | Wire::KeyPackageSetUpload(_)
+            | Wire::KeyPackageFetch(_)
+            | Wire::KeyPackageFetchResponse(_)
+            | Wire::Forward(_)
+            | Wire::Relay(_)
+            | Wire::RelayResponse(_) => None,
             Wire::KeyPackageClaim(m) => Some(&m.room),
             Wire::KeyPackageClaimResponse(m) => Some(&m.room),
             Wire::CreateRoom(m) => Some(&m.room),
@@ -283,7 +469,9 @@ mod tests {
             kind: fanout_kind::APPLICATION,
             sender: Some(user_uri("a.example", "alice")),
             recipients: vec![client_uri("b.example", "bob", 1)],
+            encrypted_recipients: vec![],
             messages: vec![VLBytes::new(vec![1, 2, 3])],
+            link_keys: vec![],
         });
         let bytes = w.to_bytes();
         assert_eq!(Wire::from_bytes(&bytes).unwrap(), w);

@@ -1,0 +1,159 @@
+//! Modes a scenario runs in: plain MIMI, full MIMIMI, and ablations that switch single MIMIMI
+//! mechanisms on or off.
+
+use serde::Serialize;
+
+/// The MIMIMI mechanisms (draft-kohbrok-mimi-metadata-minimalization), each switchable alone.
+///
+/// The field names are also the keys of an `[[ablation]]` table; [`Mechanisms::NAMES`] lists
+/// them in declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct Mechanisms {
+    /// Leaves carry PseudonymousCredentials with identity links.
+    pub pseudonymous_credentials: bool,
+    /// A fresh signature key per credential (else the client's long-term key).
+    pub fresh_signature_keys: bool,
+    /// A leaf extension with the queue id sealed to the provider; fanout by encrypted ids.
+    pub encrypted_queue_ids: bool,
+    /// KeyPackage sets uploaded and fetched by connection token, not tied to the account.
+    pub anonymous_key_packages: bool,
+    /// HPKE-sealed ConnectionRequest and a connection room, instead of MIMI consent in clear.
+    pub encrypted_connection_requests: bool,
+    /// Requests that must not be tied to the account go through the scenario's `channel`;
+    /// off means over the account's session.
+    pub anonymous_channel: bool,
+    /// Several KeyPackage sets per user and periodic re-upload of the last-resort set; off
+    /// means one regular set and one last-resort set, never re-uploaded.
+    pub last_resort_policy: bool,
+}
+
+impl Mechanisms {
+    /// Plain MIMI: every mechanism off.
+    pub const MIMI: Mechanisms = Mechanisms {
+        pseudonymous_credentials: false,
+        fresh_signature_keys: false,
+        encrypted_queue_ids: false,
+        anonymous_key_packages: false,
+        encrypted_connection_requests: false,
+        anonymous_channel: false,
+        last_resort_policy: false,
+    };
+
+    /// Full MIMIMI: every mechanism on.
+    pub const MIMIMI: Mechanisms = Mechanisms {
+        pseudonymous_credentials: true,
+        fresh_signature_keys: true,
+        encrypted_queue_ids: true,
+        anonymous_key_packages: true,
+        encrypted_connection_requests: true,
+        anonymous_channel: true,
+        last_resort_policy: true,
+    };
+
+    /// The mechanism names, in declaration order; they are also the TOML keys.
+    pub const NAMES: [&'static str; 7] = [
+        "pseudonymous_credentials",
+        "fresh_signature_keys",
+        "encrypted_queue_ids",
+        "anonymous_key_packages",
+        "encrypted_connection_requests",
+        "anonymous_channel",
+        "last_resort_policy",
+    ];
+
+    /// The field named `name`, or `None` for an unknown name.
+    fn field(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "pseudonymous_credentials" => &mut self.pseudonymous_credentials,
+            "fresh_signature_keys" => &mut self.fresh_signature_keys,
+            "encrypted_queue_ids" => &mut self.encrypted_queue_ids,
+            "anonymous_key_packages" => &mut self.anonymous_key_packages,
+            "encrypted_connection_requests" => &mut self.encrypted_connection_requests,
+            "anonymous_channel" => &mut self.anonymous_channel,
+            "last_resort_policy" => &mut self.last_resort_policy,
+            _ => return None,
+        })
+    }
+
+    /// Whether the mechanism `name` is on, or `None` for an unknown name.
+    pub fn get(&self, name: &str) -> Option<bool> {
+        let mut copy = *self;
+        copy.field(name).map(|on| *on)
+    }
+
+    /// Switches the mechanism `name` on or off; returns `false` for an unknown name.
+    pub fn set(&mut self, name: &str, on: bool) -> bool {
+        match self.field(name) {
+            Some(field) => {
+                *field = on;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The names of the mechanisms that are on, in [`Mechanisms::NAMES`] order.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(|name| self.get(name) == Some(true))
+            .collect()
+    }
+}
+
+/// How anonymous requests travel when `anonymous_channel` is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Through a relay that hides the client's network address from the provider (default).
+    Relay,
+    /// Directly to the provider, without the account's session.
+    Direct,
+    /// No network-level protection at all.
+    None,
+}
+
+impl Channel {
+    /// Every channel, in the order the scenario documentation lists them.
+    pub const ALL: [Channel; 3] = [Channel::Relay, Channel::Direct, Channel::None];
+
+    /// The value that selects this channel in a scenario file, e.g. `"relay"`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Channel::Relay => "relay",
+            Channel::Direct => "direct",
+            Channel::None => "none",
+        }
+    }
+
+    /// The channel a scenario file value selects.
+    pub fn from_key(key: &str) -> Option<Channel> {
+        Self::ALL.into_iter().find(|c| c.key() == key)
+    }
+}
+
+/// A mode the scenario runs in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Mode {
+    /// `mimi`, `mimimi` or the name of an `[[ablation]]`.
+    pub name: String,
+    pub mechanisms: Mechanisms,
+}
+
+impl Mode {
+    /// The built-in mode `mimi`: plain MIMI.
+    pub fn mimi() -> Mode {
+        Mode {
+            name: "mimi".to_string(),
+            mechanisms: Mechanisms::MIMI,
+        }
+    }
+
+    /// The built-in mode `mimimi`: every MIMIMI mechanism on.
+    pub fn mimimi() -> Mode {
+        Mode {
+            name: "mimimi".to_string(),
+            mechanisms: Mechanisms::MIMIMI,
+        }
+    }
+}

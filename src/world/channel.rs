@@ -1,0 +1,242 @@
+//! The anonymous channel. MIMIMI needs some requests not to be tied to the account (KeyPackage
+//! upload and fetch, connection-key fetch, delivery of a connection request, GroupInfo fetch
+//! for an external join) and leaves open how. The simulator models three channels:
+//!
+//! - `relay` (default): the sender's own provider forwards a request HPKE-sealed to the target
+//!   provider, in the manner of Oblivious HTTP. It sees the account, the target domain, the
+//!   size and the time; the target sees the content and the relaying domain (or `anonymous`
+//!   when it is the sender's own provider); answers come back sealed to a fresh key.
+//! - `direct`: a perfect anonymous channel; the target sees `anonymous`, nobody else anything.
+//! - `none`: the naive deployment; the own provider relays in clear and reads everything.
+//!
+//! Anything below the application layer (IP addresses) is out of scope.
+
+use tls_codec::{Deserialize as _, Serialize as _};
+
+use super::wire::{self, Wire};
+use super::{draw32, Endpoint, Event, Reply, SimError, World};
+use crate::crypto::{hpke_open, hpke_seal_seeded, HpkeKeys};
+use crate::observe::Peer;
+use crate::scenario::Channel;
+
+const RELAY_INFO: &[u8] = b"MIMIMI relayed request";
+const RELAY_RESPONSE_INFO: &[u8] = b"MIMIMI relayed response";
+
+impl World<'_> {
+    /// Sends a request from `client` to provider `target` over this mode's anonymous channel.
+    pub(super) fn send_anonymous(&mut self, client: usize, target: usize, msg: &Wire) {
+        let domain = self.providers[target].domain.clone();
+        match self.channel {
+            Channel::None => {
+                let f = Wire::Forward(wire::Forward {
+                    target: domain,
+                    request: msg.to_bytes().into(),
+                });
+                self.client_to_home(client, &f);
+            }
+            Channel::Direct => {
+                let ev = Event::AtProvider {
+                    to: target,
+                    peer: Peer::Anonymous,
+                    endpoint: Endpoint::TargetIn,
+                    reply: Some(Reply::Direct(client)),
+                    bytes: msg.to_bytes(),
+                };
+                self.engine.schedule_in(self.scenario.latency_us, ev);
+            }
+            Channel::Relay => {
+                let c = &mut self.clients[client];
+                let response = HpkeKeys::derive(&draw32(&mut c.rng)).expect("X25519 derivation");
+                let inner = wire::RelayedRequest {
+                    response_key: response.public.clone().into(),
+                    request: msg.to_bytes().into(),
+                };
+                let sealed = hpke_seal_seeded(
+                    draw32(&mut c.rng),
+                    &self.providers[target].keys.public,
+                    RELAY_INFO,
+                    b"",
+                    &inner
+                        .tls_serialize_detached()
+                        .expect("relayed requests serialize"),
+                )
+                .expect("HPKE seal to a provider key");
+                c.relay_keys.push(response);
+                let r = Wire::Relay(wire::Relay {
+                    target: domain,
+                    sealed: sealed
+                        .tls_serialize_detached()
+                        .expect("HPKE ciphertexts serialize")
+                        .into(),
+                });
+                self.client_to_home(client, &r);
+            }
+        }
+    }
+
+    /// A `Forward` or `Relay` envelope arrives at the sender's own provider.
+    pub(super) fn at_relay(
+        &mut self,
+        home: usize,
+        peer: Peer,
+        reply: Option<Reply>,
+        msg: &Wire,
+        size: usize,
+        items: Vec<crate::observe::Item>,
+    ) -> Result<(), SimError> {
+        let client = reply
+            .as_ref()
+            .map(Reply::client)
+            .ok_or_else(|| SimError::Protocol("a relayed request without a sender".into()))?;
+        match msg {
+            Wire::Forward(f) => {
+                let target = self.domain_index_of(&f.target)?;
+                let inner = f.request.as_slice().to_vec();
+                if target == home {
+                    // The request is for the own provider: it arrives on the account's session.
+                    return self.at_provider(home, peer, Endpoint::TargetIn, reply, inner);
+                }
+                // The own provider reads what it forwards, as if it came on the session.
+                let inner_msg = Wire::from_bytes(&inner)?;
+                let inner_items = self.envelope_items(home, &inner_msg, &peer, Endpoint::Home)?;
+                self.record(home, &inner_msg, peer, inner.len(), inner_items.into_vec());
+                self.provider_to(
+                    home,
+                    target,
+                    Endpoint::TargetIn,
+                    Some(Reply::Home(client)),
+                    inner,
+                );
+                Ok(())
+            }
+            Wire::Relay(r) => {
+                let target = self.domain_index_of(&r.target)?;
+                self.record(home, msg, peer, size, items);
+                let bytes = msg.to_bytes();
+                if target == home {
+                    // The relay hands it to the provider's gateway role without the account.
+                    let ev = Event::AtProvider {
+                        to: home,
+                        peer: Peer::Anonymous,
+                        endpoint: Endpoint::TargetIn,
+                        reply: Some(Reply::Home(client)),
+                        bytes,
+                    };
+                    self.engine.schedule_in(0, ev);
+                } else {
+                    self.provider_to(
+                        home,
+                        target,
+                        Endpoint::TargetIn,
+                        Some(Reply::Home(client)),
+                        bytes,
+                    );
+                }
+                Ok(())
+            }
+            _ => Err(SimError::Protocol("not a relay envelope".into())),
+        }
+    }
+
+    /// A relayed request arrives at its target provider: it opens the request and handles it
+    /// as a request of its own, answering through the relay.
+    pub(super) fn open_relayed(
+        &mut self,
+        target: usize,
+        peer: Peer,
+        reply: Option<Reply>,
+        r: &wire::Relay,
+    ) -> Result<(), SimError> {
+        let client = reply
+            .as_ref()
+            .map(Reply::client)
+            .ok_or_else(|| SimError::Protocol("a relayed request without a sender".into()))?;
+        let ct = openmls::prelude::HpkeCiphertext::tls_deserialize_exact(r.sealed.as_slice())?;
+        let plain = hpke_open(&ct, &self.providers[target].keys.private, RELAY_INFO, b"")
+            .map_err(|_| SimError::Protocol("a relayed request that does not open".into()))?;
+        let inner = wire::RelayedRequest::tls_deserialize_exact(plain)?;
+        let reply = Reply::Relay {
+            client,
+            key: inner.response_key.as_slice().to_vec(),
+        };
+        self.at_provider(
+            target,
+            peer,
+            Endpoint::TargetIn,
+            Some(reply),
+            inner.request.into(),
+        )
+    }
+
+    /// Sends the answer to a request back the way the request came.
+    pub(super) fn respond(&mut self, from: usize, reply: Reply, msg: &Wire) {
+        match reply {
+            Reply::Direct(client) => self.provider_to_client(client, msg.to_bytes()),
+            Reply::Home(client) => {
+                let home = self.users[self.clients[client].user].provider;
+                if home == from {
+                    self.provider_to_client(client, msg.to_bytes());
+                } else {
+                    self.provider_to(
+                        from,
+                        home,
+                        Endpoint::HomeReturn,
+                        Some(Reply::Home(client)),
+                        msg.to_bytes(),
+                    );
+                }
+            }
+            Reply::Relay { client, key } => {
+                let seed = draw32(&mut self.providers[from].rng);
+                let sealed =
+                    hpke_seal_seeded(seed, &key, RELAY_RESPONSE_INFO, b"", &msg.to_bytes())
+                        .expect("HPKE seal to a response key");
+                let r = Wire::RelayResponse(wire::RelayResponse {
+                    sealed: sealed
+                        .tls_serialize_detached()
+                        .expect("HPKE ciphertexts serialize")
+                        .into(),
+                });
+                let home = self.users[self.clients[client].user].provider;
+                if home == from {
+                    self.provider_to_client(client, r.to_bytes());
+                } else {
+                    self.provider_to(
+                        from,
+                        home,
+                        Endpoint::HomeReturn,
+                        Some(Reply::Home(client)),
+                        r.to_bytes(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A client opens a relayed answer with the response key it made for the request.
+    pub(super) fn open_relay_response(
+        &mut self,
+        client: usize,
+        r: &wire::RelayResponse,
+    ) -> Result<Wire, SimError> {
+        let ct = openmls::prelude::HpkeCiphertext::tls_deserialize_exact(r.sealed.as_slice())?;
+        let c = &mut self.clients[client];
+        for i in 0..c.relay_keys.len() {
+            if let Ok(plain) = hpke_open(&ct, &c.relay_keys[i].private, RELAY_RESPONSE_INFO, b"") {
+                c.relay_keys.remove(i);
+                return Ok(Wire::from_bytes(&plain)?);
+            }
+        }
+        Err(SimError::Protocol(format!(
+            "{} got a relayed answer it cannot open",
+            c.uri
+        )))
+    }
+
+    fn domain_index_of(&self, domain: &str) -> Result<usize, SimError> {
+        self.domain_index
+            .get(domain)
+            .copied()
+            .ok_or_else(|| SimError::Protocol(format!("unknown domain {domain}")))
+    }
+}
