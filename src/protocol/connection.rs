@@ -195,7 +195,8 @@ mod tests {
 
         let resp = ConnectionResponse::new(&ConnectionKey([8; 32]));
         let sealed_resp =
-            seal_connection_response([11; 32], &opened.connection_response_key, &resp).unwrap();
+            seal_connection_response([11; 32], opened.connection_response_key.as_slice(), &resp)
+                .unwrap();
         assert_eq!(
             sealed_resp,
             seal_connection_response([11; 32], &response_keys.public, &resp).unwrap()

@@ -127,8 +127,28 @@ impl Source<'_> {
             )
         } else {
             // Numbers are read as i64; say what the file author needs to know.
-            (raw.replace("expected i64", "expected an integer"), None)
+            let message = raw.replace("expected i64", "expected an integer");
+            let hint = type_hint(&message);
+            (message, hint)
         };
         self.error(span, message, hint)
     }
+}
+
+/// A hint for serde's "invalid type: ..., expected ..." messages, by the expected type.
+fn type_hint(message: &str) -> Option<String> {
+    let (_, expected) = message
+        .strip_prefix("invalid type: ")?
+        .rsplit_once(", expected ")?;
+    let hint = match expected {
+        "an integer" => "write a whole number without quotes, e.g. 4",
+        "a boolean" => "write true or false, without quotes",
+        "a string" => "put the value in double quotes, e.g. \"alice\"",
+        "a sequence" => {
+            "write an array in square brackets, e.g. [\"a\", \"b\"]; a table that repeats takes \
+             double brackets, e.g. [[user]]"
+        }
+        _ => return None,
+    };
+    Some(hint.to_string())
 }

@@ -1,0 +1,227 @@
+//! MIMIMI on the shipped scenarios: what hubs, followers and providers can and cannot see.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mimimi_sim::observe::{Kind, Observation, Peer};
+use mimimi_sim::scenario::{self, Scenario};
+use mimimi_sim::world::{RunOutput, World};
+
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+    scenario::load(&path).expect("shipped scenarios are valid")
+}
+
+fn run(s: &Scenario, mode: &str) -> RunOutput {
+    let m = s
+        .modes
+        .iter()
+        .find(|m| m.name == mode)
+        .expect("mode is listed");
+    World::new(s, m, s.seed, 0)
+        .run(|_| {})
+        .expect("the scenario runs")
+}
+
+/// Owner (user name) of each identifier value of a kind.
+fn owners(out: &RunOutput, kind: Kind) -> BTreeMap<String, (String, String)> {
+    out.truth
+        .iter()
+        .filter(|t| t.kind == kind)
+        .map(|t| (t.value.clone(), (t.user.clone(), t.client.clone())))
+        .collect()
+}
+
+fn provider_of<'a>(s: &'a Scenario, user: &str) -> &'a str {
+    &s.user(user).unwrap().provider
+}
+
+fn is_room_observation(o: &Observation) -> bool {
+    o.room.is_some() && !matches!(o.peer, Peer::Account(_))
+}
+
+#[test]
+fn no_hub_or_follower_names_a_member_under_mimimi() {
+    let s = load("quickstart");
+    let out = run(&s, "mimimi");
+    let mut room_observations = 0;
+    for o in out.observations.iter().filter(|o| is_room_observation(o)) {
+        room_observations += 1;
+        for i in &o.items {
+            assert!(
+                !matches!(i.kind, Kind::UserId | Kind::ClientId | Kind::Account),
+                "{} saw {:?} {} in {:?} ({})",
+                o.observer,
+                i.kind,
+                i.value,
+                o.room,
+                o.flow
+            );
+        }
+    }
+    assert!(room_observations > 100, "{room_observations}");
+    // Submissions on a client's own session show its account only to its own provider.
+    for o in out.observations.iter().filter(|o| o.room.is_some()) {
+        if let Peer::Account(a) = &o.peer {
+            assert_eq!(provider_of(&s, a), o.observer);
+        }
+    }
+    // The same observations under MIMI do name members: the test is not vacuous.
+    let mimi = run(&s, "mimi");
+    assert!(mimi
+        .observations
+        .iter()
+        .filter(|o| is_room_observation(o))
+        .any(|o| o.items.iter().any(|i| i.kind == Kind::UserId)));
+}
+
+#[test]
+fn every_member_authenticates_the_others() {
+    let s = load("quickstart");
+    let out = run(&s, "mimimi");
+    assert_eq!(out.stats.authentication_failures, 0);
+    // Each client authenticates each client it shares a room with at the same time.
+    let mut pairs = BTreeSet::new();
+    for a in &out.memberships {
+        for b in &out.memberships {
+            let overlap =
+                a.from_us < b.to_us.unwrap_or(u64::MAX) && b.from_us < a.to_us.unwrap_or(u64::MAX);
+            if a.room == b.room && a.client != b.client && overlap {
+                pairs.insert((a.room.clone(), a.client.clone(), b.client.clone()));
+            }
+        }
+    }
+    assert!(
+        out.stats.authentications >= pairs.len() as u64,
+        "{} authentications for {} member pairs",
+        out.stats.authentications,
+        pairs.len()
+    );
+    assert_eq!(run(&s, "mimi").stats.authentications, 0);
+}
+
+#[test]
+fn a_connection_request_is_an_opaque_blob_from_a_domain() {
+    let s = load("quickstart");
+    let out = run(&s, "mimimi");
+    let users = owners(&out, Kind::UserId);
+    let requests: Vec<&Observation> = out
+        .observations
+        .iter()
+        .filter(|o| o.flow == "connection_request" && !matches!(o.peer, Peer::Account(_)))
+        .collect();
+    assert_eq!(requests.len(), out.connections.len());
+    for o in requests {
+        assert!(matches!(o.peer, Peer::Domain(_) | Peer::Anonymous), "{o:?}");
+        // Only the inbox it is addressed to: the provider's own user, the responder.
+        assert_eq!(o.items.len(), 1, "{o:?}");
+        let (user, _) = &users[&o.items[0].value];
+        assert_eq!(provider_of(&s, user), o.observer);
+        assert!(o.size > 200, "a sealed request, not a name: {o:?}");
+    }
+    // Under MIMI the consent request names both users in clear.
+    let mimi = run(&s, "mimi");
+    let consent = mimi
+        .observations
+        .iter()
+        .find(|o| o.flow == "connect_request" && matches!(o.peer, Peer::Domain(_)))
+        .unwrap();
+    assert_eq!(
+        consent
+            .items
+            .iter()
+            .filter(|i| i.kind == Kind::UserId)
+            .count(),
+        2
+    );
+}
+
+/// (observer, user pseudonym) -> scenario rooms it appeared in.
+fn pseudonym_rooms(out: &RunOutput) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let scenario_rooms: BTreeSet<&str> = out
+        .memberships
+        .iter()
+        .filter(|m| m.purpose == "room")
+        .map(|m| m.room.as_str())
+        .collect();
+    let mut seen: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for o in out.observations.iter().filter(|o| is_room_observation(o)) {
+        let room = o.room.clone().unwrap();
+        if !scenario_rooms.contains(room.as_str()) {
+            continue;
+        }
+        for i in o.items.iter().filter(|i| i.kind == Kind::UserPseudonym) {
+            seen.entry((o.observer.clone(), i.value.clone()))
+                .or_default()
+                .insert(room.clone());
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_reused_last_resort_set_links_two_rooms_at_the_hub() {
+    let s = load("last-resort");
+    let out = run(&s, "mimimi");
+    assert!(out.stats.last_resort_claims > 0);
+    let pseudonyms = owners(&out, Kind::UserPseudonym);
+    let linked: Vec<_> = pseudonym_rooms(&out)
+        .into_iter()
+        .filter(|(_, rooms)| rooms.len() > 1)
+        .collect();
+    // Every linked pseudonym is bob's, and the hub of both rooms is among the observers.
+    assert!(!linked.is_empty());
+    for ((_, pseudonym), rooms) in &linked {
+        assert_eq!(pseudonyms[pseudonym].0, "bob");
+        assert_eq!(rooms.iter().collect::<Vec<_>>(), ["three", "two"]);
+    }
+    assert!(linked.iter().any(|((hub, _), _)| hub == "alpha.example"));
+
+    // Quickstart keeps enough sets: no last-resort set, no pseudonym in two rooms.
+    let q = run(&load("quickstart"), "mimimi");
+    assert_eq!(q.stats.last_resort_claims, 0);
+    assert!(pseudonym_rooms(&q).values().all(|rooms| rooms.len() == 1));
+}
+
+#[test]
+fn only_the_own_provider_ties_a_queue_to_rooms() {
+    let s = load("quickstart");
+    let out = run(&s, "mimimi");
+    let queues = owners(&out, Kind::QueueId);
+    let mut rooms_per_queue: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for o in &out.observations {
+        for i in o.items.iter().filter(|i| i.kind == Kind::QueueId) {
+            let (user, client) = &queues[&i.value];
+            assert_eq!(
+                provider_of(&s, user),
+                o.observer,
+                "{client}'s queue seen elsewhere"
+            );
+            if let Some(room) = &o.room {
+                let member = out
+                    .memberships
+                    .iter()
+                    .any(|m| &m.room == room && &m.client == client);
+                assert!(
+                    member,
+                    "{client} got fanout for {room} without being a member"
+                );
+                rooms_per_queue.entry(&i.value).or_default().insert(room);
+            }
+        }
+    }
+    // The limit the draft admits: the provider sees some queue in several rooms.
+    assert!(rooms_per_queue.values().any(|r| r.len() > 1));
+    // Sealed queue IDs are fresh per leaf: none appears in two rooms.
+    let mut rooms_per_sealed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for o in out.observations.iter().filter(|o| o.room.is_some()) {
+        for i in o.items.iter().filter(|i| i.kind == Kind::EncryptedQueueId) {
+            rooms_per_sealed
+                .entry(&i.value)
+                .or_default()
+                .insert(o.room.as_deref().unwrap());
+        }
+    }
+    assert!(!rooms_per_sealed.is_empty());
+    assert!(rooms_per_sealed.values().all(|r| r.len() == 1));
+}
