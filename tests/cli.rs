@@ -18,14 +18,19 @@ fn sim(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("the binary runs")
 }
 
+/// The fingerprint lines (`fingerprint MODE HEX`) a run printed, as "MODE HEX".
 fn fingerprint(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
+    let lines: Vec<&str> = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("fingerprint mimi "))
-        .unwrap_or_else(|| panic!("no fingerprint line in {stdout}"));
-    assert_eq!(line.len(), 64);
-    line.to_string()
+        .filter_map(|l| l.strip_prefix("fingerprint "))
+        .collect();
+    let modes: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(modes, ["mimi", "mimimi"], "{stdout}");
+    for l in &lines {
+        assert_eq!(l.split(' ').nth(1).unwrap().len(), 64, "{l}");
+    }
+    lines.join("\n")
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -79,6 +84,10 @@ fn same_seed_gives_identical_files_in_two_processes() {
         "mimi/truth.csv",
         "mimi/memberships.csv",
         "mimi/connections.csv",
+        "mimimi/observations.csv",
+        "mimimi/truth.csv",
+        "mimimi/memberships.csv",
+        "mimimi/connections.csv",
     ] {
         assert!(names.contains(&want), "missing {want} in {names:?}");
     }
@@ -97,7 +106,10 @@ fn same_seed_gives_identical_files_in_two_processes() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(c.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seed"], 8);
-    assert_eq!(summary["modes"]["mimi"]["fingerprint"], fingerprint(&rc));
+    for line in fingerprint(&rc).lines() {
+        let (mode, hex) = line.split_once(' ').unwrap();
+        assert_eq!(summary["modes"][mode]["fingerprint"], hex);
+    }
 }
 
 #[test]

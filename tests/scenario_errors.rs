@@ -2,7 +2,8 @@
 //! is reported at the exact position of the offending value.
 
 use mimimi_sim::scenario::{
-    load, parse_duration, parse_str, Action, ActionKind, Pos, ProviderSpec, ScenarioError, UserSpec,
+    load, parse_duration, parse_str, Action, ActionKind, Mode, Pos, ProviderSpec, ScenarioError,
+    UserSpec,
 };
 
 /// Two providers and four users; actions are appended from line `B + 1` on.
@@ -32,8 +33,13 @@ provider = "beta.example"
 /// Number of lines in `BASE`.
 const B: usize = 21;
 
-/// Creates room `lunch` at 0s by alice with bob as the other member (lines B+1..=B+3).
+/// Connects alice and bob at 0s (lines B+1..=B+3), then creates room `lunch` at 0s by alice
+/// with bob as the other member (lines B+4..=B+6). The connect lets alice add bob in modes with
+/// pseudonymous credentials, which the default modes include.
 const LUNCH: &str = r#"[[action]]
+at = "0s"
+connect = { from = "alice", to = "bob" }
+[[action]]
 at = "0s"
 create_room = { room = "lunch", by = "alice", members = ["bob"] }
 "#;
@@ -95,7 +101,7 @@ const QUICKSTART: &str = r#"name = "quickstart"
 seed = 7
 latency = "15ms"
 key_packages = 6
-
+modes = ["mimi"] # plain MIMI only: alice adds carol and dave, and erin joins, unconnected
 [[provider]]
 domain = "alpha.example"
 
@@ -164,6 +170,8 @@ fn quickstart_parses_with_expected_values() {
     assert_eq!(s.seed, 7);
     assert_eq!(s.latency_us, 15_000);
     assert_eq!(s.key_packages_per_client, 6);
+    assert_eq!(s.modes, vec![Mode::mimi()]);
+    assert!(!s.connections_required);
     assert_eq!(
         s.providers,
         vec![
@@ -369,11 +377,20 @@ publish_key_packages = { user = "alice", count = 4 }
 #[test]
 fn membership_is_replayed_in_time_order_and_members_may_come_back() {
     // The leave comes first in the file but after the creation in time; bob leaves, joins
-    // again, is removed and added again.
+    // again, is removed and added again. alice is connected to bob and carol, as the default
+    // modes include MIMIMI, where only connected users can add each other.
     let src = with(
         r#"[[action]]
 at = "10s"
 leave = { room = "lunch", user = "bob" }
+
+[[action]]
+at = "0s"
+connect = { from = "alice", to = "bob" }
+
+[[action]]
+at = "0s"
+connect = { from = "carol", to = "alice" }
 
 [[action]]
 at = "0s"
@@ -400,7 +417,16 @@ send = { room = "lunch", from = "carol" }
     let keys: Vec<&str> = s.actions.iter().map(|a| a.kind.key()).collect();
     assert_eq!(
         keys,
-        ["create_room", "leave", "join", "remove", "add", "send"]
+        [
+            "connect",
+            "connect",
+            "create_room",
+            "leave",
+            "join",
+            "remove",
+            "add",
+            "send"
+        ]
     );
 }
 
@@ -609,12 +635,13 @@ name = "alice"
 provider = "alpha.example"
 clients = "two"
 "#;
-    assert_err(
+    let e = assert_err(
         src,
         7,
         11,
         "invalid type: string \"two\", expected an integer",
     );
+    assert_hint(&e, "write a whole number without quotes");
 }
 
 #[test]
@@ -656,7 +683,7 @@ fn bad_send_interval_duration() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nsend = {{ room = \"lunch\", from = \"alice\", every = \"soon\" }}\n"
         )),
-        B + 6,
+        B + 9,
         50,
         "invalid duration for `every`",
     );
@@ -841,7 +868,7 @@ fn unknown_user_in_action() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nadd = {{ room = \"lunch\", by = \"alice\", users = [\"carol\", \"zed\"] }}\n"
         )),
-        B + 6,
+        B + 9,
         57,
         "unknown user \"zed\"",
     );
@@ -932,7 +959,7 @@ fn send_count_and_interval_must_be_positive() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nsend = {{ room = \"lunch\", from = \"alice\", count = 0 }}\n"
         )),
-        B + 6,
+        B + 9,
         50,
         "send count must be at least 1",
     );
@@ -941,7 +968,7 @@ fn send_count_and_interval_must_be_positive() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nsend = {{ room = \"lunch\", from = \"alice\", every = \"0s\" }}\n"
         )),
-        B + 6,
+        B + 9,
         50,
         "`every` must be greater than 0",
     );
@@ -964,7 +991,7 @@ fn add_needs_users() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nadd = {{ room = \"lunch\", by = \"alice\", users = [] }}\n"
         )),
-        B + 6,
+        B + 9,
         47,
         "`add` needs at least one user",
     );
@@ -976,7 +1003,7 @@ fn remove_of_oneself() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nremove = {{ room = \"lunch\", by = \"alice\", user = \"alice\" }}\n"
         )),
-        B + 6,
+        B + 9,
         49,
         "alice cannot remove itself",
     );
@@ -1074,11 +1101,11 @@ fn create_room_that_exists() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"5s\"\ncreate_room = {{ room = \"lunch\", by = \"bob\" }}\n"
         )),
-        B + 6,
+        B + 9,
         24,
         "room lunch already exists",
     );
-    assert_hint(&e, "created at 0s (line 22)");
+    assert_hint(&e, "created at 0s (line 25)");
 }
 
 #[test]
@@ -1087,7 +1114,7 @@ fn add_by_non_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nadd = {{ room = \"lunch\", by = \"carol\", users = [\"dave\"] }}\n"
         )),
-        B + 6,
+        B + 9,
         30,
         "carol is not a member of room lunch at 1s and cannot add users",
     );
@@ -1100,7 +1127,7 @@ fn add_of_a_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nadd = {{ room = \"lunch\", by = \"alice\", users = [\"dave\", \"bob\"] }}\n"
         )),
-        B + 6,
+        B + 9,
         56,
         "bob is already a member of room lunch at 1s",
     );
@@ -1123,7 +1150,7 @@ add = {{ room = "lunch", by = "alice", users = ["carol"] }}
     ));
     assert_err(
         &src,
-        B + 12,
+        B + 15,
         30,
         "alice is not a member of room lunch at 3s",
     );
@@ -1132,13 +1159,13 @@ add = {{ room = "lunch", by = "alice", users = ["carol"] }}
         "add = { room = \"lunch\", by = \"alice\", users = [\"carol\"] }",
         "create_room = { room = \"lunch\", by = \"carol\" }",
     );
-    assert_err(&src, B + 12, 24, "room lunch already exists");
+    assert_err(&src, B + 15, 24, "room lunch already exists");
     // Nor can anyone join it: an external join needs a member's GroupInfo.
     let src = src.replace(
         "create_room = { room = \"lunch\", by = \"carol\" }",
         "join = { room = \"lunch\", user = \"carol\" }",
     );
-    assert_err(&src, B + 12, 17, "room lunch has no members left at 3s");
+    assert_err(&src, B + 15, 17, "room lunch has no members left at 3s");
 }
 
 #[test]
@@ -1147,7 +1174,7 @@ fn join_by_a_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\njoin = {{ room = \"lunch\", user = \"bob\" }}\n"
         )),
-        B + 6,
+        B + 9,
         33,
         "bob is already a member of room lunch at 1s",
     );
@@ -1160,7 +1187,7 @@ fn remove_by_non_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nremove = {{ room = \"lunch\", by = \"carol\", user = \"bob\" }}\n"
         )),
-        B + 6,
+        B + 9,
         33,
         "carol is not a member of room lunch at 1s and cannot remove users",
     );
@@ -1173,7 +1200,7 @@ fn remove_of_non_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nremove = {{ room = \"lunch\", by = \"alice\", user = \"carol\" }}\n"
         )),
-        B + 6,
+        B + 9,
         49,
         "carol is not a member of room lunch at 1s",
     );
@@ -1186,7 +1213,7 @@ fn leave_by_non_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nleave = {{ room = \"lunch\", user = \"carol\" }}\n"
         )),
-        B + 6,
+        B + 9,
         34,
         "carol is not a member of room lunch at 1s",
     );
@@ -1199,7 +1226,7 @@ fn send_from_non_member() {
         &with(&format!(
             "{LUNCH}[[action]]\nat = \"1s\"\nsend = {{ room = \"lunch\", from = \"carol\" }}\n"
         )),
-        B + 6,
+        B + 9,
         33,
         "carol is not a member of room lunch at 1s and cannot send to it",
     );
@@ -1218,7 +1245,7 @@ at = "1s"
 leave = {{ room = "lunch", user = "bob" }}
 "#
         )),
-        B + 6,
+        B + 9,
         33,
         "bob is not a member of room lunch at 2s",
     );
@@ -1237,7 +1264,7 @@ at = "4s"
 send = {{ room = "lunch", from = "carol" }}
 "#
         )),
-        B + 9,
+        B + 12,
         33,
         "carol is not a member",
     );

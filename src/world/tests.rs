@@ -43,8 +43,9 @@ fn consistent_room_passes_the_check() {
     let before = w.stats.consistency_checks;
     w.check_room(0).expect("an idle room is consistent");
     assert_eq!(w.stats.consistency_checks, before + 1);
-    // create, add of alice/2 and bob, external join of carol
-    assert_eq!(before, 3);
+    // create; add of alice/2 and bob; carol's external join; and the add of carol's other
+    // clients, which has nothing to add (she has one)
+    assert_eq!(before, 4);
 }
 
 #[test]
@@ -79,4 +80,96 @@ fn every_member_reads_every_message() {
     assert_eq!(out.stats.messages_sent, 2);
     assert_eq!(out.stats.messages_delivered, 6);
     assert_eq!(out.stats.sends_skipped, 0);
+}
+
+const SMALL_MIMIMI: &str = r#"
+modes = ["mimimi"]
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+clients = 2
+[[user]]
+name = "bob"
+provider = "b.example"
+[[user]]
+name = "carol"
+provider = "b.example"
+[[action]]
+at = "0s"
+connect = { from = "alice", to = "bob" }
+[[action]]
+at = "0s"
+connect = { from = "carol", to = "alice" }
+[[action]]
+at = "3s"
+create_room = { room = "r", by = "alice", hub = "b.example", members = ["bob"] }
+[[action]]
+at = "6s"
+join = { room = "r", user = "carol" }
+[[action]]
+at = "9s"
+send = { room = "r", from = "bob", count = 2, every = "1s" }
+"#;
+
+/// Runs until virtual time reaches `until_us`.
+fn run_until(w: &mut World<'_>, until_us: u64) {
+    while w.engine.pending() > 0 && w.engine.now() < until_us {
+        w.step().expect("the scenario runs");
+    }
+}
+
+#[test]
+fn every_member_can_authenticate_every_other_member() {
+    let s = parse_str(SMALL_MIMIMI, "small.toml").unwrap();
+    let w = finished_world(&s);
+    let room = w.room_index["r"];
+    let mut checked = 0;
+    for c in w.clients.iter().filter(|c| c.groups.contains_key(&room)) {
+        let m = &c.groups[&room];
+        for other in m.group.members().filter(|o| o.signature_key != m.signer) {
+            let key = &m.link_keys[&other.signature_key];
+            let pc =
+                crate::protocol::PseudonymousCredential::from_mls_credential(&other.credential)
+                    .unwrap();
+            let id = pc
+                .authenticate(c.mls.crypto(), key, &other.signature_key)
+                .unwrap();
+            assert_eq!(w.directory[&id.client_uri], id.client_signature_key);
+            checked += 1;
+        }
+    }
+    // alice/1, alice/2, bob and carol: 4 members, each checks 3 others
+    assert_eq!(checked, 12);
+    assert_eq!(w.stats.authentication_failures, 0);
+    assert!(w.stats.authentications >= 12);
+}
+
+#[test]
+fn a_tampered_identity_link_is_an_authentication_failure() {
+    let s = parse_str(SMALL_MIMIMI, "small.toml").unwrap();
+    let mut w = World::new(&s, &s.modes[0], 3, 0);
+    run_until(&mut w, 5_000_000);
+    let room = w.room_index["r"];
+    let hub = w.rooms[room].hub;
+    // The hub (or an attacker on it) corrupts the encrypted identity link key of every leaf.
+    for e in w.providers[hub]
+        .hub
+        .get_mut(&room)
+        .unwrap()
+        .link_keys
+        .values_mut()
+    {
+        let mut bytes = e.as_slice().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        *e = bytes.into();
+    }
+    assert_eq!(w.stats.authentication_failures, 0);
+    while w.step().unwrap() {}
+    // carol, joining, cannot authenticate any of the three leaves already there.
+    assert_eq!(w.stats.authentication_failures, 3);
 }
