@@ -714,25 +714,23 @@ fn the_creators_own_clients_need_no_connection() {
 
 #[test]
 fn plain_mimi_has_no_connection_rule() {
-    let tail = format!(
-        r#"[[action]]
+    let tail = r#"[[action]]
 at = "10s"
-create_room = {{ room = "r", by = "alice", members = ["bob"] }}
+create_room = { room = "r", by = "alice", members = ["bob"] }
 
 [[action]]
 at = "40s"
-add = {{ room = "r", by = "bob", users = ["carol"] }}
+add = { room = "r", by = "bob", users = ["carol"] }
 
 [[action]]
 at = "50s"
-join = {{ room = "r", user = "dave" }}
-"#
-    );
-    let s = ok(&src("modes = [\"mimi\"]\n", &tail));
+join = { room = "r", user = "dave" }
+"#;
+    let s = ok(&src("modes = [\"mimi\"]\n", tail));
     assert!(!s.connections_required);
     assert_eq!(s.actions.len(), 3);
     // The same scenario under the default modes fails at the first unconnected add.
-    assert_err(&src("", &tail), B + 3, 54, "bob is not connected to alice");
+    assert_err(&src("", tail), B + 3, 54, "bob is not connected to alice");
 }
 
 #[test]

@@ -879,7 +879,7 @@ fn replay(
             )
         };
 
-        // Whether `by` may add `user` under the connection rule.
+        // The error when the connection rule forbids `by` to add `user`, if it does.
         let unconnected = |by: &Str, user: &Str| {
             let (b, u) = (by.get_ref(), user.get_ref());
             if !connections_required || connected.contains(&pair(b, u)) {

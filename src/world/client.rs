@@ -621,11 +621,16 @@ impl World<'_> {
         };
         let answering = op.answering.clone();
         let mut aad = vec![];
-        if self.mech.pseudonymous_credentials {
-            let w = wrapper.ok_or_else(|| {
-                SimError::Protocol("an external join without the wrapper key".into())
-            })?;
-            let encrypted = self.own_wrapped_link_key(client, &leaf.cwk.credential, &w)?;
+        if self.mech.pseudonymous_credentials || answering.is_some() {
+            let encrypted = match wrapper {
+                Some(w) => self.own_wrapped_link_key(client, &leaf.cwk.credential, &w)?,
+                None if self.mech.pseudonymous_credentials => {
+                    return Err(SimError::Protocol(
+                        "an external join without the wrapper key".into(),
+                    ))
+                }
+                None => VLBytes::new(vec![]),
+            };
             let connection_response = match &answering {
                 Some((_, request)) => {
                     let me = self.clients[client].user;
@@ -847,7 +852,7 @@ impl World<'_> {
                         .map_err(mls_err("merge a commit"))?;
                     if !m.group.is_active() {
                         c.groups.remove(&room);
-                    } else if self.mech.pseudonymous_credentials && !aad.is_empty() {
+                    } else if !aad.is_empty() {
                         self.read_commit_aad(client, room, &aad, external, &added, joiner)?;
                     }
                     committed = true;

@@ -42,7 +42,7 @@ impl World<'_> {
             steps.push(Step::Claim(vec![from]));
         }
         steps.extend([Step::Create, Step::CommitAdds, Step::RequestConnection(to)]);
-        self.enqueue(room, Queued::Op(Op::new(None, actor, steps)))
+        self.enqueue(room, Queued::Op(Box::new(Op::new(None, actor, steps))))
     }
 
     /// With pseudonyms but without encrypted connection requests, the consent messages carry
@@ -53,7 +53,8 @@ impl World<'_> {
         client: usize,
         to: usize,
     ) -> Result<Option<tls_codec::VLBytes>, SimError> {
-        if !self.mech.pseudonymous_credentials {
+        // Connection keys serve identity links and KeyPackage tokens.
+        if !self.mech.pseudonymous_credentials && !self.mech.anonymous_key_packages {
             return Ok(None);
         }
         let me = self.clients[client].user;
@@ -224,7 +225,7 @@ impl World<'_> {
         let room = self.room_by_uri(&room_uri)?;
         let mut op = self.join_op(None, me);
         op.answering = Some((requester, request));
-        self.enqueue(room, Queued::Op(op))
+        self.enqueue(room, Queued::Op(Box::new(op)))
     }
 
     /// A requester's client reads the ConnectionResponse in the responder's external commit.
@@ -267,14 +268,14 @@ impl World<'_> {
         user: usize,
     ) -> bool {
         let c = &self.clients[client];
-        let Some(link) = c.groups.get(&room).and_then(|m| m.link_keys.get(key)) else {
-            return false;
-        };
         let Ok(pc) = PseudonymousCredential::from_mls_credential(credential) else {
             return super::mls::credential_uri(credential)
                 .ok()
                 .and_then(|u| self.client_index.get(&u).copied())
                 .is_some_and(|x| self.clients[x].user == user);
+        };
+        let Some(link) = c.groups.get(&room).and_then(|m| m.link_keys.get(key)) else {
+            return false;
         };
         pc.authenticate(c.mls.crypto(), link, key)
             .ok()

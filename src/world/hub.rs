@@ -82,6 +82,12 @@ impl World<'_> {
                     .queues
                     .insert(m.queue_id.as_slice().to_vec(), client);
             }
+            (Endpoint::Home, Wire::PseudonymRegistration(m)) => {
+                let client = reply_to(&reply)?.client();
+                self.providers[to]
+                    .queues
+                    .insert(m.client_pseudonym.as_bytes().to_vec(), client);
+            }
             (Endpoint::Home, Wire::EstablishmentKeyPublish(m)) => {
                 self.providers[to]
                     .establishment_keys
@@ -243,6 +249,7 @@ impl World<'_> {
                     let c = *self
                         .client_index
                         .get(r)
+                        .or_else(|| self.providers[to].queues.get(r.as_bytes()))
                         .ok_or_else(|| SimError::Protocol(format!("no queue for {r}")))?;
                     clients.push(c);
                 }
@@ -355,15 +362,25 @@ impl World<'_> {
                 }
                 for r in &m.recipients {
                     let s = items.subject();
-                    if let Some(u) = wire::user_of_client_uri(r) {
-                        items.push(s, Kind::UserId, u);
+                    match wire::user_of_client_uri(r) {
+                        Some(u) => {
+                            items.push(s, Kind::UserId, u);
+                            items.push(s, Kind::ClientId, r.clone());
+                        }
+                        None => items.push(s, Kind::ClientPseudonym, r.clone()),
                     }
-                    items.push(s, Kind::ClientId, r.clone());
                 }
             }
             Wire::QueueRegistration(m) => {
                 let s = items.subject();
                 items.push(s, Kind::QueueId, hex::encode(m.queue_id.as_slice()));
+                if let Some(a) = account {
+                    items.push(s, Kind::Account, a);
+                }
+            }
+            Wire::PseudonymRegistration(m) => {
+                let s = items.subject();
+                items.push(s, Kind::ClientPseudonym, m.client_pseudonym.clone());
                 if let Some(a) = account {
                     items.push(s, Kind::Account, a);
                 }
@@ -503,7 +520,7 @@ impl World<'_> {
             let entry = out.0.entry(p).or_default();
             match protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
                 Some(sealed) => entry.1.push(sealed.into()),
-                None => entry.0.push(mls::credential_uri(&m.credential)?),
+                None => entry.0.push(mls::leaf_address(&m.credential)?),
             }
         }
         Ok(out)
@@ -726,7 +743,7 @@ impl World<'_> {
                         wanted_sealed.insert(s);
                     }
                     None => {
-                        wanted_uris.insert(mls::credential_uri(&m.credential)?);
+                        wanted_uris.insert(mls::leaf_address(&m.credential)?);
                     }
                 }
             }

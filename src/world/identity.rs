@@ -218,7 +218,18 @@ impl World<'_> {
                 c.signer.public(),
                 &self.users[user].connection_key,
             )?;
-            self.add_truth(Kind::ClientPseudonym, client_pseudonym, user, Some(client));
+            self.add_truth(
+                Kind::ClientPseudonym,
+                client_pseudonym.clone(),
+                user,
+                Some(client),
+            );
+            if !self.mech.encrypted_queue_ids {
+                // Fanout will address this pseudonym: the provider must know it is this queue.
+                let msg =
+                    Wire::PseudonymRegistration(wire::PseudonymRegistration { client_pseudonym });
+                self.client_to_home(client, &msg);
+            }
             pc.to_mls_credential()
         } else {
             self.clients[client].cwk.credential.clone()

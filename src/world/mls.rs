@@ -131,6 +131,15 @@ pub fn leaf_node_items(items: &mut Items, leaf: &LeafNode) -> Result<u32, SimErr
     Ok(s)
 }
 
+/// The address a leaf gives for fanout without encrypted queue IDs: its client pseudonym, or
+/// its client URI.
+pub fn leaf_address(credential: &Credential) -> Result<String, SimError> {
+    match PseudonymousCredential::from_mls_credential(credential) {
+        Ok(pc) => Ok(pc.client_pseudonym),
+        Err(_) => credential_uri(credential),
+    }
+}
+
 /// The domain a leaf names: that of its client pseudonym, or of its client URI.
 pub fn leaf_domain(credential: &Credential) -> Result<String, SimError> {
     let name = match PseudonymousCredential::from_mls_credential(credential) {

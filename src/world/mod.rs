@@ -299,7 +299,7 @@ struct Room {
 /// Work waiting for a room.
 enum Queued {
     Action(usize),
-    Op(Op),
+    Op(Box<Op>),
 }
 
 /// One row of `truth.csv`: who owns an identifier value.
@@ -857,7 +857,7 @@ impl<'s> World<'s> {
 
     fn run_queued(&mut self, room: usize, work: Queued) -> Result<(), SimError> {
         let i = match work {
-            Queued::Op(op) => return self.begin(room, op),
+            Queued::Op(op) => return self.begin(room, *op),
             Queued::Action(i) => i,
         };
         let action = &self.scenario.actions[i];

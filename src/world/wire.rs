@@ -173,6 +173,14 @@ pub struct QueueRegistration {
     pub queue_id: VLBytes,
 }
 
+/// A client registers a client pseudonym as an address of its queue (pseudonymous
+/// credentials without encrypted queue IDs: the hub addresses fanout by client pseudonym).
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct PseudonymRegistration {
+    /// The client pseudonym.
+    pub client_pseudonym: String,
+}
+
 /// A user publishes its connection-establishment key at its provider.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct EstablishmentKeyPublish {
@@ -347,6 +355,9 @@ pub enum Wire {
     /// See [`RelayResponse`].
     #[tls_codec(discriminant = 23)]
     RelayResponse(RelayResponse),
+    /// See [`PseudonymRegistration`].
+    #[tls_codec(discriminant = 24)]
+    PseudonymRegistration(PseudonymRegistration),
 }
 
 impl Wire {
@@ -380,6 +391,7 @@ impl Wire {
             Wire::Forward(_) => "forward",
             Wire::Relay(_) => "relay",
             Wire::RelayResponse(_) => "relay_response",
+            Wire::PseudonymRegistration(_) => "pseudonym_registration",
         }
     }
 
@@ -399,7 +411,8 @@ impl Wire {
             | Wire::KeyPackageFetchResponse(_)
             | Wire::Forward(_)
             | Wire::Relay(_)
-            | Wire::RelayResponse(_) => None,
+            | Wire::RelayResponse(_)
+            | Wire::PseudonymRegistration(_) => None,
             Wire::KeyPackageClaim(m) => Some(&m.room),
             Wire::KeyPackageClaimResponse(m) => Some(&m.room),
             Wire::CreateRoom(m) => Some(&m.room),
