@@ -225,3 +225,52 @@ fn only_the_own_provider_ties_a_queue_to_rooms() {
     assert!(!rooms_per_sealed.is_empty());
     assert!(rooms_per_sealed.values().all(|r| r.len() == 1));
 }
+
+/// Quickstart with another `channel`.
+fn with_channel(channel: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = format!("channel = \"{channel}\"\n{text}");
+    scenario::parse_str(&text, "quickstart.toml").unwrap()
+}
+
+fn peers_of<'a>(out: &'a RunOutput, flow: &str) -> BTreeSet<&'static str> {
+    out.observations
+        .iter()
+        .filter(|o| o.flow == flow)
+        .map(|o| match o.peer {
+            Peer::Account(_) => "account",
+            Peer::Anonymous => "anonymous",
+            Peer::Domain(_) => "domain",
+        })
+        .collect()
+}
+
+#[test]
+fn the_anonymous_channel_decides_who_sees_the_account() {
+    // relay: uploads to the own provider arrive without the account; fetches elsewhere come
+    // from the relaying domain, and the relay itself sees only account, target domain, size.
+    let relay = run(&with_channel("relay"), "mimimi");
+    assert_eq!(peers_of(&relay, "kp_set_upload"), ["anonymous"].into());
+    assert_eq!(peers_of(&relay, "kp_fetch"), ["anonymous", "domain"].into());
+    assert_eq!(peers_of(&relay, "relay"), ["account"].into());
+    for o in relay.observations.iter().filter(|o| o.flow == "relay") {
+        let kinds: BTreeSet<Kind> = o.items.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds, [Kind::Account, Kind::Domain].into(), "{o:?}");
+    }
+    // direct: nobody but the target sees anything, and the target sees no account.
+    let direct = run(&with_channel("direct"), "mimimi");
+    assert_eq!(peers_of(&direct, "kp_set_upload"), ["anonymous"].into());
+    assert_eq!(peers_of(&direct, "kp_fetch"), ["anonymous"].into());
+    assert!(peers_of(&direct, "relay").is_empty());
+    // none: the own provider reads every request on the account's session.
+    let none = run(&with_channel("none"), "mimimi");
+    assert_eq!(peers_of(&none, "kp_set_upload"), ["account"].into());
+    assert_eq!(peers_of(&none, "kp_fetch"), ["account", "domain"].into());
+    assert!(peers_of(&none, "relay").is_empty());
+    // The channel changes who sees what, never what the users do.
+    for out in [&direct, &none] {
+        assert_eq!(out.stats.messages_delivered, relay.stats.messages_delivered);
+        assert_eq!(out.stats.connections, relay.stats.connections);
+    }
+}
