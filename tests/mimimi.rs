@@ -234,7 +234,7 @@ fn with_channel(channel: &str) -> Scenario {
     scenario::parse_str(&text, "quickstart.toml").unwrap()
 }
 
-fn peers_of<'a>(out: &'a RunOutput, flow: &str) -> BTreeSet<&'static str> {
+fn peers_of(out: &RunOutput, flow: &str) -> BTreeSet<&'static str> {
     out.observations
         .iter()
         .filter(|o| o.flow == flow)
