@@ -274,3 +274,45 @@ fn the_anonymous_channel_decides_who_sees_the_account() {
         assert_eq!(out.stats.connections, relay.stats.connections);
     }
 }
+
+const DECLINE: &str = r#"
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+[[user]]
+name = "bob"
+provider = "b.example"
+clients = 2
+[[action]]
+at = "0s"
+connect = { from = "alice", to = "bob", accept = false }
+"#;
+
+#[test]
+fn a_declined_connection_connects_nobody() {
+    let s = scenario::parse_str(DECLINE, "decline.toml").unwrap();
+    for mode in ["mimi", "mimimi"] {
+        let out = run(&s, mode);
+        assert_eq!(out.stats.connections, 0, "{mode}");
+        assert!(out.connections.is_empty());
+        assert!(out.memberships.iter().all(|m| m.user == "alice"), "{mode}");
+    }
+    // The request still reached bob's provider as an opaque blob under MIMIMI.
+    let out = run(&s, "mimimi");
+    assert!(out
+        .observations
+        .iter()
+        .any(|o| o.flow == "connection_request" && o.observer == "b.example"));
+    // And a declined connection does not let alice add bob.
+    let add = format!(
+        "{DECLINE}[[action]]\nat = \"5s\"\ncreate_room = {{ room = \"r\", by = \"alice\", members = [\"bob\"] }}\n"
+    );
+    let err = scenario::parse_str(&add, "decline.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bob is not connected to alice"), "{err}");
+}

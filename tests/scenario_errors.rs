@@ -212,7 +212,8 @@ fn quickstart_parses_with_expected_values() {
                 33,
                 ActionKind::Connect {
                     from: s_("alice"),
-                    to: s_("bob")
+                    to: s_("bob"),
+                    accept: true,
                 }
             ),
             // Same time as the connect, later in the file: stays after it.

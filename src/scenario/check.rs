@@ -546,6 +546,7 @@ impl<'r> Checker<'_, 'r> {
                 ActionKind::Connect {
                     from: from.to_string(),
                     to: to.to_string(),
+                    accept: r.accept.as_ref().is_none_or(|a| *a.get_ref()),
                 }
             }
             RawKind::CreateRoom(r) => {
@@ -901,7 +902,9 @@ fn replay(
         match &p.raw {
             RawKind::PublishKeyPackages(_) => {}
             RawKind::Connect(r) => {
-                connected.insert(pair(r.from.get_ref(), r.to.get_ref()));
+                if r.accept.as_ref().is_none_or(|a| *a.get_ref()) {
+                    connected.insert(pair(r.from.get_ref(), r.to.get_ref()));
+                }
             }
             RawKind::CreateRoom(r) => {
                 let name = r.room.get_ref().as_str();

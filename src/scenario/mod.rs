@@ -154,7 +154,13 @@ impl std::fmt::Display for Pos {
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// `from` and `to` become contacts.
-    Connect { from: String, to: String },
+    /// `from` asks `to` to connect; `to` accepts unless `accept` is false (then it ignores the
+    /// request, and the two are not connected).
+    Connect {
+        from: String,
+        to: String,
+        accept: bool,
+    },
     /// `by` creates `room`, hosted by `hub` (a provider domain; `None` means the creator's
     /// provider), with `members` (which excludes the creator).
     CreateRoom {

@@ -151,6 +151,7 @@ impl RawAction {
 pub(crate) struct RawConnect {
     pub from: Str,
     pub to: Str,
+    pub accept: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -92,10 +92,15 @@ impl World<'_> {
         m: wire::Consent,
     ) -> Result<(), SimError> {
         let (requester, me) = (self.user_by_uri(&m.requester)?, self.clients[client].user);
-        self.learn_contact(me, requester, m.sealed_connection_key.as_ref())?;
-        let sealed_connection_key = self.sealed_connection_key(client, requester)?;
+        let accept = !self.declines.contains(&(requester, me));
+        let sealed_connection_key = if accept {
+            self.learn_contact(me, requester, m.sealed_connection_key.as_ref())?;
+            self.sealed_connection_key(client, requester)?
+        } else {
+            None
+        };
         let answer = Wire::ConsentResponse(wire::Consent {
-            accepted: 1,
+            accepted: u8::from(accept),
             sealed_connection_key,
             ..m
         });
@@ -217,6 +222,10 @@ impl World<'_> {
             SimError::Protocol(format!("a connection request from unknown {uri}"))
         })?;
         let requester = self.clients[requester_client].user;
+        if self.declines.contains(&(requester, me)) {
+            // Declining is ignoring: the requester's connection room stays without us.
+            return Ok(());
+        }
         self.users[me]
             .contacts
             .insert(requester, request.requester_connection_key()?);

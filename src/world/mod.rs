@@ -395,6 +395,8 @@ pub struct World<'s> {
     /// Connection requests in flight (requester side): (requester, responder) -> the HPKE
     /// private key the response is sealed to.
     connection_secrets: BTreeMap<(usize, usize), Vec<u8>>,
+    /// Connection requests the responder will decline: (requester, responder).
+    declines: BTreeSet<(usize, usize)>,
     observations: Vec<Observation>,
     truth: BTreeSet<TruthRow>,
     /// Open and closed membership intervals per (room, client).
@@ -438,6 +440,7 @@ impl<'s> World<'s> {
             domain_index: BTreeMap::new(),
             directory: BTreeMap::new(),
             connection_secrets: BTreeMap::new(),
+            declines: BTreeSet::new(),
             observations: vec![],
             truth: BTreeSet::new(),
             memberships: BTreeMap::new(),
@@ -807,8 +810,11 @@ impl<'s> World<'s> {
     fn start_action(&mut self, i: usize) -> Result<(), SimError> {
         let action: &Action = &self.scenario.actions[i];
         match &action.kind {
-            ActionKind::Connect { from, to } => {
+            ActionKind::Connect { from, to, accept } => {
                 let (f, t) = (self.user_index[from], self.user_index[to]);
+                if !accept {
+                    self.declines.insert((f, t));
+                }
                 self.connect(f, t)
             }
             ActionKind::PublishKeyPackages { user, count } => {
