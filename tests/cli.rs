@@ -219,3 +219,33 @@ fn missing_file_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no/such/file.toml"), "{stderr}");
 }
+
+#[test]
+fn the_readme_example_scenario_runs() {
+    let readme =
+        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let start = readme
+        .find("```toml\nname = \"lunch-demo\"")
+        .expect("README example")
+        + 8;
+    let len = readme[start..].find("```").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("example.toml");
+    std::fs::write(&path, &readme[start..start + len]).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = sim(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fingerprint no-relay "));
+}
