@@ -170,22 +170,9 @@ impl World<'_> {
 
     /// Sends the answer to a request back the way the request came.
     pub(super) fn respond(&mut self, from: usize, reply: Reply, msg: &Wire) {
-        match reply {
-            Reply::Direct(client) => self.provider_to_client(client, msg.to_bytes()),
-            Reply::Home(client) => {
-                let home = self.users[self.clients[client].user].provider;
-                if home == from {
-                    self.provider_to_client(client, msg.to_bytes());
-                } else {
-                    self.provider_to(
-                        from,
-                        home,
-                        Endpoint::HomeReturn,
-                        Some(Reply::Home(client)),
-                        msg.to_bytes(),
-                    );
-                }
-            }
+        let (client, bytes) = match reply {
+            Reply::Direct(client) => return self.provider_to_client(client, msg.to_bytes()),
+            Reply::Home(client) => (client, msg.to_bytes()),
             Reply::Relay { client, key } => {
                 let seed = draw32(&mut self.providers[from].rng);
                 let sealed =
@@ -197,19 +184,20 @@ impl World<'_> {
                         .expect("HPKE ciphertexts serialize")
                         .into(),
                 });
-                let home = self.users[self.clients[client].user].provider;
-                if home == from {
-                    self.provider_to_client(client, r.to_bytes());
-                } else {
-                    self.provider_to(
-                        from,
-                        home,
-                        Endpoint::HomeReturn,
-                        Some(Reply::Home(client)),
-                        r.to_bytes(),
-                    );
-                }
+                (client, r.to_bytes())
             }
+        };
+        let home = self.users[self.clients[client].user].provider;
+        if home == from {
+            self.provider_to_client(client, bytes);
+        } else {
+            self.provider_to(
+                from,
+                home,
+                Endpoint::HomeReturn,
+                Some(Reply::Home(client)),
+                bytes,
+            );
         }
     }
 

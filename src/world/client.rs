@@ -678,31 +678,14 @@ impl World<'_> {
         let gi = group
             .export_group_info(c.mls.crypto(), &c.signers[&leaf.signer], false)
             .map_err(mls_err("export a GroupInfo"))?;
-        let others: Vec<(Credential, Vec<u8>)> = group
-            .members()
-            .filter(|mem| mem.signature_key != leaf.signer)
-            .map(|mem| (mem.credential, mem.signature_key))
-            .collect();
-        c.groups.insert(
-            room,
-            Membership {
-                joined_epoch: group.epoch().as_u64(),
-                group,
-                signer: leaf.signer.clone(),
-                wrapper,
-                link_keys: Default::default(),
-            },
-        );
-        self.learn_link_keys(
+        let others = self.enter_room(
             client,
             room,
-            m.link_keys
-                .iter()
-                .map(|k| (k.signature_key.as_slice(), k.encrypted_key.as_slice())),
+            group,
+            leaf.signer.clone(),
+            wrapper,
+            &m.link_keys,
         );
-        for (credential, key) in &others {
-            self.authenticate_leaf(client, room, credential, key);
-        }
         if let Some((requester, _)) = &answering {
             // A connection: the requester's clients must be the requester's.
             for (credential, key) in &others {
@@ -1047,6 +1030,45 @@ impl World<'_> {
         }
     }
 
+    /// A client enters a room it has just joined: it keeps the group, learns the members'
+    /// identity link keys and authenticates every other member. Returns the other leaves.
+    fn enter_room(
+        &mut self,
+        client: usize,
+        room: usize,
+        group: MlsGroup,
+        signer: Vec<u8>,
+        wrapper: Option<IdentityLinkWrapperKey>,
+        link_keys: &[wire::LinkKey],
+    ) -> Vec<(Credential, Vec<u8>)> {
+        let others: Vec<(Credential, Vec<u8>)> = group
+            .members()
+            .filter(|m| m.signature_key != signer)
+            .map(|m| (m.credential, m.signature_key))
+            .collect();
+        self.clients[client].groups.insert(
+            room,
+            Membership {
+                joined_epoch: group.epoch().as_u64(),
+                group,
+                signer,
+                wrapper,
+                link_keys: Default::default(),
+            },
+        );
+        self.learn_link_keys(
+            client,
+            room,
+            link_keys
+                .iter()
+                .map(|k| (k.signature_key.as_slice(), k.encrypted_key.as_slice())),
+        );
+        for (credential, key) in &others {
+            self.authenticate_leaf(client, room, credential, key);
+        }
+        others
+    }
+
     fn client_welcome(
         &mut self,
         client: usize,
@@ -1083,31 +1105,7 @@ impl World<'_> {
                 .own_leaf()
                 .map(|l| l.signature_key().as_slice().to_vec())
                 .ok_or_else(|| SimError::Protocol("a Welcome without an own leaf".into()))?;
-            let others: Vec<(Credential, Vec<u8>)> = group
-                .members()
-                .filter(|m| m.signature_key != own)
-                .map(|m| (m.credential, m.signature_key))
-                .collect();
-            c.groups.insert(
-                room,
-                Membership {
-                    joined_epoch: group.epoch().as_u64(),
-                    group,
-                    signer: own,
-                    wrapper,
-                    link_keys: Default::default(),
-                },
-            );
-            self.learn_link_keys(
-                client,
-                room,
-                f.link_keys
-                    .iter()
-                    .map(|k| (k.signature_key.as_slice(), k.encrypted_key.as_slice())),
-            );
-            for (credential, key) in &others {
-                self.authenticate_leaf(client, room, credential, key);
-            }
+            self.enter_room(client, room, group, own, wrapper, &f.link_keys);
             self.replenish(client)?;
         }
         self.delivery_processed(room)
