@@ -96,11 +96,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     )
                 })?;
                 bar.finish_and_clear();
-                results.push(ModeResult::new(&mode.name, output));
+                results.push(ModeResult::new(mode, output));
             }
             let mut files = vec![(
                 "summary.json".to_string(),
-                output::summary_json(&s.name, seed, run, &results).into_bytes(),
+                output::summary_json(&s, seed, run, &results).into_bytes(),
             )];
             for r in &results {
                 files.extend(output::mode_files(r));

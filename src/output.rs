@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::observe;
+use crate::scenario::{Coalition, Mode, Scenario};
 use crate::world::{RunOutput, RunStats};
 
 /// Why results could not be written.
@@ -38,6 +39,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
 pub struct ModeResult {
     /// The mode's name (`mimi`, ...).
     pub mode: String,
+    /// The mechanisms switched on in it.
+    pub mechanisms: Vec<&'static str>,
     /// What the simulation produced.
     pub output: RunOutput,
     /// `observations.csv` bytes.
@@ -48,11 +51,12 @@ pub struct ModeResult {
 
 impl ModeResult {
     /// Serializes the observation log and computes its fingerprint.
-    pub fn new(mode: &str, output: RunOutput) -> Self {
+    pub fn new(mode: &Mode, output: RunOutput) -> Self {
         let observations_csv = observe::observations_csv(&output.observations);
         let fingerprint = observe::fingerprint(&observations_csv);
         Self {
-            mode: mode.to_string(),
+            mode: mode.name.clone(),
+            mechanisms: mode.mechanisms.enabled(),
             output,
             observations_csv,
             fingerprint,
@@ -62,6 +66,7 @@ impl ModeResult {
 
 #[derive(Serialize)]
 struct ModeSummary<'a> {
+    mechanisms: &'a [&'static str],
     fingerprint: &'a str,
     events: u64,
     simulated_us: u64,
@@ -74,21 +79,32 @@ struct Summary<'a> {
     scenario: &'a str,
     seed: u64,
     run: u64,
+    providers: Vec<&'a str>,
+    coalitions: &'a [Coalition],
+    mode_order: Vec<&'a str>,
     modes: BTreeMap<&'a str, ModeSummary<'a>>,
 }
 
 /// `summary.json` text.
-pub fn summary_json(scenario: &str, seed: u64, run: u64, modes: &[ModeResult]) -> String {
+pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResult]) -> String {
     let summary = Summary {
-        scenario,
+        scenario: &scenario.name,
         seed,
         run,
+        providers: scenario
+            .providers
+            .iter()
+            .map(|p| p.domain.as_str())
+            .collect(),
+        coalitions: &scenario.coalitions,
+        mode_order: modes.iter().map(|m| m.mode.as_str()).collect(),
         modes: modes
             .iter()
             .map(|m| {
                 (
                     m.mode.as_str(),
                     ModeSummary {
+                        mechanisms: &m.mechanisms,
                         fingerprint: &m.fingerprint,
                         events: m.output.stats.events,
                         simulated_us: m.output.stats.simulated_us,
@@ -131,7 +147,15 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
         }),
     );
     let memberships = csv_bytes(
-        ["room", "purpose", "user", "client", "from_us", "to_us"],
+        [
+            "room",
+            "purpose",
+            "user",
+            "client",
+            "from_us",
+            "to_us",
+            "last_resort",
+        ],
         o.memberships.iter().map(|r| {
             [
                 r.room.clone(),
@@ -140,6 +164,19 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
                 r.client.clone(),
                 r.from_us.to_string(),
                 r.to_us.map(|t| t.to_string()).unwrap_or_default(),
+                u8::from(r.last_resort).to_string(),
+            ]
+        }),
+    );
+    let messages = csv_bytes(
+        ["message", "room", "user", "client", "time_us"],
+        o.messages.iter().map(|m| {
+            [
+                m.message.clone(),
+                m.room.clone(),
+                m.user.clone(),
+                m.client.clone(),
+                m.time_us.to_string(),
             ]
         }),
     );
@@ -155,6 +192,7 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
         (format!("{}/truth.csv", m.mode), truth),
         (format!("{}/memberships.csv", m.mode), memberships),
         (format!("{}/connections.csv", m.mode), connections),
+        (format!("{}/messages.csv", m.mode), messages),
     ]
 }
 

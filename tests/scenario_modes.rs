@@ -782,3 +782,40 @@ join = { room = "r", user = "dave" }
     // Without pseudonymous credentials anybody may join.
     ok(&src("modes = [\"mimi\"]\n", tail));
 }
+
+const COALITION_BASE: &str = "[[provider]]\ndomain = \"a.example\"\n[[provider]]\ndomain = \"b.example\"\n[[user]]\nname = \"alice\"\nprovider = \"a.example\"\n";
+
+#[test]
+fn coalitions_are_parsed_in_file_order() {
+    let src = format!(
+        "{COALITION_BASE}[[coalition]]\nname = \"a+b\"\nmembers = [\"a.example\", \"b.example\"]\n"
+    );
+    let s = mimimi_sim::scenario::parse_str(&src, "c.toml").unwrap();
+    assert_eq!(s.coalitions.len(), 1);
+    assert_eq!(s.coalitions[0].name, "a+b");
+    assert_eq!(s.coalitions[0].members, ["a.example", "b.example"]);
+}
+
+#[test]
+fn a_coalition_of_an_undeclared_provider_is_an_error() {
+    let src = format!(
+        "{COALITION_BASE}[[coalition]]\nname = \"a+z\"\nmembers = [\"a.example\", \"z.example\"]\n"
+    );
+    let e = mimimi_sim::scenario::parse_str(&src, "c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("c.toml:10:25: error: coalition a+z names an undeclared provider"),
+        "{e}"
+    );
+    let src = format!(
+        "{COALITION_BASE}[[coalition]]\nname = \"all\"\nmembers = [\"a.example\", \"b.example\"]\n"
+    );
+    let e = mimimi_sim::scenario::parse_str(&src, "c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("c.toml:9:8: error: coalition name all is already an observer"),
+        "{e}"
+    );
+}

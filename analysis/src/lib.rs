@@ -1,1 +1,5 @@
-pub fn placeholder() {}
+//! mimimi-analysis: from a run directory of mimimi-sim (observation logs and ground truth) to
+//! linkability metrics and reports. The adversary works from observations only; ground truth
+//! is used only to score it.
+
+pub mod model;

@@ -61,6 +61,8 @@ pub enum Kind {
     KeyPackageSet,
     /// A user's connection-establishment public key (digest).
     EstablishmentKey,
+    /// An application message, by a digest of its PrivateMessage bytes.
+    Message,
 }
 
 impl Kind {
@@ -81,6 +83,7 @@ impl Kind {
             Kind::ConnectionToken => "connection_token",
             Kind::KeyPackageSet => "key_package_set",
             Kind::EstablishmentKey => "establishment_key",
+            Kind::Message => "message",
         }
     }
 }

@@ -10,9 +10,10 @@ use super::duration::{format_duration, parse_duration_detail, DURATION_HINT};
 use super::error::{ScenarioError, Source};
 use super::raw::{RawAction, RawKind, RawScenario, Str, ACTION_KINDS};
 use super::{
-    Action, ActionKind, Channel, Mechanisms, Mode, Pos, ProviderSpec, Scenario, UserSpec,
-    CLIENTS_RANGE, DEFAULT_KEY_PACKAGES, DEFAULT_KEY_PACKAGE_SETS, DEFAULT_LAST_RESORT_REUPLOAD_US,
-    DEFAULT_LATENCY_US, DEFAULT_SEED, KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES,
+    Action, ActionKind, Channel, Coalition, Mechanisms, Mode, Pos, ProviderSpec, Scenario,
+    UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES, DEFAULT_KEY_PACKAGE_SETS,
+    DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED, KEY_PACKAGE_SETS_RANGE,
+    MAX_KEY_PACKAGES,
 };
 
 /// Default `send.count`.
@@ -143,6 +144,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
 
     let providers = c.providers(raw);
     let users = c.users(raw);
+    let coalitions = c.coalitions(raw);
 
     let mut pending = Vec::with_capacity(raw.action.len());
     for action in &raw.action {
@@ -167,6 +169,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         key_packages_per_client,
         providers,
         users,
+        coalitions,
         actions: pending
             .into_iter()
             .map(|p| Action {
@@ -230,6 +233,77 @@ impl<'r> Checker<'_, 'r> {
                 None
             }
         }
+    }
+
+    /// The declared coalitions: unique names that are neither `all` nor a provider domain, and
+    /// at least two declared providers each.
+    fn coalitions(&mut self, raw: &'r RawScenario) -> Vec<Coalition> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.coalition.len());
+        for coalition in &raw.coalition {
+            let c = coalition.get_ref();
+            let name = c.name.get_ref().as_str();
+            if !is_name(name) && !name.contains('+') {
+                self.report(
+                    c.name.span(),
+                    format!("invalid coalition name \"{name}\""),
+                    Some(format!(
+                        "{NAME_HINT}; '+' is allowed too, e.g. \"alpha+beta\""
+                    )),
+                );
+            } else if name == "all" || self.domains.contains(&name) {
+                self.report(
+                    c.name.span(),
+                    format!("coalition name {name} is already an observer"),
+                    Some("`all` and the provider domains are built-in observers; choose another name".into()),
+                );
+            } else if let Some(line) = seen.get(name) {
+                let line = *line;
+                self.report(
+                    c.name.span(),
+                    format!("two coalitions named {name}"),
+                    Some(format!(
+                        "the first is declared at line {line}; rename one of them"
+                    )),
+                );
+            } else {
+                seen.insert(name, self.line(&c.name.span()));
+            }
+            let mut members: Vec<String> = vec![];
+            for m in &c.members {
+                let d = m.get_ref().as_str();
+                if !self.domains.contains(&d) {
+                    self.report(
+                        m.span(),
+                        format!("coalition {name} names an undeclared provider \"{d}\""),
+                        Some(format!(
+                            "declared providers: {}",
+                            list(self.domains.iter().copied())
+                        )),
+                    );
+                } else if members.iter().any(|x| x == d) {
+                    self.report(
+                        m.span(),
+                        format!("coalition {name} lists {d} twice"),
+                        Some("list each provider once".into()),
+                    );
+                } else {
+                    members.push(d.to_string());
+                }
+            }
+            if c.members.len() < 2 {
+                self.report(
+                    coalition.span(),
+                    format!("coalition {name} needs at least two providers"),
+                    Some("a single provider is already an observer on its own".into()),
+                );
+            }
+            out.push(Coalition {
+                name: name.to_string(),
+                members,
+            });
+        }
+        out
     }
 
     /// The declared ablations as modes, in file order.

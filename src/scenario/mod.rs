@@ -108,6 +108,17 @@ pub struct Scenario {
     /// Whether any mode to run has `pseudonymous_credentials`; then users must be connected
     /// before they can add each other (checked when the scenario is parsed).
     pub connections_required: bool,
+    /// Coalitions of providers that pool their observations (`[[coalition]]`), in file order.
+    pub coalitions: Vec<Coalition>,
+}
+
+/// A `[[coalition]]` table: providers that pool what they observe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Coalition {
+    /// Its name, an observer in reports.
+    pub name: String,
+    /// Provider domains, in file order.
+    pub members: Vec<String>,
 }
 
 /// A `[[provider]]` table.

@@ -27,6 +27,16 @@ pub(crate) struct RawScenario {
     pub last_resort_reupload: Option<Str>,
     #[serde(default)]
     pub ablation: Vec<Spanned<RawAblation>>,
+    #[serde(default)]
+    pub coalition: Vec<Spanned<RawCoalition>>,
+}
+
+/// A `[[coalition]]` table: providers that pool their observations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCoalition {
+    pub name: Str,
+    pub members: Vec<Str>,
 }
 
 /// An `[[ablation]]` table. The mechanism keys are the names in `Mechanisms::NAMES`.

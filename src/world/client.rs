@@ -145,6 +145,9 @@ impl World<'_> {
             let pk = leaf.signature_key().as_slice().to_vec();
             if c.signers.contains_key(&pk) {
                 op.key_packages.remove(i);
+                if kp.last_resort() {
+                    self.last_resort_entries.insert((room, actor));
+                }
                 return Ok(Some(LeafIdentity {
                     cwk: openmls::prelude::CredentialWithKey {
                         credential: leaf.credential().clone(),
@@ -570,10 +573,19 @@ impl World<'_> {
             .group
             .create_message(&c.mls, &c.signers[&m.signer], payload)
             .map_err(mls_err("encrypt an application message"))?;
+        let bytes = mls::to_bytes(&out);
+        let user = c.user;
+        self.messages.push(super::MessageRow {
+            message: crate::observe::digest(&bytes),
+            room: self.rooms[room].name.clone(),
+            user: self.users[user].name.clone(),
+            client: super::client_label(&self.clients[client]),
+            time_us: self.engine.now(),
+        });
         let msg = Wire::AppMessage(wire::AppMessage {
             room: self.rooms[room].uri.clone(),
             sender,
-            message: mls::to_bytes(&out).into(),
+            message: bytes.into(),
         });
         self.client_to_home(client, &msg);
         Ok(())
@@ -1096,6 +1108,12 @@ impl World<'_> {
             )
             .map(|e| e.wrapper_key())
             .transpose()?;
+            if processed
+                .own_key_package()
+                .is_some_and(|kp| kp.last_resort())
+            {
+                self.last_resort_entries.insert((room, client));
+            }
             let group = processed
                 .into_staged_welcome(&c.mls, None)
                 .map_err(mls_err("stage a Welcome"))?

@@ -354,11 +354,15 @@ impl World<'_> {
                 }
             }
             Wire::AppMessage(m) => {
-                user_subject(&mut items, &m.sender, account);
+                let s = user_subject(&mut items, &m.sender, account);
+                items.push(s, Kind::Message, digest(m.message.as_slice()));
             }
             Wire::Fanout(m) => {
                 if let Some(sender) = &m.sender {
-                    user_subject(&mut items, sender, None);
+                    let s = user_subject(&mut items, sender, None);
+                    for msg in &m.messages {
+                        items.push(s, Kind::Message, digest(msg.as_slice()));
+                    }
                 }
                 for r in &m.recipients {
                     let s = items.subject();

@@ -330,6 +330,23 @@ pub struct MembershipRow {
     pub from_us: Micros,
     /// When the hub accepted the commit that removed it (None: still a member at the end).
     pub to_us: Option<Micros>,
+    /// The client entered with a reused last-resort KeyPackage.
+    pub last_resort: bool,
+}
+
+/// One row of `messages.csv`: an application message a user sent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MessageRow {
+    /// Digest of the PrivateMessage bytes, as in `message` observation items.
+    pub message: String,
+    /// Room name.
+    pub room: String,
+    /// Sending user.
+    pub user: String,
+    /// Sending client (`name/n`).
+    pub client: String,
+    /// When it was sent.
+    pub time_us: Micros,
 }
 
 /// Counters of one run.
@@ -371,6 +388,8 @@ pub struct RunOutput {
     pub memberships: Vec<MembershipRow>,
     /// Accepted connections (user names, requester first), in order of acceptance.
     pub connections: Vec<(String, String)>,
+    /// Application messages sent, in order.
+    pub messages: Vec<MessageRow>,
     /// Counters.
     pub stats: RunStats,
 }
@@ -402,6 +421,9 @@ pub struct World<'s> {
     /// Open and closed membership intervals per (room, client).
     memberships: BTreeMap<(usize, usize), Vec<Span>>,
     connections: Vec<(String, String)>,
+    messages: Vec<MessageRow>,
+    /// (room, client) entries made with a last-resort KeyPackage.
+    last_resort_entries: BTreeSet<(usize, usize)>,
     stats: RunStats,
 }
 
@@ -445,6 +467,8 @@ impl<'s> World<'s> {
             truth: BTreeSet::new(),
             memberships: BTreeMap::new(),
             connections: vec![],
+            messages: vec![],
+            last_resort_entries: BTreeSet::new(),
             stats: RunStats::default(),
         };
         for p in &scenario.providers {
@@ -646,6 +670,7 @@ impl<'s> World<'s> {
                     client: client_label(c),
                     from_us,
                     to_us,
+                    last_resort: self.last_resort_entries.contains(&(room, client)),
                 });
             }
         }
@@ -655,6 +680,7 @@ impl<'s> World<'s> {
             truth: self.truth.into_iter().collect(),
             memberships,
             connections: self.connections,
+            messages: self.messages,
             stats: self.stats,
         })
     }

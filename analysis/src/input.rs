@@ -1,0 +1,417 @@
+//! Reading a run directory of mimimi-sim into [`RunData`].
+//!
+//! A run directory holds `summary.json` and, for every mode, a directory `<mode>/` with
+//! `observations.csv`, `truth.csv`, `memberships.csv`, `connections.csv` and `messages.csv`.
+//! Every error names the file (relative to the run directory) and, for CSV rows, the line.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::model::{Coalition, Item, Membership, Message, ModeData, Observation, RunData, Truth};
+
+/// Why a run directory could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// A file is missing or unreadable.
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `summary.json` is not valid JSON of the expected shape.
+    #[error("{file}: {source}")]
+    Json {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A CSV row (or the header) is malformed.
+    #[error("{file} line {line}: {message}")]
+    Row {
+        file: String,
+        line: u64,
+        message: String,
+    },
+    /// The run directory is inconsistent (for example a mode listed without its data).
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// The column lists of the run directory's CSV files.
+pub const OBSERVATIONS_HEADER: &[&str] = &[
+    "seq", "time_us", "observer", "flow", "peer", "room", "size", "subject", "kind", "value",
+];
+pub const TRUTH_HEADER: &[&str] = &["kind", "value", "user", "client"];
+pub const MEMBERSHIPS_HEADER: &[&str] = &[
+    "room",
+    "purpose",
+    "user",
+    "client",
+    "from_us",
+    "to_us",
+    "last_resort",
+];
+pub const CONNECTIONS_HEADER: &[&str] = &["requester", "target"];
+pub const MESSAGES_HEADER: &[&str] = &["message", "room", "user", "client", "time_us"];
+
+#[derive(Deserialize)]
+struct Summary {
+    scenario: String,
+    seed: u64,
+    run: u64,
+    providers: Vec<String>,
+    #[serde(default)]
+    coalitions: Vec<Coalition>,
+    mode_order: Vec<String>,
+    modes: BTreeMap<String, ModeSummary>,
+}
+
+#[derive(Deserialize)]
+struct ModeSummary {
+    #[serde(default)]
+    mechanisms: Vec<String>,
+}
+
+/// Reads a whole run directory.
+pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
+    let summary_file = "summary.json";
+    let text = read_to_string(dir, summary_file)?;
+    let summary: Summary = serde_json::from_str(&text).map_err(|source| AnalysisError::Json {
+        file: summary_file.to_string(),
+        source,
+    })?;
+    let mut modes = Vec::with_capacity(summary.mode_order.len());
+    for mode in &summary.mode_order {
+        let Some(mode_summary) = summary.modes.get(mode) else {
+            return Err(AnalysisError::Invalid {
+                file: summary_file.to_string(),
+                message: format!("mode_order names mode `{mode}` that `modes` does not list"),
+            });
+        };
+        modes.push(load_mode(dir, mode, mode_summary.mechanisms.clone())?);
+    }
+    if let Some(extra) = summary
+        .modes
+        .keys()
+        .find(|m| !summary.mode_order.contains(m))
+    {
+        return Err(AnalysisError::Invalid {
+            file: summary_file.to_string(),
+            message: format!("mode `{extra}` is missing from mode_order"),
+        });
+    }
+    Ok(RunData {
+        scenario: summary.scenario,
+        seed: summary.seed,
+        run: summary.run,
+        providers: summary.providers,
+        coalitions: summary.coalitions,
+        modes,
+    })
+}
+
+/// Reads the five CSV files of one mode from `<dir>/<mode>/`.
+pub fn load_mode(dir: &Path, mode: &str, mechanisms: Vec<String>) -> Result<ModeData, AnalysisError> {
+    let open = |name: &str| -> Result<(String, File), AnalysisError> {
+        let file = format!("{mode}/{name}");
+        let handle = File::open(dir.join(mode).join(name)).map_err(|source| AnalysisError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Ok((file, handle))
+    };
+    let (file, r) = open("observations.csv")?;
+    let observations = parse_observations(&file, r)?;
+    let (file, r) = open("truth.csv")?;
+    let truth = parse_truth(&file, r)?;
+    let (file, r) = open("memberships.csv")?;
+    let memberships = parse_memberships(&file, r)?;
+    let (file, r) = open("connections.csv")?;
+    let connections = parse_connections(&file, r)?;
+    let (file, r) = open("messages.csv")?;
+    let messages = parse_messages(&file, r)?;
+    Ok(ModeData {
+        mode: mode.to_string(),
+        mechanisms,
+        observations,
+        truth,
+        memberships,
+        connections,
+        messages,
+    })
+}
+
+fn read_to_string(dir: &Path, name: &str) -> Result<String, AnalysisError> {
+    std::fs::read_to_string(dir.join(name)).map_err(|source| AnalysisError::Io {
+        file: name.to_string(),
+        source,
+    })
+}
+
+/// A CSV file being read row by row, with the columns looked up by header name.
+struct Rows<R: Read> {
+    file: String,
+    reader: csv::Reader<R>,
+    /// Column index of every expected column.
+    columns: Vec<usize>,
+    record: csv::StringRecord,
+    line: u64,
+}
+
+impl<R: Read> Rows<R> {
+    fn new(file: &str, input: R, expected: &[&str]) -> Result<Self, AnalysisError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(input);
+        let header = reader
+            .headers()
+            .map_err(|e| csv_error(file, 1, e))?
+            .clone();
+        let mut columns = Vec::with_capacity(expected.len());
+        for name in expected {
+            match header.iter().position(|h| h == *name) {
+                Some(i) => columns.push(i),
+                None => {
+                    return Err(AnalysisError::Row {
+                        file: file.to_string(),
+                        line: 1,
+                        message: format!("missing column `{name}` in header"),
+                    })
+                }
+            }
+        }
+        Ok(Rows {
+            file: file.to_string(),
+            reader,
+            columns,
+            record: csv::StringRecord::new(),
+            line: 1,
+        })
+    }
+
+    /// Advances to the next row; false at the end of the file.
+    fn next(&mut self) -> Result<bool, AnalysisError> {
+        let more = self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(|e| csv_error(&self.file, self.line + 1, e))?;
+        if more {
+            self.line = self
+                .record
+                .position()
+                .map(|p| p.line())
+                .unwrap_or(self.line + 1);
+        }
+        Ok(more)
+    }
+
+    /// The current row's value of the `i`-th expected column.
+    fn get(&self, i: usize) -> &str {
+        self.record.get(self.columns[i]).unwrap_or("")
+    }
+
+    fn error(&self, message: String) -> AnalysisError {
+        AnalysisError::Row {
+            file: self.file.clone(),
+            line: self.line,
+            message,
+        }
+    }
+
+    fn text(&self, i: usize, name: &str) -> Result<String, AnalysisError> {
+        let v = self.get(i);
+        if v.is_empty() {
+            return Err(self.error(format!("empty `{name}`")));
+        }
+        Ok(v.to_string())
+    }
+
+    fn number<T: std::str::FromStr>(&self, i: usize, name: &str) -> Result<T, AnalysisError> {
+        let v = self.get(i);
+        v.parse()
+            .map_err(|_| self.error(format!("`{name}` is not a number: `{v}`")))
+    }
+
+    fn optional_number<T: std::str::FromStr>(
+        &self,
+        i: usize,
+        name: &str,
+    ) -> Result<Option<T>, AnalysisError> {
+        if self.get(i).is_empty() {
+            Ok(None)
+        } else {
+            self.number(i, name).map(Some)
+        }
+    }
+}
+
+fn csv_error(file: &str, fallback_line: u64, e: csv::Error) -> AnalysisError {
+    let line = e.position().map(|p| p.line()).unwrap_or(fallback_line);
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("expected {expected_len} fields, found {len}"),
+        _ => e.to_string(),
+    };
+    AnalysisError::Row {
+        file: file.to_string(),
+        line,
+        message,
+    }
+}
+
+/// Parses `observations.csv`: one row per item, the rows of one `seq` consecutive; an
+/// observation without items is one row with empty `subject`, `kind` and `value`.
+pub fn parse_observations<R: Read>(
+    file: &str,
+    input: R,
+) -> Result<Vec<Observation>, AnalysisError> {
+    let mut rows = Rows::new(file, input, OBSERVATIONS_HEADER)?;
+    let mut out: Vec<Observation> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    while rows.next()? {
+        let seq: u64 = rows.number(0, "seq")?;
+        let time_us: u64 = rows.number(1, "time_us")?;
+        let observer = rows.text(2, "observer")?;
+        let flow = rows.text(3, "flow")?;
+        let peer = rows.get(4).to_string();
+        let room = Some(rows.get(5).to_string()).filter(|r| !r.is_empty());
+        let size: u64 = rows.number(6, "size")?;
+        let (subject, kind, value) = (rows.get(7), rows.get(8), rows.get(9));
+        let item = if subject.is_empty() && kind.is_empty() && value.is_empty() {
+            None
+        } else {
+            if kind.is_empty() || value.is_empty() {
+                return Err(rows.error("an item needs `subject`, `kind` and `value`".into()));
+            }
+            Some(Item {
+                subject: rows.number(7, "subject")?,
+                kind: kind.to_string(),
+                value: value.to_string(),
+            })
+        };
+        match out.last_mut() {
+            Some(last) if last.seq == seq => {
+                if last.time_us != time_us
+                    || last.observer != observer
+                    || last.flow != flow
+                    || last.peer != peer
+                    || last.room != room
+                    || last.size != size
+                {
+                    return Err(rows.error(format!(
+                        "row of seq {seq} differs from the earlier rows of that seq"
+                    )));
+                }
+                match item {
+                    Some(item) => last.items.push(item),
+                    None => {
+                        return Err(
+                            rows.error(format!("empty item row in seq {seq}, which has items"))
+                        )
+                    }
+                }
+            }
+            _ => {
+                if !seen.insert(seq) {
+                    return Err(rows.error(format!("rows of seq {seq} are not consecutive")));
+                }
+                out.push(Observation {
+                    seq,
+                    time_us,
+                    observer,
+                    flow,
+                    peer,
+                    room,
+                    size,
+                    items: item.into_iter().collect(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `truth.csv`.
+pub fn parse_truth<R: Read>(file: &str, input: R) -> Result<Vec<Truth>, AnalysisError> {
+    let mut rows = Rows::new(file, input, TRUTH_HEADER)?;
+    let mut out = Vec::new();
+    while rows.next()? {
+        out.push(Truth {
+            kind: rows.text(0, "kind")?,
+            value: rows.text(1, "value")?,
+            user: rows.text(2, "user")?,
+            client: rows.get(3).to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Parses `memberships.csv`.
+pub fn parse_memberships<R: Read>(
+    file: &str,
+    input: R,
+) -> Result<Vec<Membership>, AnalysisError> {
+    let mut rows = Rows::new(file, input, MEMBERSHIPS_HEADER)?;
+    let mut out = Vec::new();
+    while rows.next()? {
+        let purpose = rows.text(1, "purpose")?;
+        if purpose != "room" && purpose != "connection" {
+            return Err(rows.error(format!(
+                "`purpose` must be `room` or `connection`, not `{purpose}`"
+            )));
+        }
+        let last_resort = match rows.get(6) {
+            "1" | "true" => true,
+            "0" | "false" => false,
+            other => {
+                return Err(rows.error(format!("`last_resort` must be 0 or 1, not `{other}`")))
+            }
+        };
+        out.push(Membership {
+            room: rows.text(0, "room")?,
+            purpose,
+            user: rows.text(2, "user")?,
+            client: rows.get(3).to_string(),
+            from_us: rows.number(4, "from_us")?,
+            to_us: rows.optional_number(5, "to_us")?,
+            last_resort,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses `connections.csv` into (requester, target) pairs.
+pub fn parse_connections<R: Read>(
+    file: &str,
+    input: R,
+) -> Result<Vec<(String, String)>, AnalysisError> {
+    let mut rows = Rows::new(file, input, CONNECTIONS_HEADER)?;
+    let mut out = Vec::new();
+    while rows.next()? {
+        out.push((rows.text(0, "requester")?, rows.text(1, "target")?));
+    }
+    Ok(out)
+}
+
+/// Parses `messages.csv`.
+pub fn parse_messages<R: Read>(file: &str, input: R) -> Result<Vec<Message>, AnalysisError> {
+    let mut rows = Rows::new(file, input, MESSAGES_HEADER)?;
+    let mut out = Vec::new();
+    while rows.next()? {
+        out.push(Message {
+            message: rows.text(0, "message")?,
+            room: rows.text(1, "room")?,
+            user: rows.text(2, "user")?,
+            client: rows.get(3).to_string(),
+            time_us: rows.number(4, "time_us")?,
+        });
+    }
+    Ok(out)
+}

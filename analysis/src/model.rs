@@ -1,0 +1,255 @@
+//! The analysis' data: what it reads from a run directory, and what it computes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One identifier item of an observation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Items with one subject in one observation belong to one entity.
+    pub subject: u32,
+    /// Identifier kind (`user_id`, `client_pseudonym`, ...).
+    pub kind: String,
+    /// The value as the observer saw it.
+    pub value: String,
+}
+
+/// One observation (the rows of one `seq` in `observations.csv`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub seq: u64,
+    pub time_us: u64,
+    /// The observing provider's domain.
+    pub observer: String,
+    pub flow: String,
+    /// `account:<user>`, `anonymous` or `domain:<domain>`.
+    pub peer: String,
+    pub room: Option<String>,
+    pub size: u64,
+    pub items: Vec<Item>,
+}
+
+/// A row of `truth.csv`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truth {
+    pub kind: String,
+    pub value: String,
+    pub user: String,
+    /// Empty for user-level identifiers.
+    pub client: String,
+}
+
+/// A row of `memberships.csv`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub room: String,
+    /// `room` or `connection`.
+    pub purpose: String,
+    pub user: String,
+    pub client: String,
+    pub from_us: u64,
+    pub to_us: Option<u64>,
+    /// The client entered with a reused last-resort KeyPackage.
+    pub last_resort: bool,
+}
+
+/// A row of `messages.csv`: an application message a user sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Digest of the PrivateMessage bytes (the `message` items of observations).
+    pub message: String,
+    pub room: String,
+    pub user: String,
+    pub client: String,
+    pub time_us: u64,
+}
+
+/// Everything one mode of a run produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModeData {
+    pub mode: String,
+    /// Names of the MIMIMI mechanisms switched on in this mode.
+    pub mechanisms: Vec<String>,
+    pub observations: Vec<Observation>,
+    pub truth: Vec<Truth>,
+    pub memberships: Vec<Membership>,
+    /// Accepted connections (requester, target).
+    pub connections: Vec<(String, String)>,
+    pub messages: Vec<Message>,
+}
+
+/// A named set of providers that pool their observations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coalition {
+    pub name: String,
+    /// Provider domains.
+    pub members: Vec<String>,
+}
+
+/// A run directory as the analysis reads it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunData {
+    pub scenario: String,
+    pub seed: u64,
+    pub run: u64,
+    /// Provider domains, in scenario order.
+    pub providers: Vec<String>,
+    /// Coalitions named in the scenario (the built-in `all` is not listed here).
+    pub coalitions: Vec<Coalition>,
+    /// Modes in run order.
+    pub modes: Vec<ModeData>,
+}
+
+/// Whose memberships a metric counts, relative to the observer (metrics.md, "Scope").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Users of the observer's own provider(s).
+    Own,
+    /// Users of other providers.
+    Foreign,
+    /// Both.
+    All,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Own, Scope::Foreign, Scope::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Own => "own",
+            Scope::Foreign => "foreign",
+            Scope::All => "all",
+        }
+    }
+}
+
+/// One number of `metrics.csv`. For ratios, `value = numerator / denominator` (0 when the
+/// denominator is 0); for counts and order statistics, `numerator = value` and `denominator` is
+/// the number of samples it was taken over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricRow {
+    pub mode: String,
+    pub observer: String,
+    pub scope: Scope,
+    pub metric: String,
+    pub value: f64,
+    pub numerator: f64,
+    pub denominator: f64,
+}
+
+/// Which flow made links, per observer and mode (leak attribution).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributionRow {
+    pub mode: String,
+    pub observer: String,
+    pub flow: String,
+    /// Memberships whose identity disclosure used an item or link from this flow.
+    pub memberships_disclosed: u64,
+    /// Cross-room membership pairs whose link used an item or link from this flow.
+    pub room_pairs_linked: u64,
+}
+
+/// The anonymity set sizes behind the anonymity metrics, for the distribution chart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnonymitySizes {
+    pub mode: String,
+    pub observer: String,
+    pub scope: Scope,
+    /// One size per membership the observer saw, sorted ascending.
+    pub sizes: Vec<u64>,
+}
+
+/// Everything the analysis computes for a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub scenario: String,
+    pub seed: u64,
+    pub run: u64,
+    /// Modes in run order, with their enabled mechanisms.
+    pub modes: Vec<(String, Vec<String>)>,
+    /// Observers in order: providers, named coalitions, then `all`.
+    pub observers: Vec<String>,
+    pub metrics: Vec<MetricRow>,
+    pub attribution: Vec<AttributionRow>,
+    pub anonymity: Vec<AnonymitySizes>,
+}
+
+/// Metric names, in report order, with a one-line meaning.
+pub const METRICS: &[(&str, &str)] = &[
+    (
+        "identity_disclosure",
+        "share of memberships whose member the observer can name",
+    ),
+    (
+        "cross_room_recall",
+        "share of same-user membership pairs in two rooms the observer links",
+    ),
+    (
+        "cross_room_precision",
+        "share of the observer's cross-room links that are the same user",
+    ),
+    (
+        "anonymity_set_min",
+        "smallest anonymity set of a membership",
+    ),
+    (
+        "anonymity_set_p10",
+        "10th percentile of anonymity set sizes",
+    ),
+    ("anonymity_set_median", "median anonymity set size"),
+    (
+        "anonymity_unique_fraction",
+        "share of memberships whose anonymity set is one user",
+    ),
+    (
+        "anonymity_entropy_mean",
+        "mean log2 of the anonymity set size (bits)",
+    ),
+    (
+        "degree_of_anonymity_mean",
+        "mean log2|A| / log2 N (1 = anonymous among all users)",
+    ),
+    (
+        "social_graph_precision",
+        "share of inferred co-membership edges that are true",
+    ),
+    (
+        "social_graph_recall",
+        "share of true co-membership edges the observer infers",
+    ),
+    ("social_graph_f1", "F1 of co-membership edge recovery"),
+    (
+        "connection_graph_precision",
+        "share of inferred connection edges that are true",
+    ),
+    (
+        "connection_graph_recall",
+        "share of true connections the observer infers",
+    ),
+    ("connection_graph_f1", "F1 of connection edge recovery"),
+    (
+        "message_attribution",
+        "share of seen application messages whose sender the observer names",
+    ),
+    (
+        "last_resort_rooms",
+        "memberships entered with a reused last-resort KeyPackage",
+    ),
+    (
+        "last_resort_links",
+        "cross-room pairs the observer links among last-resort memberships",
+    ),
+];
+
+/// Observer name of the coalition of every provider.
+pub const ALL_PROVIDERS: &str = "all";
+
+/// Mode name -> mechanisms, for convenience.
+pub fn mechanisms_by_mode(run: &RunData) -> BTreeMap<String, Vec<String>> {
+    run.modes
+        .iter()
+        .map(|m| (m.mode.clone(), m.mechanisms.clone()))
+        .collect()
+}

@@ -1,0 +1,611 @@
+//! What the reports say, as a [`Block`] list both renderers share.
+
+use std::collections::BTreeMap;
+
+use super::doc::{code, dim, text, Block, Cell, Chart, Figure, Inline, Row, Table, Tone};
+use super::num::{fmt_delta, fmt_num, is_empty, value_parts};
+use crate::model::{Analysis, MetricRow, Scope, ALL_PROVIDERS, METRICS};
+
+/// The MIMIMI mechanisms, in the order the reports list them.
+pub(crate) const MECHANISMS: &[&str] = &[
+    "pseudonymous_credentials",
+    "fresh_signature_keys",
+    "encrypted_queue_ids",
+    "anonymous_key_packages",
+    "encrypted_connection_requests",
+    "anonymous_channel",
+    "last_resort_policy",
+];
+
+/// The baseline mode's name.
+const BASELINE: &str = "mimi";
+
+/// The headline: (metric, scope, column label).
+pub(crate) const HEADLINE: &[(&str, Scope, &str)] = &[
+    ("identity_disclosure", Scope::Foreign, "identity disclosure, foreign"),
+    ("cross_room_recall", Scope::Foreign, "cross-room recall, foreign"),
+    ("cross_room_recall", Scope::Own, "cross-room recall, own"),
+];
+
+/// The charts of the headline section: (metric, scope).
+pub(crate) const HEADLINE_CHARTS: &[(&str, Scope)] = &[
+    ("identity_disclosure", Scope::Foreign),
+    ("cross_room_recall", Scope::Foreign),
+    ("cross_room_recall", Scope::Own),
+    ("message_attribution", Scope::All),
+];
+
+/// Key metrics of the mechanism effects: (metric, scope, lower is better).
+const EFFECTS: &[(&str, Scope, bool)] = &[
+    ("identity_disclosure", Scope::All, true),
+    ("cross_room_recall", Scope::Foreign, true),
+    ("anonymity_set_median", Scope::All, false),
+    ("message_attribution", Scope::All, true),
+];
+
+/// Metric rows by (mode, observer, scope, metric); the first row of a key wins.
+pub(crate) struct Index<'a> {
+    rows: BTreeMap<(&'a str, &'a str, Scope, &'a str), &'a MetricRow>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(a: &'a Analysis) -> Index<'a> {
+        let mut rows = BTreeMap::new();
+        for m in &a.metrics {
+            rows.entry((m.mode.as_str(), m.observer.as_str(), m.scope, m.metric.as_str()))
+                .or_insert(m);
+        }
+        Index { rows }
+    }
+
+    pub fn get(&self, mode: &str, observer: &str, scope: Scope, metric: &str) -> Option<&'a MetricRow> {
+        self.rows.get(&(mode, observer, scope, metric)).copied()
+    }
+}
+
+/// The meaning of a metric of [`METRICS`], empty for others.
+pub(crate) fn meaning(metric: &str) -> &'static str {
+    METRICS
+        .iter()
+        .find(|(m, _)| *m == metric)
+        .map_or("", |(_, meaning)| meaning)
+}
+
+/// Every metric in the analysis: [`METRICS`] first, in order, then others in order of appearance.
+fn metric_names(a: &Analysis) -> Vec<&str> {
+    let mut names: Vec<&str> = METRICS.iter().map(|(m, _)| *m).collect();
+    for m in &a.metrics {
+        if !names.contains(&m.metric.as_str()) {
+            names.push(&m.metric);
+        }
+    }
+    names
+}
+
+/// The mode the others are compared with: `mimi`, else the first mode without mechanisms.
+fn baseline(a: &Analysis) -> Option<&str> {
+    a.modes
+        .iter()
+        .find(|(m, _)| m == BASELINE)
+        .or_else(|| a.modes.iter().find(|(_, mech)| mech.is_empty()))
+        .map(|(m, _)| m.as_str())
+}
+
+pub(crate) fn build(a: &Analysis) -> Vec<Block> {
+    let ix = Index::new(a);
+    let mut out = vec![Block::Heading(
+        1,
+        vec![text(format!(
+            "Linkability report: {} (seed {}, run {})",
+            a.scenario, a.seed, a.run
+        ))],
+    )];
+    out.push(Block::Para(vec![text(
+        "Each number says what one observer could link from the observations it received, \
+         scored against the ground truth: a provider alone (its hub and provider roles \
+         together), a named coalition of providers pooling their observations, or ",
+    ),
+    code(ALL_PROVIDERS),
+    text(
+        ", every provider together. Scope ",
+    ),
+    code("own"),
+    text(" counts the observer's own users, "),
+    code("foreign"),
+    text(" the users of other providers, "),
+    code("all"),
+    text(
+        " both. Ratios read value (numerator/denominator). The draft's goals are foreign \
+         identity disclosure 0 and foreign cross-room recall 0 for every observer; what a \
+         provider still learns about its own users is the price of the design, shown here \
+         rather than hidden.",
+    )]));
+    modes_section(a, &mut out);
+    headline_section(a, &ix, &mut out);
+    effects_section(a, &ix, &mut out);
+    attribution_section(a, &mut out);
+    anonymity_section(a, &mut out);
+    observers_section(a, &ix, &mut out);
+    out
+}
+
+/// `name`, or nothing for an empty list, joined by `, `.
+fn code_list<'s>(names: impl IntoIterator<Item = &'s str>) -> Vec<Inline> {
+    let mut out = Vec::new();
+    for (i, n) in names.into_iter().enumerate() {
+        if i > 0 {
+            out.push(text(", "));
+        }
+        out.push(code(n));
+    }
+    out
+}
+
+/// The known mechanisms a mode leaves off.
+fn mechanisms_off(on: &[String]) -> Vec<&'static str> {
+    MECHANISMS
+        .iter()
+        .copied()
+        .filter(|m| !on.iter().any(|o| o == m))
+        .collect()
+}
+
+/// A short description of the mechanisms a mode switches on: `none`, `all 7`, `all but x`, or
+/// the list.
+fn describe_on(on: &[String]) -> Vec<Inline> {
+    let off = mechanisms_off(on);
+    let all_known = on.iter().all(|m| MECHANISMS.contains(&m.as_str()));
+    if on.is_empty() {
+        vec![text("none")]
+    } else if all_known && off.is_empty() {
+        vec![text(format!("all {}", MECHANISMS.len()))]
+    } else if all_known && off.len() < on.len() {
+        let mut v = vec![text("all but ")];
+        v.extend(code_list(off));
+        v
+    } else {
+        code_list(on.iter().map(String::as_str))
+    }
+}
+
+fn modes_section(a: &Analysis, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Modes")]));
+    let mut para = vec![text("Modes in run order with the MIMIMI mechanisms each switches on. ")];
+    match baseline(a) {
+        Some(b) => {
+            para.push(code(b));
+            para.push(text(
+                " is the baseline the mechanism effects compare every other mode with.",
+            ));
+        }
+        None => para.push(text(
+            "No mode is a baseline (named mimi, or without mechanisms).",
+        )),
+    }
+    out.push(Block::Para(para));
+    let mut table = Table {
+        header: vec![
+            Cell::text(vec![text("mode")]),
+            Cell::text(vec![text("mechanisms on")]),
+            Cell::text(vec![text("mechanisms off")]),
+        ],
+        ..Table::default()
+    };
+    for (mode, on) in &a.modes {
+        let off = mechanisms_off(on);
+        let on_cell = if on.is_empty() {
+            vec![text("none")]
+        } else {
+            code_list(on.iter().map(String::as_str))
+        };
+        let off_cell = if off.is_empty() {
+            vec![text("none")]
+        } else {
+            code_list(off)
+        };
+        table.rows.push(Row {
+            cells: vec![
+                Cell::text(vec![code(mode.as_str())]),
+                Cell::text(on_cell),
+                Cell::text(off_cell),
+            ],
+            group_start: false,
+        });
+    }
+    out.push(Block::Table(table));
+}
+
+/// A metric's value cell: `value (num/den)`, `–` when missing.
+fn value_cell(row: Option<&MetricRow>) -> Cell {
+    match row {
+        None => Cell::num(vec![text("–")]),
+        Some(r) => {
+            let (v, extra) = value_parts(r);
+            let mut content = vec![text(v)];
+            if let Some(e) = extra {
+                content.push(dim(format!(" ({e})")));
+            }
+            Cell::num(content)
+        }
+    }
+}
+
+fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Headline")]));
+    out.push(Block::Para(vec![
+        text("Per observer and mode: the share of foreign users' memberships it can name, \
+              the share of foreign users' same-user room pairs it links (the draft's goals: \
+              both 0), and the share of its own users' room pairs it links. A "),
+        code("foreign"),
+        text(" value over 0/0 means the observer saw no foreign memberships."),
+    ]));
+    let mut table = Table::default();
+    table.groups.push((Vec::new(), 1));
+    table.header.push(Cell::text(vec![text("observer")]));
+    for (mode, _) in &a.modes {
+        table.groups.push((vec![code(mode.as_str())], HEADLINE.len()));
+        for (_, _, label) in HEADLINE {
+            table.header.push(Cell::num(vec![text(*label)]));
+        }
+    }
+    for obs in &a.observers {
+        let mut cells = vec![Cell::text(vec![code(obs.as_str())])];
+        for (mode, _) in &a.modes {
+            for (metric, scope, _) in HEADLINE {
+                let row = ix.get(mode, obs, *scope, metric);
+                let tone = match row {
+                    Some(r) if *scope == Scope::Foreign && !is_empty(r) => {
+                        if r.value == 0.0 {
+                            Tone::Good
+                        } else {
+                            Tone::Bad
+                        }
+                    }
+                    _ => Tone::Plain,
+                };
+                cells.push(value_cell(row).tone(tone));
+            }
+        }
+        table.rows.push(Row {
+            cells,
+            group_start: false,
+        });
+    }
+    out.push(Block::Table(table));
+    let figures = HEADLINE_CHARTS
+        .iter()
+        .map(|(metric, scope)| Figure {
+            chart: Chart::Bars {
+                metric: (*metric).to_owned(),
+                scope: *scope,
+            },
+            caption: vec![
+                code(*metric),
+                text(format!(", scope {}: {}", scope.as_str(), meaning(metric))),
+            ],
+        })
+        .collect();
+    out.push(Block::HtmlOnly(vec![
+        Block::Para(vec![text(
+            "The charts show the same per observer, one bar per mode, and message attribution \
+             (all users) as a fourth; n/a marks an observer with nothing to measure (0/0).",
+        )]),
+        Block::Figures {
+            wide: true,
+            figures,
+        },
+    ]));
+}
+
+/// `base → value (change)` for the mechanism effects.
+fn effect_cell(base: Option<&MetricRow>, row: Option<&MetricRow>, lower_is_better: bool) -> Cell {
+    let (Some(b), Some(r)) = (base, row) else {
+        return Cell::num(vec![text("–")]);
+    };
+    if is_empty(b) && is_empty(r) {
+        return Cell::num(vec![text("n/a")]);
+    }
+    let d = r.value - b.value;
+    let tone = if fmt_num(d) == "0" {
+        Tone::Plain
+    } else if (d < 0.0) == lower_is_better {
+        Tone::Good
+    } else {
+        Tone::Bad
+    };
+    Cell::num(vec![
+        text(format!("{} → {}", fmt_num(b.value), fmt_num(r.value))),
+        dim(format!(" ({})", fmt_delta(d))),
+    ])
+    .tone(tone)
+}
+
+fn effects_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Mechanism effects")]));
+    let Some(base) = baseline(a) else {
+        out.push(Block::Para(vec![text(
+            "No baseline mode (mimi, or a mode without mechanisms) in this run: nothing to \
+             compare with.",
+        )]));
+        return;
+    };
+    let others: Vec<&(String, Vec<String>)> = a.modes.iter().filter(|(m, _)| m != base).collect();
+    if others.is_empty() {
+        out.push(Block::Para(vec![
+            text("Only the baseline "),
+            code(base),
+            text(" ran: nothing to compare."),
+        ]));
+        return;
+    }
+    out.push(Block::Para(vec![
+        text("Each mode against the baseline "),
+        code(base),
+        text(
+            ": the mechanisms it switches on, and how key metrics move for each observer \
+             (baseline → mode, change). Lower disclosure, recall and attribution and a larger \
+             anonymity set are better.",
+        ),
+    ]));
+    // `all` first: it bounds what any set of providers can link.
+    let mut observers: Vec<&str> = a
+        .observers
+        .iter()
+        .filter(|o| *o == ALL_PROVIDERS)
+        .map(String::as_str)
+        .collect();
+    observers.extend(
+        a.observers
+            .iter()
+            .filter(|o| *o != ALL_PROVIDERS)
+            .map(String::as_str),
+    );
+    let mut table = Table {
+        header: vec![
+            Cell::text(vec![text("mode")]),
+            Cell::text(vec![text("mechanisms on")]),
+            Cell::text(vec![text("observer")]),
+        ],
+        ..Table::default()
+    };
+    for (metric, scope, _) in EFFECTS {
+        table.header.push(Cell::num(vec![
+            code(*metric),
+            text(format!(", {}", scope.as_str())),
+        ]));
+    }
+    for (mode, on) in others {
+        for (i, obs) in observers.iter().enumerate() {
+            let mut cells = if i == 0 {
+                vec![Cell::text(vec![code(mode.as_str())]), Cell::text(describe_on(on))]
+            } else {
+                vec![Cell::empty(), Cell::empty()]
+            };
+            cells.push(Cell::text(vec![code(*obs)]));
+            for (metric, scope, lower) in EFFECTS {
+                cells.push(effect_cell(
+                    ix.get(base, obs, *scope, metric),
+                    ix.get(mode, obs, *scope, metric),
+                    *lower,
+                ));
+            }
+            table.rows.push(Row {
+                cells,
+                group_start: i == 0,
+            });
+        }
+    }
+    out.push(Block::Table(table));
+}
+
+fn attribution_section(a: &Analysis, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Leak attribution")]));
+    out.push(Block::Para(vec![text(
+        "Which flow carried the identifiers behind the links: memberships disclosed counts the \
+         memberships whose identity disclosure used an item or link from the flow, room pairs \
+         linked the cross-room membership pairs whose link used one. A flow listed here is why \
+         the observer's disclosure or cross-room recall in that mode is not zero. One link can \
+         use several flows, so the rows of an observer need not add up to its totals; rows with \
+         both counts 0 are left out.",
+    )]));
+    let pos = |list: &[String], x: &str| list.iter().position(|m| m == x).unwrap_or(list.len());
+    let mode_names: Vec<String> = a.modes.iter().map(|(m, _)| m.clone()).collect();
+    let mut rows: Vec<(usize, usize, usize)> = a
+        .attribution
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.memberships_disclosed > 0 || r.room_pairs_linked > 0)
+        .map(|(i, r)| (pos(&mode_names, &r.mode), pos(&a.observers, &r.observer), i))
+        .collect();
+    rows.sort();
+    if rows.is_empty() {
+        out.push(Block::Para(vec![text(
+            "No flow disclosed a membership or linked a room pair in any mode.",
+        )]));
+        return;
+    }
+    let silent: Vec<&str> = a
+        .modes
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .filter(|m| !rows.iter().any(|&(_, _, i)| a.attribution[i].mode == *m))
+        .collect();
+    let mut table = Table {
+        header: vec![
+            Cell::text(vec![text("mode")]),
+            Cell::text(vec![text("observer")]),
+            Cell::text(vec![text("flow")]),
+            Cell::num(vec![text("memberships disclosed")]),
+            Cell::num(vec![text("room pairs linked")]),
+        ],
+        ..Table::default()
+    };
+    let mut last: Option<(&str, &str)> = None;
+    for &(_, _, i) in &rows {
+        let r = &a.attribution[i];
+        let new_mode = last.is_none_or(|(m, _)| m != r.mode);
+        let new_obs = new_mode || last.is_none_or(|(_, o)| o != r.observer);
+        last = Some((&r.mode, &r.observer));
+        table.rows.push(Row {
+            cells: vec![
+                if new_mode {
+                    Cell::text(vec![code(r.mode.as_str())])
+                } else {
+                    Cell::empty()
+                },
+                if new_obs {
+                    Cell::text(vec![code(r.observer.as_str())])
+                } else {
+                    Cell::empty()
+                },
+                Cell::text(vec![code(r.flow.as_str())]),
+                Cell::num(vec![text(r.memberships_disclosed.to_string())]),
+                Cell::num(vec![text(r.room_pairs_linked.to_string())]),
+            ],
+            group_start: new_mode,
+        });
+    }
+    out.push(Block::Table(table));
+    if !silent.is_empty() {
+        let mut para = vec![text("No flow disclosed a membership or linked a room pair in: ")];
+        para.extend(code_list(silent));
+        para.push(text("."));
+        out.push(Block::Para(para));
+    }
+}
+
+/// The scope of an observer's anonymity chart: `foreign` when it saw foreign memberships, else
+/// `all`.
+fn anonymity_scope(a: &Analysis, observer: &str) -> Scope {
+    let foreign = a
+        .anonymity
+        .iter()
+        .any(|s| s.observer == observer && s.scope == Scope::Foreign && !s.sizes.is_empty());
+    if foreign {
+        Scope::Foreign
+    } else {
+        Scope::All
+    }
+}
+
+fn anonymity_section(a: &Analysis, out: &mut Vec<Block>) {
+    let mut blocks = vec![Block::Heading(2, vec![text("Anonymity set distribution")])];
+    let figures: Vec<Figure> = a
+        .observers
+        .iter()
+        .filter(|o| a.anonymity.iter().any(|s| s.observer == **o))
+        .map(|o| {
+            let scope = anonymity_scope(a, o);
+            Figure {
+                chart: Chart::AnonymityCdf {
+                    observer: o.clone(),
+                    scope,
+                },
+                caption: vec![
+                    text("Observer "),
+                    code(o.as_str()),
+                    text(format!(", scope {}", scope.as_str())),
+                ],
+            }
+        })
+        .collect();
+    if figures.is_empty() {
+        blocks.push(Block::Para(vec![text(
+            "The analysis has no anonymity set sizes.",
+        )]));
+    } else {
+        blocks.push(Block::Para(vec![
+            text(
+                "For each observer, the share of memberships whose anonymity set (the real users \
+                 the observer cannot rule out) has at most x users, one line per mode, n \
+                 memberships each. A line at 1 from x = 1 on means every membership is named. \
+                 Scope ",
+            ),
+            code("foreign"),
+            text(" where the observer saw foreign memberships, else "),
+            code("all"),
+            text(". Lines of modes that coincide lie on top of each other, earlier modes wider."),
+        ]));
+        blocks.push(Block::Figures {
+            wide: false,
+            figures,
+        });
+    }
+    out.push(Block::HtmlOnly(blocks));
+}
+
+fn observers_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Per observer")]));
+    out.push(Block::Para(vec![
+        text("Every metric per observer and mode, for scope "),
+        code("foreign"),
+        text(" (other providers' users) and "),
+        code("all"),
+        text(
+            " (every user the observer saw). Ratios read value (numerator/denominator); other \
+             metrics are counts, order statistics or means; n=0 marks a number taken over no \
+             samples, – one the analysis did not produce.",
+        ),
+    ]));
+    let metrics = metric_names(a);
+    for obs in &a.observers {
+        out.push(Block::Heading(
+            3,
+            vec![text("Observer "), code(obs.as_str())],
+        ));
+        let has_foreign = a
+            .metrics
+            .iter()
+            .any(|m| m.observer == *obs && m.scope == Scope::Foreign && !is_empty(m));
+        let scopes: &[Scope] = if has_foreign {
+            &[Scope::Foreign, Scope::All]
+        } else {
+            out.push(Block::Para(vec![text(
+                "This observer saw no memberships of other providers' users: scope all only.",
+            )]));
+            &[Scope::All]
+        };
+        let mut table = Table::default();
+        table.header.push(Cell::text(vec![text("metric")]));
+        table.header.push(Cell::text(vec![text("scope")]));
+        for (mode, _) in &a.modes {
+            table.header.push(Cell::num(vec![code(mode.as_str())]));
+        }
+        table.header.push(Cell::text(vec![text("meaning")]));
+        for metric in &metrics {
+            let mut first = true;
+            for scope in scopes {
+                let rows: Vec<Option<&MetricRow>> = a
+                    .modes
+                    .iter()
+                    .map(|(mode, _)| ix.get(mode, obs, *scope, metric))
+                    .collect();
+                if rows.iter().all(Option::is_none) {
+                    continue;
+                }
+                let mut cells = if first {
+                    vec![Cell::text(vec![code(*metric)])]
+                } else {
+                    vec![Cell::empty()]
+                };
+                cells.push(Cell::text(vec![text(scope.as_str())]));
+                cells.extend(rows.into_iter().map(value_cell));
+                cells.push(if first {
+                    Cell::text(vec![text(meaning(metric))])
+                } else {
+                    Cell::empty()
+                });
+                table.rows.push(Row {
+                    cells,
+                    group_start: first,
+                });
+                first = false;
+            }
+        }
+        if table.rows.is_empty() {
+            out.push(Block::Para(vec![text("No metrics for this observer.")]));
+        } else {
+            out.push(Block::Table(table));
+        }
+    }
+}

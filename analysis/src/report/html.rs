@@ -1,0 +1,202 @@
+//! The document as one self-contained HTML page: inline CSS, inline SVG charts, no scripts and
+//! no network resources.
+
+use std::fmt::Write as _;
+
+use super::charts;
+use super::doc::{Block, Cell, Chart, Figure, Inline, Table, Tone};
+use crate::model::Analysis;
+
+const STYLE: &str = "\
+:root { color-scheme: light; }
+body { margin: 0; background: #f6f7f9; color: #1d2430;
+  font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
+h1 { font-size: 1.6em; margin: 0.2em 0 0.6em; }
+h2 { font-size: 1.3em; margin: 1.8em 0 0.5em; padding-bottom: 0.2em; border-bottom: 1px solid #d5d9e0; }
+h3 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
+p { max-width: 80ch; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace;
+  font-size: 0.9em; background: #eef0f4; padding: 0 0.25em; border-radius: 3px; white-space: nowrap; }
+.scroll { overflow-x: auto; margin: 0.6em 0 1em; }
+table { border-collapse: collapse; font-size: 0.92em; }
+th, td { border: 1px solid #c9ced8; padding: 0.25em 0.55em; vertical-align: top; }
+th { background: #eef0f4; text-align: left; font-weight: 600; }
+th.num { text-align: right; }
+th.group { text-align: center; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr.group-start td { border-top: 2px solid #8a93a3; }
+.frac { color: #667085; }
+td.good { background: #e6f4ea; }
+td.bad { background: #fdecea; }
+figure { margin: 0.8em 0 1.4em; }
+figure svg { display: block; width: 100%; height: auto; border: 1px solid #e1e4ea; }
+figcaption { font-size: 0.9em; color: #475467; margin-top: 0.3em; }
+.figures.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 0 20px; }
+";
+
+pub(crate) fn render(a: &Analysis, blocks: &[Block]) -> String {
+    let title = blocks
+        .iter()
+        .find_map(|b| match b {
+            Block::Heading(1, content) => Some(plain(content)),
+            _ => None,
+        })
+        .unwrap_or_else(|| "Linkability report".to_owned());
+    let mut out = String::new();
+    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(out, "<title>{}</title>", escape(&title));
+    let _ = writeln!(out, "<style>\n{STYLE}</style>");
+    out.push_str("</head>\n<body>\n<main>\n");
+    for b in blocks {
+        block(&mut out, a, b);
+    }
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
+
+fn block(out: &mut String, a: &Analysis, b: &Block) {
+    match b {
+        Block::Heading(level, content) => {
+            let level = (*level).clamp(1, 6);
+            let _ = writeln!(out, "<h{level}>{}</h{level}>", inlines(content));
+        }
+        Block::Para(content) => {
+            let _ = writeln!(out, "<p>{}</p>", inlines(content));
+        }
+        Block::Table(t) => table(out, t),
+        Block::Figures { wide, figures } => {
+            let class = if *wide { "figures wide" } else { "figures grid" };
+            let _ = writeln!(out, "<div class=\"{class}\">");
+            for f in figures {
+                figure(out, a, f);
+            }
+            out.push_str("</div>\n");
+        }
+        Block::HtmlOnly(blocks) => {
+            for b in blocks {
+                block(out, a, b);
+            }
+        }
+    }
+}
+
+fn figure(out: &mut String, a: &Analysis, f: &Figure) {
+    let svg = match &f.chart {
+        Chart::Bars { metric, scope } => charts::bars(a, metric, *scope),
+        Chart::AnonymityCdf { observer, scope } => charts::anonymity_cdf(a, observer, *scope),
+    };
+    out.push_str("<figure>\n");
+    match svg {
+        Some(svg) => {
+            // The label for screen readers, then the chart as it is.
+            let label = escape(&plain(&f.caption));
+            let svg = svg.replacen("<svg ", &format!("<svg role=\"img\" aria-label=\"{label}\" "), 1);
+            out.push_str(&svg);
+        }
+        None => out.push_str("<p>(this chart could not be drawn)</p>\n"),
+    }
+    let _ = writeln!(out, "<figcaption>{}</figcaption>", inlines(&f.caption));
+    out.push_str("</figure>\n");
+}
+
+fn table(out: &mut String, t: &Table) {
+    out.push_str("<div class=\"scroll\"><table>\n<thead>\n");
+    if !t.groups.is_empty() {
+        out.push_str("<tr>");
+        for (label, span) in &t.groups {
+            if *span == 1 {
+                let _ = write!(out, "<th class=\"group\">{}</th>", inlines(label));
+            } else {
+                let _ = write!(
+                    out,
+                    "<th class=\"group\" colspan=\"{span}\">{}</th>",
+                    inlines(label)
+                );
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("<tr>");
+    for c in &t.header {
+        cell(out, "th", c);
+    }
+    out.push_str("</tr>\n</thead>\n<tbody>\n");
+    for r in &t.rows {
+        out.push_str(if r.group_start {
+            "<tr class=\"group-start\">"
+        } else {
+            "<tr>"
+        });
+        for c in &r.cells {
+            cell(out, "td", c);
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table></div>\n");
+}
+
+fn cell(out: &mut String, tag: &str, c: &Cell) {
+    let mut classes = Vec::new();
+    if c.num {
+        classes.push("num");
+    }
+    match c.tone {
+        Tone::Plain => {}
+        Tone::Good => classes.push("good"),
+        Tone::Bad => classes.push("bad"),
+    }
+    if classes.is_empty() {
+        let _ = write!(out, "<{tag}>{}</{tag}>", inlines(&c.content));
+    } else {
+        let _ = write!(
+            out,
+            "<{tag} class=\"{}\">{}</{tag}>",
+            classes.join(" "),
+            inlines(&c.content)
+        );
+    }
+}
+
+fn inlines(content: &[Inline]) -> String {
+    let mut s = String::new();
+    for i in content {
+        match i {
+            Inline::Text(t) => s.push_str(&escape(t)),
+            Inline::Code(c) => {
+                let _ = write!(s, "<code>{}</code>", escape(c));
+            }
+            Inline::Dim(t) => {
+                let _ = write!(s, "<span class=\"frac\">{}</span>", escape(t));
+            }
+        }
+    }
+    s
+}
+
+/// The text of inlines without markup (not escaped).
+fn plain(content: &[Inline]) -> String {
+    content
+        .iter()
+        .map(|i| match i {
+            Inline::Text(t) | Inline::Code(t) | Inline::Dim(t) => t.as_str(),
+        })
+        .collect()
+}
+
+/// Text for HTML content and attribute values.
+pub(crate) fn escape(t: &str) -> String {
+    let mut s = String::with_capacity(t.len());
+    for c in t.chars() {
+        match c {
+            '&' => s.push_str("&amp;"),
+            '<' => s.push_str("&lt;"),
+            '>' => s.push_str("&gt;"),
+            '"' => s.push_str("&quot;"),
+            '\'' => s.push_str("&#39;"),
+            c => s.push(c),
+        }
+    }
+    s
+}
