@@ -44,6 +44,12 @@ enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
     },
+    /// Recompute metrics.csv, report.md, report.html and the metrics in summary.json from the
+    /// observation logs and ground truth of a run directory alone.
+    Report {
+        /// A directory written by `run`.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +78,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 s.users.len(),
                 s.actions.len()
             );
+            Ok(())
+        }
+        Command::Report { dir } => {
+            output::write_reports(&dir)?;
+            println!("wrote {}", dir.join("report.html").display());
             Ok(())
         }
         Command::Run {
@@ -105,7 +116,9 @@ fn execute(command: Command) -> anyhow::Result<()> {
             for r in &results {
                 files.extend(output::mode_files(r));
             }
-            output::write_dir(&out, &files, &s.name, force)?;
+            output::write_dir(&out, &files, &s.name, force, |dir| {
+                output::write_reports(dir).map(|_| ())
+            })?;
             println!("wrote {}", out.display());
             for r in &results {
                 println!("fingerprint {} {}", r.mode, r.fingerprint);

@@ -18,6 +18,9 @@ pub enum OutputError {
     /// The output directory exists and `--force` was not given.
     #[error("{0} already exists and does not hold an earlier output of this scenario; pass --force to replace it, or --out DIR to write elsewhere")]
     Exists(PathBuf),
+    /// The analysis could not read what the run wrote, or a report could not be made.
+    #[error("analysis: {0}")]
+    Analysis(String),
     /// A file system operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -204,13 +207,16 @@ fn is_earlier_output(dir: &Path, name: &str) -> bool {
         .is_some_and(|v| v["scenario"] == name)
 }
 
-/// Writes `files` (relative paths) into `dir`. A non-empty `dir` is replaced when it holds an
-/// earlier output of the same scenario, or when `force` is set; otherwise it is left alone.
+/// Writes `files` (relative paths) into `dir`, then lets `finish` add to the directory before
+/// it takes its place (the analysis reads the files written and adds its reports). A non-empty
+/// `dir` is replaced when it holds an earlier output of the same scenario, or when `force` is
+/// set; otherwise it is left alone.
 pub fn write_dir(
     dir: &Path,
     files: &[(String, Vec<u8>)],
     scenario: &str,
     force: bool,
+    finish: impl FnOnce(&Path) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
     let non_empty = dir
         .read_dir()
@@ -235,10 +241,82 @@ pub fn write_dir(
         }
         std::fs::write(&path, bytes).map_err(io(&path))?;
     }
+    finish(tmp.path())?;
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io(dir))?;
     }
     let tmp = tmp.keep();
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// that the file is either the old one or the new one, never half written.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    use std::io::Write as _;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io(&parent))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.persist(path).map_err(|e| OutputError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Recomputes the metrics of the run in `dir` from its files alone and writes `metrics.csv`,
+/// `report.md`, `report.html`, and the metrics into `summary.json`.
+pub fn write_reports(dir: &Path) -> Result<mimimi_analysis::model::Analysis, OutputError> {
+    let run =
+        mimimi_analysis::input::load(dir).map_err(|e| OutputError::Analysis(e.to_string()))?;
+    let analysis = mimimi_analysis::metrics::analyze(&run);
+    write_atomic(
+        &dir.join("metrics.csv"),
+        &mimimi_analysis::report::metrics_csv(&analysis),
+    )?;
+    write_atomic(
+        &dir.join("report.md"),
+        mimimi_analysis::report::report_md(&analysis).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("report.html"),
+        mimimi_analysis::report::report_html(&analysis).as_bytes(),
+    )?;
+    let summary_path = dir.join("summary.json");
+    let text = std::fs::read(&summary_path).map_err(io(&summary_path))?;
+    let mut summary: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| OutputError::Analysis(format!("summary.json: {e}")))?;
+    summary["metrics"] = metrics_json(&analysis);
+    let mut out = serde_json::to_string_pretty(&summary).expect("JSON values serialize");
+    out.push('\n');
+    write_atomic(&summary_path, out.as_bytes())?;
+    Ok(analysis)
+}
+
+/// The metrics as nested JSON: mode -> observer -> scope -> metric -> value.
+fn metrics_json(a: &mimimi_analysis::model::Analysis) -> serde_json::Value {
+    let mut root = serde_json::Map::new();
+    for m in &a.metrics {
+        let mode = root
+            .entry(m.mode.clone())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        let observer = mode
+            .as_object_mut()
+            .expect("objects only")
+            .entry(m.observer.clone())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        let scope = observer
+            .as_object_mut()
+            .expect("objects only")
+            .entry(m.scope.as_str())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        scope
+            .as_object_mut()
+            .expect("objects only")
+            .insert(m.metric.clone(), serde_json::json!(m.value));
+    }
+    serde_json::Value::Object(root)
 }

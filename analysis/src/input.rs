@@ -116,7 +116,11 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
 }
 
 /// Reads the five CSV files of one mode from `<dir>/<mode>/`.
-pub fn load_mode(dir: &Path, mode: &str, mechanisms: Vec<String>) -> Result<ModeData, AnalysisError> {
+pub fn load_mode(
+    dir: &Path,
+    mode: &str,
+    mechanisms: Vec<String>,
+) -> Result<ModeData, AnalysisError> {
     let open = |name: &str| -> Result<(String, File), AnalysisError> {
         let file = format!("{mode}/{name}");
         let handle = File::open(dir.join(mode).join(name)).map_err(|source| AnalysisError::Io {
@@ -169,10 +173,7 @@ impl<R: Read> Rows<R> {
             .has_headers(true)
             .flexible(false)
             .from_reader(input);
-        let header = reader
-            .headers()
-            .map_err(|e| csv_error(file, 1, e))?
-            .clone();
+        let header = reader.headers().map_err(|e| csv_error(file, 1, e))?.clone();
         let mut columns = Vec::with_capacity(expected.len());
         for name in expected {
             match header.iter().position(|h| h == *name) {
@@ -354,10 +355,7 @@ pub fn parse_truth<R: Read>(file: &str, input: R) -> Result<Vec<Truth>, Analysis
 }
 
 /// Parses `memberships.csv`.
-pub fn parse_memberships<R: Read>(
-    file: &str,
-    input: R,
-) -> Result<Vec<Membership>, AnalysisError> {
+pub fn parse_memberships<R: Read>(file: &str, input: R) -> Result<Vec<Membership>, AnalysisError> {
     let mut rows = Rows::new(file, input, MEMBERSHIPS_HEADER)?;
     let mut out = Vec::new();
     while rows.next()? {
@@ -370,9 +368,7 @@ pub fn parse_memberships<R: Read>(
         let last_resort = match rows.get(6) {
             "1" | "true" => true,
             "0" | "false" => false,
-            other => {
-                return Err(rows.error(format!("`last_resort` must be 0 or 1, not `{other}`")))
-            }
+            other => return Err(rows.error(format!("`last_resort` must be 0 or 1, not `{other}`"))),
         };
         out.push(Membership {
             room: rows.text(0, "room")?,

@@ -8,6 +8,642 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::linking::{FlowId, Linker, NodeId, REAL_KINDS};
 use crate::model::{
-    AnalysisError as _, AnonymitySizes, Analysis, AttributionRow, MetricRow, ModeData, RunData,
-    Scope, ALL_PROVIDERS, METRICS,
+    Analysis, AnonymitySizes, AttributionRow, MetricRow, ModeData, RunData, Scope, ALL_PROVIDERS,
+    METRICS,
 };
+
+/// Flows whose observations name both ends of a connection (plain MIMI connection consent).
+pub const CONNECT_FLOWS: &[&str] = &["connect_request", "connect_response"];
+
+/// An observer: a name and the provider domains whose observations it pools.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observer {
+    pub name: String,
+    pub members: Vec<String>,
+    /// The coalition of every provider: every user is its own.
+    pub everything: bool,
+}
+
+impl Observer {
+    /// Whether the observations of provider `domain` belong to this observer.
+    pub fn pools(&self, domain: &str) -> bool {
+        self.everything || self.members.iter().any(|m| m == domain)
+    }
+
+    /// Whether a user whose provider is `provider` is one of the observer's own users.
+    pub fn owns(&self, provider: Option<&str>) -> bool {
+        self.everything || provider.is_some_and(|p| self.members.iter().any(|m| m == p))
+    }
+
+    /// Whether a user of `provider` is in `scope` for this observer.
+    pub fn in_scope(&self, scope: Scope, provider: Option<&str>) -> bool {
+        match scope {
+            Scope::All => true,
+            Scope::Own => self.owns(provider),
+            Scope::Foreign => !self.owns(provider),
+        }
+    }
+}
+
+/// The observers of a run, in report order: each provider, each named coalition, then all.
+pub fn observers(run: &RunData) -> Vec<Observer> {
+    let mut out: Vec<Observer> = run
+        .providers
+        .iter()
+        .map(|p| Observer {
+            name: p.clone(),
+            members: vec![p.clone()],
+            everything: false,
+        })
+        .collect();
+    out.extend(run.coalitions.iter().map(|c| Observer {
+        name: c.name.clone(),
+        members: c.members.clone(),
+        everything: false,
+    }));
+    out.push(Observer {
+        name: ALL_PROVIDERS.to_string(),
+        members: run.providers.clone(),
+        everything: true,
+    });
+    out
+}
+
+/// The provider domain of a real user id `mimi://DOMAIN/u/NAME`.
+pub fn user_id_domain(user_id: &str) -> Option<&str> {
+    let rest = user_id.strip_prefix("mimi://")?;
+    let (domain, path) = rest.split_once('/')?;
+    (!domain.is_empty() && path.starts_with("u/")).then_some(domain)
+}
+
+/// What ground truth says, indexed for scoring.
+#[derive(Clone, Debug, Default)]
+pub struct TruthIndex {
+    /// (kind, value) -> the users truth assigns it to.
+    pub owners: BTreeMap<(String, String), BTreeSet<String>>,
+    /// User -> provider domain (from its `user_id`).
+    pub provider: BTreeMap<String, String>,
+    /// Provider domain -> number of users.
+    pub users_per_provider: BTreeMap<String, usize>,
+    /// Number of users (distinct users with a `user_id` row).
+    pub users: usize,
+}
+
+impl TruthIndex {
+    pub fn new(mode: &ModeData) -> Self {
+        let mut t = TruthIndex::default();
+        for row in &mode.truth {
+            t.owners
+                .entry((row.kind.clone(), row.value.clone()))
+                .or_default()
+                .insert(row.user.clone());
+            if row.kind == "user_id" {
+                if let Some(d) = user_id_domain(&row.value) {
+                    t.provider.insert(row.user.clone(), d.to_string());
+                }
+            }
+        }
+        let with_id: BTreeSet<&str> = mode
+            .truth
+            .iter()
+            .filter(|r| r.kind == "user_id")
+            .map(|r| r.user.as_str())
+            .collect();
+        t.users = with_id.len();
+        for d in t.provider.values() {
+            *t.users_per_provider.entry(d.clone()).or_default() += 1;
+        }
+        t
+    }
+
+    pub fn owners_of(&self, kind: &str, value: &str) -> Option<&BTreeSet<String>> {
+        self.owners.get(&(kind.to_string(), value.to_string()))
+    }
+
+    pub fn provider_of(&self, user: &str) -> Option<&str> {
+        self.provider.get(user).map(String::as_str)
+    }
+}
+
+/// One true membership (user, room), as one observer saw it.
+#[derive(Clone, Debug)]
+pub struct SeenMembership {
+    pub user: String,
+    pub room: String,
+    /// `room` purpose (scored) rather than a connection room.
+    pub scored: bool,
+    pub last_resort: bool,
+    /// The observer saw the room at all.
+    pub seen: bool,
+    /// Items of the room's observations that truth assigns to the user.
+    pub items: Vec<NodeId>,
+    /// User-level clusters of those items.
+    pub clusters: BTreeSet<NodeId>,
+    /// One of the clusters holds a real identifier of the user.
+    pub disclosed: bool,
+}
+
+impl SeenMembership {
+    pub fn linked(&self, other: &SeenMembership) -> bool {
+        self.clusters.iter().any(|c| other.clusters.contains(c))
+    }
+}
+
+/// One observer's view of one mode, scored.
+pub struct ObserverView<'a> {
+    pub observer: &'a Observer,
+    pub mode: &'a ModeData,
+    pub truth: &'a TruthIndex,
+    pub linker: Linker,
+    /// Distinct memberships, room purpose and connection purpose, by (user, room).
+    pub memberships: Vec<SeenMembership>,
+    /// User-level cluster -> users a real identifier in it names.
+    pub named: BTreeMap<NodeId, BTreeSet<String>>,
+}
+
+impl<'a> ObserverView<'a> {
+    pub fn new(observer: &'a Observer, mode: &'a ModeData, truth: &'a TruthIndex) -> Self {
+        let linker = Linker::build(
+            mode.observations
+                .iter()
+                .filter(|o| observer.pools(&o.observer)),
+        );
+        let mut named: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
+        for n in 0..linker.len() {
+            let (kind, value) = linker.key(n);
+            if !REAL_KINDS.contains(&kind) {
+                continue;
+            }
+            if let Some(owners) = truth.owners_of(kind, value) {
+                named
+                    .entry(linker.user_cluster(n))
+                    .or_default()
+                    .extend(owners.iter().cloned());
+            }
+        }
+        // Distinct (user, room) memberships; last_resort if any client entered with one.
+        let mut distinct: BTreeMap<(String, String), (bool, bool)> = BTreeMap::new();
+        for m in &mode.memberships {
+            let e = distinct
+                .entry((m.user.clone(), m.room.clone()))
+                .or_insert((m.purpose == "room", false));
+            e.1 |= m.last_resort;
+        }
+        // Items of each (user, room), found per room from the items' owners.
+        let mut items: BTreeMap<(String, String), Vec<NodeId>> = BTreeMap::new();
+        for room in linker.rooms() {
+            for &n in linker.room_items(room).into_iter().flat_map(|i| i.keys()) {
+                let (kind, value) = linker.key(n);
+                for u in truth.owners_of(kind, value).into_iter().flatten() {
+                    items
+                        .entry((u.clone(), room.to_string()))
+                        .or_default()
+                        .push(n);
+                }
+            }
+        }
+        let memberships = distinct
+            .into_iter()
+            .map(|((user, room), (scored, last_resort))| {
+                let items = items
+                    .remove(&(user.clone(), room.clone()))
+                    .unwrap_or_default();
+                let clusters: BTreeSet<NodeId> =
+                    items.iter().map(|&n| linker.user_cluster(n)).collect();
+                let disclosed = clusters
+                    .iter()
+                    .any(|c| named.get(c).is_some_and(|us| us.contains(&user)));
+                SeenMembership {
+                    seen: linker.saw_room(&room),
+                    user,
+                    room,
+                    scored,
+                    last_resort,
+                    items,
+                    clusters,
+                    disclosed,
+                }
+            })
+            .collect();
+        ObserverView {
+            observer,
+            mode,
+            truth,
+            linker,
+            memberships,
+            named,
+        }
+    }
+
+    fn in_scope(&self, scope: Scope, user: &str) -> bool {
+        self.observer.in_scope(scope, self.truth.provider_of(user))
+    }
+
+    /// Whether the observer names `user` in the cluster of node `n`.
+    pub fn names(&self, n: NodeId, user: &str) -> bool {
+        self.named
+            .get(&self.linker.user_cluster(n))
+            .is_some_and(|us| us.contains(user))
+    }
+
+    /// Seen, scored memberships (room purpose, room seen).
+    pub fn scored(&self) -> impl Iterator<Item = &SeenMembership> {
+        self.memberships.iter().filter(|m| m.scored && m.seen)
+    }
+
+    /// Unordered pairs of seen scored memberships in two different rooms.
+    fn cross_room_pairs(&self) -> Vec<(&SeenMembership, &SeenMembership)> {
+        let seen: Vec<&SeenMembership> = self.scored().collect();
+        let mut out = Vec::new();
+        for (i, a) in seen.iter().enumerate() {
+            for b in &seen[i + 1..] {
+                if a.room != b.room {
+                    out.push((*a, *b));
+                }
+            }
+        }
+        out
+    }
+
+    /// Pairs of users both disclosed by the observer in one seen room of the given purpose.
+    fn disclosed_pairs(&self, scored: bool) -> BTreeSet<(String, String)> {
+        let mut by_room: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for m in &self.memberships {
+            if m.scored == scored && m.seen && m.disclosed {
+                by_room.entry(&m.room).or_default().insert(&m.user);
+            }
+        }
+        let mut out = BTreeSet::new();
+        for users in by_room.values() {
+            out.extend(pairs_of(users.iter().copied()));
+        }
+        out
+    }
+
+    /// Pairs of users whose user ids one connection-consent observation shows together.
+    fn connect_pairs(&self) -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for o in &self.mode.observations {
+            if !self.observer.pools(&o.observer) || !CONNECT_FLOWS.contains(&o.flow.as_str()) {
+                continue;
+            }
+            let users: BTreeSet<&str> = o
+                .items
+                .iter()
+                .filter(|i| i.kind == "user_id")
+                .flat_map(|i| {
+                    self.truth
+                        .owners_of(&i.kind, &i.value)
+                        .into_iter()
+                        .flatten()
+                })
+                .map(String::as_str)
+                .collect();
+            out.extend(pairs_of(users.into_iter()));
+        }
+        out
+    }
+
+    /// The metric rows of one scope, in [`METRICS`] order.
+    pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Ratio)>, Vec<u64>) {
+        let mut v: BTreeMap<&'static str, Ratio> = BTreeMap::new();
+        let scored: Vec<&SeenMembership> = self
+            .scored()
+            .filter(|m| self.in_scope(scope, &m.user))
+            .collect();
+        let n = scored.len() as f64;
+
+        // Identity disclosure.
+        let disclosed = scored.iter().filter(|m| m.disclosed).count() as f64;
+        v.insert("identity_disclosure", Ratio::of(disclosed, n));
+
+        // Cross-room links.
+        let pairs = self.cross_room_pairs();
+        let (mut same, mut same_linked, mut lr, mut lr_linked) = (0.0, 0.0, 0.0, 0.0);
+        let (mut linked, mut linked_same) = (0.0, 0.0);
+        for (a, b) in &pairs {
+            let is_linked = a.linked(b);
+            if a.user == b.user && self.in_scope(scope, &a.user) {
+                same += 1.0;
+                if is_linked {
+                    same_linked += 1.0;
+                }
+                if a.last_resort && b.last_resort {
+                    lr += 1.0;
+                    if is_linked {
+                        lr_linked += 1.0;
+                    }
+                }
+            }
+            if is_linked && self.in_scope(scope, &a.user) && self.in_scope(scope, &b.user) {
+                linked += 1.0;
+                if a.user == b.user {
+                    linked_same += 1.0;
+                }
+            }
+        }
+        v.insert("cross_room_recall", Ratio::of(same_linked, same));
+        v.insert("cross_room_precision", Ratio::of(linked_same, linked));
+
+        // Anonymity sets.
+        let mut disclosed_in_room: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for m in self.scored().filter(|m| m.disclosed) {
+            if let Some(p) = self.truth.provider_of(&m.user) {
+                *disclosed_in_room.entry((&m.room, p)).or_default() += 1;
+            }
+        }
+        let mut sizes: Vec<u64> = scored
+            .iter()
+            .map(|m| {
+                if m.disclosed {
+                    return 1;
+                }
+                let Some(p) = self.truth.provider_of(&m.user) else {
+                    return 1;
+                };
+                let users = self.truth.users_per_provider.get(p).copied().unwrap_or(0);
+                let placed = disclosed_in_room.get(&(&m.room, p)).copied().unwrap_or(0);
+                users.saturating_sub(placed).max(1) as u64
+            })
+            .collect();
+        sizes.sort_unstable();
+        let count = sizes.len();
+        let stat = |value: Option<u64>| match value {
+            Some(x) => Ratio::count(x as f64, count as f64),
+            None => Ratio::zero(),
+        };
+        v.insert("anonymity_set_min", stat(sizes.first().copied()));
+        // Nearest rank: index ceil(n / 10) - 1.
+        let p10 = (count > 0).then(|| sizes[count.div_ceil(10) - 1]);
+        v.insert("anonymity_set_p10", stat(p10));
+        v.insert(
+            "anonymity_set_median",
+            stat((count > 0).then(|| sizes[(count - 1) / 2])),
+        );
+        let unique = sizes.iter().filter(|&&s| s == 1).count() as f64;
+        v.insert("anonymity_unique_fraction", Ratio::of(unique, count as f64));
+        let entropy: f64 = sizes.iter().map(|&s| (s as f64).log2()).sum();
+        v.insert("anonymity_entropy_mean", Ratio::of(entropy, count as f64));
+        let total = self.truth.users as f64;
+        let degree: f64 = if self.truth.users <= 1 {
+            0.0
+        } else {
+            sizes
+                .iter()
+                .map(|&s| (s as f64).log2() / total.log2())
+                .sum()
+        };
+        v.insert("degree_of_anonymity_mean", Ratio::of(degree, count as f64));
+
+        // Social graph (co-membership).
+        let scoped = |pairs: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
+            pairs
+                .into_iter()
+                .filter(|(a, b)| self.in_scope(scope, a) && self.in_scope(scope, b))
+                .collect()
+        };
+        let mut members: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for m in self.memberships.iter().filter(|m| m.scored) {
+            members.entry(&m.room).or_default().insert(&m.user);
+        }
+        let mut true_rooms = BTreeSet::new();
+        for users in members.values() {
+            true_rooms.extend(pairs_of(users.iter().copied()));
+        }
+        let [p, r, f] = graph_scores(&scoped(true_rooms), &scoped(self.disclosed_pairs(true)));
+        v.insert("social_graph_precision", p);
+        v.insert("social_graph_recall", r);
+        v.insert("social_graph_f1", f);
+
+        // Connection graph.
+        let true_conn: BTreeSet<(String, String)> = self
+            .mode
+            .connections
+            .iter()
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| ordered(a, b))
+            .collect();
+        let mut inferred = self.disclosed_pairs(false);
+        inferred.extend(self.connect_pairs());
+        let [p, r, f] = graph_scores(&scoped(true_conn), &scoped(inferred));
+        v.insert("connection_graph_precision", p);
+        v.insert("connection_graph_recall", r);
+        v.insert("connection_graph_f1", f);
+
+        // Message attribution.
+        let (mut seen_msgs, mut named_msgs) = (0.0, 0.0);
+        for m in &self.mode.messages {
+            let Some(n) = self.linker.node("message", &m.message) else {
+                continue;
+            };
+            if !self.in_scope(scope, &m.user) {
+                continue;
+            }
+            seen_msgs += 1.0;
+            if self.names(n, &m.user) {
+                named_msgs += 1.0;
+            }
+        }
+        v.insert("message_attribution", Ratio::of(named_msgs, seen_msgs));
+
+        // Last-resort reuse.
+        let (mut all_scored, mut lr_rooms) = (0.0, 0.0);
+        for m in self.memberships.iter().filter(|m| m.scored) {
+            if self.in_scope(scope, &m.user) {
+                all_scored += 1.0;
+                if m.last_resort {
+                    lr_rooms += 1.0;
+                }
+            }
+        }
+        v.insert("last_resort_rooms", Ratio::count(lr_rooms, all_scored));
+        v.insert("last_resort_links", Ratio::count(lr_linked, lr));
+
+        let rows = METRICS
+            .iter()
+            .map(|(name, _)| (*name, v.remove(name).unwrap_or_else(Ratio::zero)))
+            .collect();
+        debug_assert!(v.is_empty(), "metrics missing from METRICS: {:?}", v.keys());
+        (rows, sizes)
+    }
+
+    /// Leak attribution: per flow, the disclosed memberships and linked cross-room pairs whose
+    /// shortest linking path uses it (scope all).
+    pub fn attribution(&self) -> BTreeMap<String, (u64, u64)> {
+        let mut counts: BTreeMap<FlowId, (u64, u64)> = BTreeMap::new();
+        let room_flows = |n: NodeId, room: &str| -> BTreeSet<FlowId> {
+            self.linker
+                .room_items(room)
+                .and_then(|items| items.get(&n))
+                .cloned()
+                .unwrap_or_default()
+        };
+        for m in self.scored().filter(|m| m.disclosed) {
+            let is_real = |n: NodeId| {
+                let (kind, value) = self.linker.key(n);
+                REAL_KINDS.contains(&kind)
+                    && self
+                        .truth
+                        .owners_of(kind, value)
+                        .is_some_and(|us| us.contains(&m.user))
+            };
+            if let Some(path) = self.linker.shortest_path(&m.items, is_real) {
+                let mut flows = self.linker.path_edge_flows(&path);
+                flows.extend(room_flows(path[0], &m.room));
+                flows.extend(room_flows(path[path.len() - 1], &m.room));
+                for f in flows {
+                    counts.entry(f).or_default().0 += 1;
+                }
+            }
+        }
+        for (a, b) in self.cross_room_pairs() {
+            if a.user != b.user || !a.linked(b) {
+                continue;
+            }
+            let targets: BTreeSet<NodeId> = b.items.iter().copied().collect();
+            if let Some(path) = self
+                .linker
+                .shortest_path(&a.items, |n| targets.contains(&n))
+            {
+                let mut flows = self.linker.path_edge_flows(&path);
+                flows.extend(room_flows(path[0], &a.room));
+                flows.extend(room_flows(path[path.len() - 1], &b.room));
+                for f in flows {
+                    counts.entry(f).or_default().1 += 1;
+                }
+            }
+        }
+        counts
+            .into_iter()
+            .map(|(f, c)| (self.linker.flow_name(f).to_string(), c))
+            .collect()
+    }
+}
+
+/// A metric's value with its numerator and denominator.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ratio {
+    pub value: f64,
+    pub numerator: f64,
+    pub denominator: f64,
+}
+
+impl Ratio {
+    /// `numerator / denominator`, 0 when the denominator is 0.
+    pub fn of(numerator: f64, denominator: f64) -> Self {
+        let value = if denominator == 0.0 {
+            0.0
+        } else {
+            numerator / denominator
+        };
+        Ratio {
+            value,
+            numerator,
+            denominator,
+        }
+    }
+
+    /// A count or order statistic over `samples`.
+    pub fn count(value: f64, samples: f64) -> Self {
+        Ratio {
+            value,
+            numerator: value,
+            denominator: samples,
+        }
+    }
+
+    pub fn zero() -> Self {
+        Ratio::of(0.0, 0.0)
+    }
+}
+
+fn ordered(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
+    }
+}
+
+/// Unordered pairs of distinct items of a sorted, deduplicated sequence.
+fn pairs_of<'s>(users: impl Iterator<Item = &'s str>) -> Vec<(String, String)> {
+    let users: Vec<&str> = users.collect();
+    let mut out = Vec::new();
+    for (i, a) in users.iter().enumerate() {
+        for b in &users[i + 1..] {
+            if a != b {
+                out.push(ordered(a, b));
+            }
+        }
+    }
+    out
+}
+
+/// Precision, recall and F1 of inferred edges against true edges.
+fn graph_scores(
+    truth: &BTreeSet<(String, String)>,
+    inferred: &BTreeSet<(String, String)>,
+) -> [Ratio; 3] {
+    let tp = inferred.intersection(truth).count() as f64;
+    let (ni, nt) = (inferred.len() as f64, truth.len() as f64);
+    [
+        Ratio::of(tp, ni),
+        Ratio::of(tp, nt),
+        Ratio::of(2.0 * tp, ni + nt),
+    ]
+}
+
+/// Computes every metric, anonymity distribution and attribution row of a run.
+pub fn analyze(run: &RunData) -> Analysis {
+    let observers = observers(run);
+    let mut out = Analysis {
+        scenario: run.scenario.clone(),
+        seed: run.seed,
+        run: run.run,
+        modes: run
+            .modes
+            .iter()
+            .map(|m| (m.mode.clone(), m.mechanisms.clone()))
+            .collect(),
+        observers: observers.iter().map(|o| o.name.clone()).collect(),
+        ..Analysis::default()
+    };
+    for mode in &run.modes {
+        let truth = TruthIndex::new(mode);
+        for observer in &observers {
+            let view = ObserverView::new(observer, mode, &truth);
+            for scope in Scope::ALL {
+                let (rows, sizes) = view.metrics(scope);
+                out.metrics
+                    .extend(rows.into_iter().map(|(metric, r)| MetricRow {
+                        mode: mode.mode.clone(),
+                        observer: observer.name.clone(),
+                        scope,
+                        metric: metric.to_string(),
+                        value: r.value,
+                        numerator: r.numerator,
+                        denominator: r.denominator,
+                    }));
+                out.anonymity.push(AnonymitySizes {
+                    mode: mode.mode.clone(),
+                    observer: observer.name.clone(),
+                    scope,
+                    sizes,
+                });
+            }
+            out.attribution
+                .extend(view.attribution().into_iter().filter_map(
+                    |(flow, (disclosed, linked))| {
+                        (disclosed > 0 || linked > 0).then(|| AttributionRow {
+                            mode: mode.mode.clone(),
+                            observer: observer.name.clone(),
+                            flow,
+                            memberships_disclosed: disclosed,
+                            room_pairs_linked: linked,
+                        })
+                    },
+                ));
+        }
+    }
+    out
+}

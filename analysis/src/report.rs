@@ -37,10 +37,22 @@ pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
         ],
     );
     for m in &a.metrics {
-        let (v, n, d) = (fmt_num(m.value), fmt_num(m.numerator), fmt_num(m.denominator));
+        let (v, n, d) = (
+            fmt_num(m.value),
+            fmt_num(m.numerator),
+            fmt_num(m.denominator),
+        );
         write(
             &mut w,
-            &[&m.mode, &m.observer, m.scope.as_str(), &m.metric, &v, &n, &d],
+            &[
+                &m.mode,
+                &m.observer,
+                m.scope.as_str(),
+                &m.metric,
+                &v,
+                &n,
+                &d,
+            ],
         );
     }
     w.into_inner().expect("flushing CSV to memory cannot fail")

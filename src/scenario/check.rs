@@ -10,10 +10,10 @@ use super::duration::{format_duration, parse_duration_detail, DURATION_HINT};
 use super::error::{ScenarioError, Source};
 use super::raw::{RawAction, RawKind, RawScenario, Str, ACTION_KINDS};
 use super::{
-    Action, ActionKind, Channel, Coalition, Mechanisms, Mode, Pos, ProviderSpec, Scenario,
-    UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES, DEFAULT_KEY_PACKAGE_SETS,
-    DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED, KEY_PACKAGE_SETS_RANGE,
-    MAX_KEY_PACKAGES,
+    Action, ActionKind, Channel, Coalition, ExpectObserver, Expectation, Mechanisms, Mode, Pos,
+    ProviderSpec, Scenario, UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
+    DEFAULT_KEY_PACKAGE_SETS, DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED,
+    KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES,
 };
 
 /// Default `send.count`.
@@ -145,6 +145,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     let providers = c.providers(raw);
     let users = c.users(raw);
     let coalitions = c.coalitions(raw);
+    let expectations = c.expectations(raw, &modes, &coalitions);
 
     let mut pending = Vec::with_capacity(raw.action.len());
     for action in &raw.action {
@@ -170,6 +171,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         providers,
         users,
         coalitions,
+        expectations,
         actions: pending
             .into_iter()
             .map(|p| Action {
@@ -233,6 +235,112 @@ impl<'r> Checker<'_, 'r> {
                 None
             }
         }
+    }
+
+    /// The `[[expect]]` tables: a mode the scenario runs, a known observer, scope and metric,
+    /// and at least one bound.
+    fn expectations(
+        &mut self,
+        raw: &'r RawScenario,
+        modes: &[Mode],
+        coalitions: &[Coalition],
+    ) -> Vec<Expectation> {
+        let metrics: Vec<&str> = mimimi_analysis::model::METRICS
+            .iter()
+            .map(|(m, _)| *m)
+            .collect();
+        let mut out = Vec::with_capacity(raw.expect.len());
+        for expect in &raw.expect {
+            let e = expect.get_ref();
+            let mode = e.mode.get_ref().as_str();
+            if !modes.iter().any(|m| m.name == mode) {
+                self.report(
+                    e.mode.span(),
+                    format!("expectation about mode {mode}, which this scenario does not run"),
+                    Some(format!(
+                        "modes run: {}",
+                        list(modes.iter().map(|m| m.name.as_str()))
+                    )),
+                );
+            }
+            let observer = e.observer.get_ref().as_str();
+            let known = observer == "every-provider"
+                || observer == mimimi_analysis::model::ALL_PROVIDERS
+                || self.domains.contains(&observer)
+                || coalitions.iter().any(|c| c.name == observer);
+            if !known {
+                self.report(
+                    e.observer.span(),
+                    format!("unknown observer {observer}"),
+                    Some(format!(
+                        "use every-provider, all, a provider domain ({}) or a coalition name",
+                        list(self.domains.iter().copied())
+                    )),
+                );
+            }
+            let scope = match &e.scope {
+                Some(s) => {
+                    let v = s.get_ref().as_str();
+                    if !["own", "foreign", "all"].contains(&v) {
+                        self.report(
+                            s.span(),
+                            format!("unknown scope {v}"),
+                            Some("use own, foreign or all".into()),
+                        );
+                    }
+                    v.to_string()
+                }
+                None => "all".to_string(),
+            };
+            let metric = e.metric.get_ref().as_str();
+            if !metrics.contains(&metric) {
+                self.report(
+                    e.metric.span(),
+                    format!("unknown metric {metric}"),
+                    Some(format!("metrics: {}", metrics.join(", "))),
+                );
+            }
+            let value = |v: &Option<Spanned<f64>>| v.as_ref().map(|v| *v.get_ref());
+            if e.max.is_none() && e.min.is_none() && e.equals.is_none() {
+                self.report(
+                    expect.span(),
+                    "expectation without a bound",
+                    Some("give it max, min or equals (with an optional tolerance)".into()),
+                );
+            }
+            if let (Some(t), None) = (&e.tolerance, &e.equals) {
+                self.report(
+                    t.span(),
+                    "tolerance without equals",
+                    Some("tolerance applies to equals; use min and max for a range".into()),
+                );
+            }
+            if let Some(t) = &e.tolerance {
+                if !(*t.get_ref() >= 0.0) {
+                    self.report(
+                        t.span(),
+                        "tolerance must not be negative",
+                        Some("use e.g. tolerance = 0.01".into()),
+                    );
+                }
+            }
+            out.push(Expectation {
+                pos: self.source.pos(expect.span().start),
+                mode: mode.to_string(),
+                observer: if observer == "every-provider" {
+                    ExpectObserver::EveryProvider
+                } else {
+                    ExpectObserver::Named(observer.to_string())
+                },
+                scope,
+                metric: metric.to_string(),
+                min: value(&e.min),
+                max: value(&e.max),
+                equals: value(&e.equals).map(|v| (v, value(&e.tolerance).unwrap_or(1e-9))),
+                why: e.why.as_ref().map(|w| w.get_ref().clone()),
+            });
+        }
+        out
     }
 
     /// The declared coalitions: unique names that are neither `all` nor a provider domain, and

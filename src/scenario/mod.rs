@@ -76,7 +76,7 @@ pub const KEY_PACKAGE_SETS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 pub const DEFAULT_LAST_RESORT_REUPLOAD_US: u64 = 600_000_000;
 
 /// A parsed and validated scenario.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scenario {
     /// The `name` key, or the file stem if absent.
     pub name: String,
@@ -110,6 +110,62 @@ pub struct Scenario {
     pub connections_required: bool,
     /// Coalitions of providers that pool their observations (`[[coalition]]`), in file order.
     pub coalitions: Vec<Coalition>,
+    /// Expectations on metrics (`[[expect]]`), in file order.
+    pub expectations: Vec<Expectation>,
+}
+
+/// Which observers an expectation is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectObserver {
+    /// `every-provider`: the bound must hold for each provider alone.
+    EveryProvider,
+    /// One observer: a provider domain, a coalition name or `all`.
+    Named(String),
+}
+
+/// An `[[expect]]` table: the bounds a metric must respect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    /// Where the table is written.
+    pub pos: Pos,
+    /// The mode it is about (one the scenario runs).
+    pub mode: String,
+    pub observer: ExpectObserver,
+    /// `own`, `foreign` or `all` (default).
+    pub scope: String,
+    /// A metric name of the analysis.
+    pub metric: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `equals` with its `tolerance` (default 1e-9).
+    pub equals: Option<(f64, f64)>,
+    /// Why the bound holds (shown when it fails).
+    pub why: Option<String>,
+}
+
+impl Expectation {
+    /// Whether `value` respects every bound.
+    pub fn holds(&self, value: f64) -> bool {
+        self.min.is_none_or(|m| value >= m)
+            && self.max.is_none_or(|m| value <= m)
+            && self.equals.is_none_or(|(e, t)| (value - e).abs() <= t)
+    }
+
+    /// The bounds as text, e.g. `<= 0` or `== 0.5 ± 0.01`.
+    pub fn bounds(&self) -> String {
+        let mut parts = vec![];
+        if let Some(m) = self.min {
+            parts.push(format!(">= {m}"));
+        }
+        if let Some(m) = self.max {
+            parts.push(format!("<= {m}"));
+        }
+        if let Some((e, t)) = self.equals {
+            parts.push(format!("== {e} ± {t}"));
+        }
+        parts.join(" and ")
+    }
 }
 
 /// A `[[coalition]]` table: providers that pool what they observe.

@@ -29,6 +29,23 @@ pub(crate) struct RawScenario {
     pub ablation: Vec<Spanned<RawAblation>>,
     #[serde(default)]
     pub coalition: Vec<Spanned<RawCoalition>>,
+    #[serde(default)]
+    pub expect: Vec<Spanned<RawExpect>>,
+}
+
+/// An `[[expect]]` table: a bound on a metric, checked by `mimimi-sim check`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExpect {
+    pub mode: Str,
+    pub observer: Str,
+    pub scope: Option<Str>,
+    pub metric: Str,
+    pub max: Option<Spanned<f64>>,
+    pub min: Option<Spanned<f64>>,
+    pub equals: Option<Spanned<f64>>,
+    pub tolerance: Option<Spanned<f64>>,
+    pub why: Option<Str>,
 }
 
 /// A `[[coalition]]` table: providers that pool their observations.

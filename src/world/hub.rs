@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use openmls::group::ProposalStore;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{
-    LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, Proposal, PublicGroup, Sender,
+    LeafNode, LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, Proposal, PublicGroup,
+    Sender,
 };
 use openmls_traits::OpenMlsProvider;
 use tls_codec::VLBytes;
@@ -244,6 +245,7 @@ impl World<'_> {
                 self.provider_to_client(client, bytes.clone());
             }
             (Endpoint::FollowerIn, Wire::Fanout(m)) => {
+                self.follower_reads(to, m, &mut items)?;
                 let mut clients = vec![];
                 for r in &m.recipients {
                     let c = *self
@@ -279,6 +281,73 @@ impl World<'_> {
             _ => return Err(unexpected()),
         }
         self.record(to, &msg, peer, bytes.len(), items.into_vec());
+        Ok(())
+    }
+
+    /// A follower provider follows the rooms its users are in: it starts from the room state
+    /// the hub attaches to its first fanout, then processes every handshake with its own
+    /// PublicGroup and records the leaves, as the hub does; it stops when none of its users is
+    /// left. (The hub's own provider role reads nothing more than the hub already did.)
+    fn follower_reads(
+        &mut self,
+        at: usize,
+        m: &wire::Fanout,
+        items: &mut Items,
+    ) -> Result<(), SimError> {
+        let room = self.room_by_uri(&m.room)?;
+        if self.rooms[room].hub == at {
+            return Ok(());
+        }
+        if let Some(state) = &m.room_state {
+            let group = follow_room(&self.providers[at].mls, state, items)?;
+            self.providers[at].follows.insert(room, group);
+            return Ok(());
+        }
+        if m.kind != fanout_kind::HANDSHAKE {
+            return Ok(());
+        }
+        let domain = self.providers[at].domain.clone();
+        let p = &mut self.providers[at];
+        let Some(group) = p.follows.get_mut(&room) else {
+            return Ok(());
+        };
+        for msg in &m.messages {
+            let pm = mls::parse_message(msg.as_slice())?
+                .try_into_protocol_message()
+                .map_err(mls_err("read a handshake"))?;
+            let processed = group
+                .process_message(p.mls.crypto(), pm)
+                .map_err(mls_err("follower processes a handshake"))?;
+            match processed.into_content() {
+                ProcessedMessageContent::StagedCommitMessage(staged) => {
+                    commit_items(items, group, &staged)?;
+                    group
+                        .merge_commit(p.mls.storage(), *staged)
+                        .map_err(mls_err("follower merges a commit"))?;
+                }
+                ProcessedMessageContent::ProposalMessage(q) => {
+                    if let Proposal::Remove(r) = q.proposal() {
+                        if let Some(leaf) = group.leaf(r.removed()) {
+                            mls::leaf_node_items(items, leaf)?;
+                        }
+                    }
+                    group
+                        .add_proposal(p.mls.storage(), *q)
+                        .map_err(mls_err("follower stores a proposal"))?;
+                }
+                _ => {
+                    return Err(SimError::Protocol(
+                        "a handshake fanout held another message".into(),
+                    ))
+                }
+            }
+        }
+        let still_ours = group
+            .members()
+            .any(|mem| mls::leaf_domain(&mem.credential).is_ok_and(|d| d == domain));
+        if !still_ours {
+            p.follows.remove(&room);
+        }
         Ok(())
     }
 
@@ -571,6 +640,7 @@ impl World<'_> {
                     .iter()
                     .map(|k| (k.signature_key.as_slice().to_vec(), k.encrypted_key.clone()))
                     .collect(),
+                followers: BTreeSet::new(),
             },
         );
         let after = self.hub_member_clients(at, room)?;
@@ -617,25 +687,13 @@ impl World<'_> {
             let hub = p.hub.get_mut(&room).expect("checked above");
             match processed.into_content() {
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
-                    let mut added = vec![];
-                    for add in staged.add_proposals() {
-                        let leaf = add.add_proposal().key_package().leaf_node();
-                        mls::leaf_node_items(items, leaf)?;
-                        added.push(leaf.signature_key().as_slice().to_vec());
-                    }
-                    let path_leaf = staged
-                        .update_path_leaf_node()
-                        .map(|leaf| (leaf.signature_key().as_slice().to_vec(), leaf.clone()));
-                    if let Some((_, leaf)) = &path_leaf {
-                        mls::leaf_node_items(items, leaf)?;
-                    }
+                    let (added, path_leaf) = commit_items(items, &hub.group, &staged)?;
                     for rem in staged.remove_proposals() {
-                        let removed = rem.remove_proposal().removed();
-                        if let Some(leaf) = hub.group.leaf(removed) {
-                            mls::leaf_node_items(items, leaf)?;
+                        if let Some(leaf) = hub.group.leaf(rem.remove_proposal().removed()) {
                             hub.link_keys.remove(leaf.signature_key().as_slice());
                         }
                     }
+                    let path_leaf = path_leaf.map(|l| (l.signature_key().as_slice().to_vec(), l));
                     if !aad.is_empty() {
                         if sender.is_some() {
                             if let Ok(a) = AddAad::tls_deserialize_exact(&aad) {
@@ -696,6 +754,14 @@ impl World<'_> {
         }
         let after = self.hub_member_clients(at, room)?;
         self.update_memberships(room, &before, &after);
+        // Providers left without members stop following the room.
+        let still: BTreeSet<usize> = after
+            .iter()
+            .map(|&c| self.users[self.clients[c].user].provider)
+            .collect();
+        if let Some(h) = self.providers[at].hub.get_mut(&room) {
+            h.followers.retain(|p| still.contains(p));
+        }
         let mut outstanding = count;
         if let Some(welcome) = &m.welcome {
             let joined: BTreeSet<usize> = after.difference(&before).copied().collect();
@@ -781,7 +847,18 @@ impl World<'_> {
         messages: Vec<VLBytes>,
         link_keys: Vec<wire::LinkKey>,
     ) {
+        let room_id = self.room_by_uri(room).expect("a hosted room");
         for (p, (recipients, encrypted_recipients)) in recipients.0 {
+            let room_state = match self.providers[hub].hub.get_mut(&room_id) {
+                Some(h) if p != hub && !h.followers.contains(&p) => {
+                    h.followers.insert(p);
+                    Some(wire::RoomState {
+                        group_info: h.group_info.clone().into(),
+                        ratchet_tree: mls::to_bytes(&h.group.export_ratchet_tree()).into(),
+                    })
+                }
+                _ => None,
+            };
             let f = Wire::Fanout(wire::Fanout {
                 room: room.to_string(),
                 timestamp: self.engine.now(),
@@ -791,10 +868,64 @@ impl World<'_> {
                 encrypted_recipients,
                 messages: messages.clone(),
                 link_keys: link_keys.clone(),
+                room_state,
             });
             self.provider_to(hub, p, Endpoint::FollowerIn, None, f.to_bytes());
         }
     }
+}
+
+/// Records what a staged commit shows of the leaves it adds, updates and removes (read with
+/// `group`, the state before the commit). Returns the added leaves' signature keys and the
+/// committer's path leaf.
+fn commit_items(
+    items: &mut Items,
+    group: &PublicGroup,
+    staged: &openmls::prelude::StagedCommit,
+) -> Result<(Vec<Vec<u8>>, Option<LeafNode>), SimError> {
+    let mut added = vec![];
+    for add in staged.add_proposals() {
+        let leaf = add.add_proposal().key_package().leaf_node();
+        mls::leaf_node_items(items, leaf)?;
+        added.push(leaf.signature_key().as_slice().to_vec());
+    }
+    let path_leaf = staged.update_path_leaf_node().cloned();
+    if let Some(leaf) = &path_leaf {
+        mls::leaf_node_items(items, leaf)?;
+    }
+    for rem in staged.remove_proposals() {
+        if let Some(leaf) = group.leaf(rem.remove_proposal().removed()) {
+            mls::leaf_node_items(items, leaf)?;
+        }
+    }
+    Ok((added, path_leaf))
+}
+
+/// Starts following a room from its state: a PublicGroup, whose leaves are all recorded.
+fn follow_room(
+    provider: &crate::crypto::SimProvider,
+    state: &wire::RoomState,
+    items: &mut Items,
+) -> Result<PublicGroup, SimError> {
+    let vgi = match mls::parse_message(state.group_info.as_slice())?.extract() {
+        MlsMessageBodyIn::GroupInfo(g) => g,
+        _ => return Err(SimError::Protocol("room state without a GroupInfo".into())),
+    };
+    let tree = mls::parse_tree(state.ratchet_tree.as_slice())?;
+    let (group, _) = PublicGroup::from_external(
+        provider.crypto(),
+        provider.storage(),
+        tree,
+        vgi,
+        ProposalStore::new(),
+    )
+    .map_err(mls_err("follow a room"))?;
+    for member in group.members() {
+        if let Some(leaf) = group.leaf(member.index) {
+            mls::leaf_node_items(items, leaf)?;
+        }
+    }
+    Ok(group)
 }
 
 /// Fanout addresses per follower provider: client URIs and sealed queue IDs.

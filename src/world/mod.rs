@@ -205,6 +205,8 @@ struct HubRoom {
     group_info: Vec<u8>,
     /// Members' identity link keys encrypted under the room's wrapper key, by leaf signature key.
     link_keys: BTreeMap<Vec<u8>, VLBytes>,
+    /// Follower providers that have the room's state.
+    followers: BTreeSet<usize>,
 }
 
 struct Provider {
@@ -223,6 +225,8 @@ struct Provider {
     establishment_keys: BTreeMap<String, Vec<u8>>,
     /// The rooms this provider is the hub of.
     hub: BTreeMap<usize, HubRoom>,
+    /// The rooms this provider follows for its members, with their public state.
+    follows: BTreeMap<usize, PublicGroup>,
     /// HPKE seeds for sealing responses.
     rng: ChaCha20Rng,
 }
@@ -485,6 +489,7 @@ impl<'s> World<'s> {
                 queues: BTreeMap::new(),
                 establishment_keys: BTreeMap::new(),
                 hub: BTreeMap::new(),
+                follows: BTreeMap::new(),
                 rng: stream(seed, run, &format!("{name}/rng")),
             });
         }

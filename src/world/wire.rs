@@ -164,6 +164,17 @@ pub struct Fanout {
     pub messages: Vec<VLBytes>,
     /// With a Welcome: the room's encrypted identity link keys.
     pub link_keys: Vec<LinkKey>,
+    /// The room's state after this message, for a follower that starts following the room.
+    pub room_state: Option<RoomState>,
+}
+
+/// What a follower needs to follow a room's handshakes: the latest GroupInfo and the tree.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct RoomState {
+    /// `MlsMessageOut` encoding of the GroupInfo.
+    pub group_info: VLBytes,
+    /// TLS encoding of the ratchet tree.
+    pub ratchet_tree: VLBytes,
 }
 
 /// A client registers its queue with its provider.
@@ -485,6 +496,7 @@ mod tests {
             encrypted_recipients: vec![],
             messages: vec![VLBytes::new(vec![1, 2, 3])],
             link_keys: vec![],
+            room_state: None,
         });
         let bytes = w.to_bytes();
         assert_eq!(Wire::from_bytes(&bytes).unwrap(), w);

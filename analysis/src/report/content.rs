@@ -22,9 +22,9 @@ const BASELINE: &str = "mimi";
 
 /// The headline: (metric, scope, column label).
 pub(crate) const HEADLINE: &[(&str, Scope, &str)] = &[
-    ("identity_disclosure", Scope::Foreign, "identity disclosure, foreign"),
-    ("cross_room_recall", Scope::Foreign, "cross-room recall, foreign"),
-    ("cross_room_recall", Scope::Own, "cross-room recall, own"),
+    ("identity_disclosure", Scope::Foreign, "disclosure, foreign"),
+    ("cross_room_recall", Scope::Foreign, "recall, foreign"),
+    ("cross_room_recall", Scope::Own, "recall, own"),
 ];
 
 /// The charts of the headline section: (metric, scope).
@@ -35,12 +35,32 @@ pub(crate) const HEADLINE_CHARTS: &[(&str, Scope)] = &[
     ("message_attribution", Scope::All),
 ];
 
-/// Key metrics of the mechanism effects: (metric, scope, lower is better).
-const EFFECTS: &[(&str, Scope, bool)] = &[
-    ("identity_disclosure", Scope::All, true),
-    ("cross_room_recall", Scope::Foreign, true),
-    ("anonymity_set_median", Scope::All, false),
-    ("message_attribution", Scope::All, true),
+/// Key metrics of the mechanism effects: (metric, scope, column label, lower is better).
+const EFFECTS: &[(&str, Scope, &str, bool)] = &[
+    (
+        "identity_disclosure",
+        Scope::All,
+        "identity disclosure, all",
+        true,
+    ),
+    (
+        "cross_room_recall",
+        Scope::Foreign,
+        "cross-room recall, foreign",
+        true,
+    ),
+    (
+        "anonymity_set_median",
+        Scope::All,
+        "anonymity set median, all",
+        false,
+    ),
+    (
+        "message_attribution",
+        Scope::All,
+        "message attribution, all",
+        true,
+    ),
 ];
 
 /// Metric rows by (mode, observer, scope, metric); the first row of a key wins.
@@ -52,13 +72,24 @@ impl<'a> Index<'a> {
     pub fn new(a: &'a Analysis) -> Index<'a> {
         let mut rows = BTreeMap::new();
         for m in &a.metrics {
-            rows.entry((m.mode.as_str(), m.observer.as_str(), m.scope, m.metric.as_str()))
-                .or_insert(m);
+            rows.entry((
+                m.mode.as_str(),
+                m.observer.as_str(),
+                m.scope,
+                m.metric.as_str(),
+            ))
+            .or_insert(m);
         }
         Index { rows }
     }
 
-    pub fn get(&self, mode: &str, observer: &str, scope: Scope, metric: &str) -> Option<&'a MetricRow> {
+    pub fn get(
+        &self,
+        mode: &str,
+        observer: &str,
+        scope: Scope,
+        metric: &str,
+    ) -> Option<&'a MetricRow> {
         self.rows.get(&(mode, observer, scope, metric)).copied()
     }
 }
@@ -100,26 +131,26 @@ pub(crate) fn build(a: &Analysis) -> Vec<Block> {
             a.scenario, a.seed, a.run
         ))],
     )];
-    out.push(Block::Para(vec![text(
-        "Each number says what one observer could link from the observations it received, \
+    out.push(Block::Para(vec![
+        text(
+            "Each number says what one observer could link from the observations it received, \
          scored against the ground truth: a provider alone (its hub and provider roles \
          together), a named coalition of providers pooling their observations, or ",
-    ),
-    code(ALL_PROVIDERS),
-    text(
-        ", every provider together. Scope ",
-    ),
-    code("own"),
-    text(" counts the observer's own users, "),
-    code("foreign"),
-    text(" the users of other providers, "),
-    code("all"),
-    text(
-        " both. Ratios read value (numerator/denominator). The draft's goals are foreign \
+        ),
+        code(ALL_PROVIDERS),
+        text(", every provider together. Scope "),
+        code("own"),
+        text(" counts the observer's own users, "),
+        code("foreign"),
+        text(" the users of other providers, "),
+        code("all"),
+        text(
+            " both. Ratios read value (numerator/denominator). The draft's goals are foreign \
          identity disclosure 0 and foreign cross-room recall 0 for every observer; what a \
          provider still learns about its own users is the price of the design, shown here \
          rather than hidden.",
-    )]));
+        ),
+    ]));
     modes_section(a, &mut out);
     headline_section(a, &ix, &mut out);
     effects_section(a, &ix, &mut out);
@@ -170,7 +201,9 @@ fn describe_on(on: &[String]) -> Vec<Inline> {
 
 fn modes_section(a: &Analysis, out: &mut Vec<Block>) {
     out.push(Block::Heading(2, vec![text("Modes")]));
-    let mut para = vec![text("Modes in run order with the MIMIMI mechanisms each switches on. ")];
+    let mut para = vec![text(
+        "Modes in run order with the MIMIMI mechanisms each switches on. ",
+    )];
     match baseline(a) {
         Some(b) => {
             para.push(code(b));
@@ -233,17 +266,30 @@ fn value_cell(row: Option<&MetricRow>) -> Cell {
 fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
     out.push(Block::Heading(2, vec![text("Headline")]));
     out.push(Block::Para(vec![
-        text("Per observer and mode: the share of foreign users' memberships it can name, \
-              the share of foreign users' same-user room pairs it links (the draft's goals: \
-              both 0), and the share of its own users' room pairs it links. A "),
-        code("foreign"),
-        text(" value over 0/0 means the observer saw no foreign memberships."),
+        text("Per observer and mode: disclosure, foreign is the "),
+        code("identity_disclosure"),
+        text(
+            " of other providers' users (the share of their memberships the observer can \
+             name); recall, foreign the ",
+        ),
+        code("cross_room_recall"),
+        text(
+            " of other providers' users (the share of their same-user room pairs it links); \
+             the draft's goals set both to 0. Recall, own is the cross-room recall of the \
+             observer's own users. A foreign value over 0/0 means the observer saw no foreign \
+             memberships.",
+        ),
     ]));
-    let mut table = Table::default();
+    let mut table = Table {
+        compact: true,
+        ..Table::default()
+    };
     table.groups.push((Vec::new(), 1));
     table.header.push(Cell::text(vec![text("observer")]));
     for (mode, _) in &a.modes {
-        table.groups.push((vec![code(mode.as_str())], HEADLINE.len()));
+        table
+            .groups
+            .push((vec![code(mode.as_str())], HEADLINE.len()));
         for (_, _, label) in HEADLINE {
             table.header.push(Cell::num(vec![text(*label)]));
         }
@@ -366,23 +412,24 @@ fn effects_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
             Cell::text(vec![text("mechanisms on")]),
             Cell::text(vec![text("observer")]),
         ],
+        compact: true,
         ..Table::default()
     };
-    for (metric, scope, _) in EFFECTS {
-        table.header.push(Cell::num(vec![
-            code(*metric),
-            text(format!(", {}", scope.as_str())),
-        ]));
+    for (_, _, label, _) in EFFECTS {
+        table.header.push(Cell::num(vec![text(*label)]));
     }
     for (mode, on) in others {
         for (i, obs) in observers.iter().enumerate() {
             let mut cells = if i == 0 {
-                vec![Cell::text(vec![code(mode.as_str())]), Cell::text(describe_on(on))]
+                vec![
+                    Cell::text(vec![code(mode.as_str())]),
+                    Cell::text(describe_on(on)),
+                ]
             } else {
                 vec![Cell::empty(), Cell::empty()]
             };
             cells.push(Cell::text(vec![code(*obs)]));
-            for (metric, scope, lower) in EFFECTS {
+            for (metric, scope, _, lower) in EFFECTS {
                 cells.push(effect_cell(
                     ix.get(base, obs, *scope, metric),
                     ix.get(mode, obs, *scope, metric),
@@ -404,9 +451,10 @@ fn attribution_section(a: &Analysis, out: &mut Vec<Block>) {
         "Which flow carried the identifiers behind the links: memberships disclosed counts the \
          memberships whose identity disclosure used an item or link from the flow, room pairs \
          linked the cross-room membership pairs whose link used one. A flow listed here is why \
-         the observer's disclosure or cross-room recall in that mode is not zero. One link can \
-         use several flows, so the rows of an observer need not add up to its totals; rows with \
-         both counts 0 are left out.",
+         the observer's disclosure or cross-room recall in that mode is not zero. The counts \
+         cover every user the observer saw (scope all), so under MIMIMI they also show how a \
+         provider names its own users. One link can use several flows, so the rows of an \
+         observer need not add up to its totals; rows with both counts 0 are left out.",
     )]));
     let pos = |list: &[String], x: &str| list.iter().position(|m| m == x).unwrap_or(list.len());
     let mode_names: Vec<String> = a.modes.iter().map(|(m, _)| m.clone()).collect();
@@ -467,7 +515,9 @@ fn attribution_section(a: &Analysis, out: &mut Vec<Block>) {
     }
     out.push(Block::Table(table));
     if !silent.is_empty() {
-        let mut para = vec![text("No flow disclosed a membership or linked a room pair in: ")];
+        let mut para = vec![text(
+            "No flow disclosed a membership or linked a room pair in: ",
+        )];
         para.extend(code_list(silent));
         para.push(text("."));
         out.push(Block::Para(para));

@@ -84,6 +84,8 @@ pub(crate) struct Table {
     pub groups: Vec<(Vec<Inline>, usize)>,
     pub header: Vec<Cell>,
     pub rows: Vec<Row>,
+    /// Many narrow columns: HTML puts the `(numerator/denominator)` under the value.
+    pub compact: bool,
 }
 
 /// A chart the HTML report draws.
@@ -107,7 +109,10 @@ pub(crate) enum Block {
     Para(Vec<Inline>),
     Table(Table),
     /// Figures side by side (`wide`: one per line).
-    Figures { wide: bool, figures: Vec<Figure> },
+    Figures {
+        wide: bool,
+        figures: Vec<Figure>,
+    },
     /// Content of the HTML report only.
     HtmlOnly(Vec<Block>),
 }

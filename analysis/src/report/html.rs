@@ -11,7 +11,7 @@ const STYLE: &str = "\
 :root { color-scheme: light; }
 body { margin: 0; background: #f6f7f9; color: #1d2430;
   font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif; }
-main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
 h1 { font-size: 1.6em; margin: 0.2em 0 0.6em; }
 h2 { font-size: 1.3em; margin: 1.8em 0 0.5em; padding-bottom: 0.2em; border-bottom: 1px solid #d5d9e0; }
 h3 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
@@ -27,11 +27,13 @@ th.group { text-align: center; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 tr.group-start td { border-top: 2px solid #8a93a3; }
 .frac { color: #667085; }
+table.compact .frac { display: block; font-size: 0.9em; }
+table.compact th, table.compact td { padding: 0.2em 0.45em; }
 td.good { background: #e6f4ea; }
 td.bad { background: #fdecea; }
 figure { margin: 0.8em 0 1.4em; }
 figure svg { display: block; width: 100%; height: auto; border: 1px solid #e1e4ea; }
-figcaption { font-size: 0.9em; color: #475467; margin-top: 0.3em; }
+figcaption { font-size: 0.95em; font-weight: 600; margin-bottom: 0.3em; }
 .figures.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 0 20px; }
 ";
 
@@ -67,7 +69,11 @@ fn block(out: &mut String, a: &Analysis, b: &Block) {
         }
         Block::Table(t) => table(out, t),
         Block::Figures { wide, figures } => {
-            let class = if *wide { "figures wide" } else { "figures grid" };
+            let class = if *wide {
+                "figures wide"
+            } else {
+                "figures grid"
+            };
             let _ = writeln!(out, "<div class=\"{class}\">");
             for f in figures {
                 figure(out, a, f);
@@ -88,21 +94,29 @@ fn figure(out: &mut String, a: &Analysis, f: &Figure) {
         Chart::AnonymityCdf { observer, scope } => charts::anonymity_cdf(a, observer, *scope),
     };
     out.push_str("<figure>\n");
+    let _ = writeln!(out, "<figcaption>{}</figcaption>", inlines(&f.caption));
     match svg {
         Some(svg) => {
             // The label for screen readers, then the chart as it is.
             let label = escape(&plain(&f.caption));
-            let svg = svg.replacen("<svg ", &format!("<svg role=\"img\" aria-label=\"{label}\" "), 1);
+            let svg = svg.replacen(
+                "<svg ",
+                &format!("<svg role=\"img\" aria-label=\"{label}\" "),
+                1,
+            );
             out.push_str(&svg);
         }
         None => out.push_str("<p>(this chart could not be drawn)</p>\n"),
     }
-    let _ = writeln!(out, "<figcaption>{}</figcaption>", inlines(&f.caption));
     out.push_str("</figure>\n");
 }
 
 fn table(out: &mut String, t: &Table) {
-    out.push_str("<div class=\"scroll\"><table>\n<thead>\n");
+    out.push_str(if t.compact {
+        "<div class=\"scroll\"><table class=\"compact\">\n<thead>\n"
+    } else {
+        "<div class=\"scroll\"><table>\n<thead>\n"
+    });
     if !t.groups.is_empty() {
         out.push_str("<tr>");
         for (label, span) in &t.groups {

@@ -51,9 +51,7 @@ fn table(out: &mut String, t: &Table) {
     line(out, labels.iter().map(String::as_str));
     line(
         out,
-        t.header
-            .iter()
-            .map(|c| if c.num { "---:" } else { "---" }),
+        t.header.iter().map(|c| if c.num { "---:" } else { "---" }),
     );
     for r in &t.rows {
         let cells: Vec<String> = r.cells.iter().map(|c| inlines(&c.content, true)).collect();

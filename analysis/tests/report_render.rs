@@ -1,0 +1,620 @@
+//! The report renderers on hand-built analyses: exact CSV rows, the Markdown headline, a
+//! self-contained and escaped HTML page, and byte-identical output on every call.
+//!
+//! `REPORT_CHECK_DIR=/some/dir cargo test -p mimimi-analysis --test report_render` also writes
+//! the reports of a larger, realistic analysis there, to look at.
+
+use mimimi_analysis::model::{
+    Analysis, AnonymitySizes, AttributionRow, MetricRow, Scope, ALL_PROVIDERS, METRICS,
+};
+use mimimi_analysis::report::{fmt_num, metrics_csv, report_html, report_md};
+
+const ALL_MECHANISMS: [&str; 7] = [
+    "pseudonymous_credentials",
+    "fresh_signature_keys",
+    "encrypted_queue_ids",
+    "anonymous_key_packages",
+    "encrypted_connection_requests",
+    "anonymous_channel",
+    "last_resort_policy",
+];
+
+fn row(mode: &str, observer: &str, scope: Scope, metric: &str, num: f64, den: f64) -> MetricRow {
+    MetricRow {
+        mode: mode.to_owned(),
+        observer: observer.to_owned(),
+        scope,
+        metric: metric.to_owned(),
+        value: if den == 0.0 { 0.0 } else { num / den },
+        numerator: num,
+        denominator: den,
+    }
+}
+
+fn count(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: f64) -> MetricRow {
+    MetricRow {
+        mode: mode.to_owned(),
+        observer: observer.to_owned(),
+        scope,
+        metric: metric.to_owned(),
+        value,
+        numerator: value,
+        denominator: n,
+    }
+}
+
+fn attribution(
+    mode: &str,
+    observer: &str,
+    flow: &str,
+    disclosed: u64,
+    linked: u64,
+) -> AttributionRow {
+    AttributionRow {
+        mode: mode.to_owned(),
+        observer: observer.to_owned(),
+        flow: flow.to_owned(),
+        memberships_disclosed: disclosed,
+        room_pairs_linked: linked,
+    }
+}
+
+fn sizes(mode: &str, observer: &str, scope: Scope, sizes: &[u64]) -> AnonymitySizes {
+    AnonymitySizes {
+        mode: mode.to_owned(),
+        observer: observer.to_owned(),
+        scope,
+        sizes: sizes.to_vec(),
+    }
+}
+
+/// Three modes, two providers and `all`; a scenario name that needs escaping.
+fn small() -> Analysis {
+    let modes = vec![
+        ("mimi".to_owned(), vec![]),
+        (
+            "mimimi".to_owned(),
+            ALL_MECHANISMS.iter().map(|m| m.to_string()).collect(),
+        ),
+        (
+            "pseudonyms-only".to_owned(),
+            vec!["pseudonymous_credentials".to_owned()],
+        ),
+    ];
+    let observers = ["alpha.example", "beta.example", ALL_PROVIDERS];
+    // Per (mode, observer): identity disclosure foreign (num, den), cross-room recall foreign,
+    // cross-room recall own, message attribution all, anonymity median all.
+    type Numbers = ((f64, f64), (f64, f64), (f64, f64), (f64, f64), f64);
+    let numbers = |mode: &str, observer: &str| -> Numbers {
+        match (mode, observer) {
+            ("mimi", "alpha.example") => ((6.0, 6.0), (3.0, 3.0), (2.0, 2.0), (10.0, 10.0), 1.0),
+            ("mimi", "beta.example") => ((4.0, 4.0), (1.0, 1.0), (3.0, 3.0), (8.0, 8.0), 1.0),
+            ("mimi", _) => ((0.0, 0.0), (0.0, 0.0), (5.0, 5.0), (12.0, 12.0), 1.0),
+            ("mimimi", "alpha.example") => ((0.0, 6.0), (0.0, 3.0), (2.0, 2.0), (4.0, 10.0), 3.0),
+            ("mimimi", "beta.example") => ((0.0, 4.0), (0.0, 1.0), (3.0, 3.0), (5.0, 8.0), 2.0),
+            ("mimimi", _) => ((0.0, 0.0), (0.0, 0.0), (5.0, 5.0), (12.0, 12.0), 1.0),
+            (_, "alpha.example") => ((3.0, 6.0), (1.0, 3.0), (2.0, 2.0), (7.0, 10.0), 1.5),
+            (_, "beta.example") => ((1.0, 4.0), (1.0, 1.0), (3.0, 3.0), (6.0, 8.0), 2.0),
+            _ => ((0.0, 0.0), (0.0, 0.0), (5.0, 5.0), (12.0, 12.0), 1.0),
+        }
+    };
+    let mut metrics = Vec::new();
+    for (mode, _) in &modes {
+        for obs in observers {
+            let (idf, crf, cro, att, median) = numbers(mode, obs);
+            metrics.push(row(mode, obs, Scope::Own, "identity_disclosure", 4.0, 4.0));
+            metrics.push(row(
+                mode,
+                obs,
+                Scope::Foreign,
+                "identity_disclosure",
+                idf.0,
+                idf.1,
+            ));
+            metrics.push(row(
+                mode,
+                obs,
+                Scope::All,
+                "identity_disclosure",
+                idf.0 + 4.0,
+                idf.1 + 4.0,
+            ));
+            metrics.push(row(
+                mode,
+                obs,
+                Scope::Foreign,
+                "cross_room_recall",
+                crf.0,
+                crf.1,
+            ));
+            metrics.push(row(
+                mode,
+                obs,
+                Scope::Own,
+                "cross_room_recall",
+                cro.0,
+                cro.1,
+            ));
+            metrics.push(row(
+                mode,
+                obs,
+                Scope::All,
+                "message_attribution",
+                att.0,
+                att.1,
+            ));
+            metrics.push(count(
+                mode,
+                obs,
+                Scope::All,
+                "anonymity_set_median",
+                median,
+                10.0,
+            ));
+        }
+    }
+    Analysis {
+        scenario: "quick<start> & co".to_owned(),
+        seed: 7,
+        run: 0,
+        modes,
+        observers: observers.iter().map(|o| o.to_string()).collect(),
+        metrics,
+        attribution: vec![
+            attribution("mimi", "alpha.example", "kp_claim", 6, 0),
+            attribution("mimi", "alpha.example", "fanout_message", 0, 3),
+            attribution("mimi", "alpha.example", "room_ack", 0, 0),
+            attribution("mimimi", "alpha.example", "fanout_message", 0, 0),
+            attribution(
+                "pseudonyms-only",
+                "beta.example",
+                "queue_registration",
+                1,
+                1,
+            ),
+        ],
+        anonymity: vec![
+            sizes("mimi", "alpha.example", Scope::Foreign, &[1, 1, 1, 1, 1, 1]),
+            sizes(
+                "mimimi",
+                "alpha.example",
+                Scope::Foreign,
+                &[2, 3, 3, 3, 4, 4],
+            ),
+            sizes(
+                "pseudonyms-only",
+                "alpha.example",
+                Scope::Foreign,
+                &[1, 1, 1, 3, 3, 4],
+            ),
+            sizes("mimi", ALL_PROVIDERS, Scope::All, &[1; 10]),
+            sizes("mimimi", ALL_PROVIDERS, Scope::All, &[1; 10]),
+        ],
+    }
+}
+
+#[test]
+fn csv_header_and_rows() {
+    let a = small();
+    let csv = String::from_utf8(metrics_csv(&a)).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "mode,observer,scope,metric,value,numerator,denominator"
+    );
+    assert_eq!(lines.len(), 1 + a.metrics.len());
+    // Rows in `a.metrics` order.
+    assert_eq!(lines[1], "mimi,alpha.example,own,identity_disclosure,1,4,4");
+    assert!(
+        csv.contains("\nmimimi,alpha.example,foreign,identity_disclosure,0,0,6\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\npseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\npseudonyms-only,alpha.example,all,anonymity_set_median,1.5,1.5,10\n"),
+        "{csv}"
+    );
+    assert!(csv.ends_with('\n') && !csv.contains('\r'));
+}
+
+#[test]
+fn csv_quotes_names_with_commas() {
+    let mut a = small();
+    a.metrics.truncate(1);
+    a.metrics[0].observer = "a.example,b.example".to_owned();
+    let csv = String::from_utf8(metrics_csv(&a)).unwrap();
+    assert_eq!(
+        csv.lines().nth(1).unwrap(),
+        "mimi,\"a.example,b.example\",own,identity_disclosure,1,4,4"
+    );
+}
+
+#[test]
+fn number_format() {
+    assert_eq!(fmt_num(1.0), "1");
+    assert_eq!(fmt_num(0.5), "0.5");
+    assert_eq!(fmt_num(1.0 / 3.0), "0.333333");
+    assert_eq!(fmt_num(0.0), "0");
+    assert_eq!(fmt_num(-0.0), "0");
+    assert_eq!(fmt_num(24.0), "24");
+}
+
+#[test]
+fn markdown_headline() {
+    let md = report_md(&small());
+    assert!(
+        md.starts_with("# Linkability report: quick\\<start\\> \\& co (seed 7, run 0)\n"),
+        "{md}"
+    );
+    let header = "| observer \
+        | `mimi` disclosure, foreign | `mimi` recall, foreign | `mimi` recall, own \
+        | `mimimi` disclosure, foreign | `mimimi` recall, foreign | `mimimi` recall, own \
+        | `pseudonyms-only` disclosure, foreign | `pseudonyms-only` recall, foreign | `pseudonyms-only` recall, own |";
+    let alpha = "| `alpha.example` \
+        | 1 (6/6) | 1 (3/3) | 1 (2/2) \
+        | 0 (0/6) | 0 (0/3) | 1 (2/2) \
+        | 0.5 (3/6) | 0.333333 (1/3) | 1 (2/2) |";
+    let beta = "| `beta.example` \
+        | 1 (4/4) | 1 (1/1) | 1 (3/3) \
+        | 0 (0/4) | 0 (0/1) | 1 (3/3) \
+        | 0.25 (1/4) | 1 (1/1) | 1 (3/3) |";
+    let all = "| `all` \
+        | 0 (0/0) | 0 (0/0) | 1 (5/5) \
+        | 0 (0/0) | 0 (0/0) | 1 (5/5) \
+        | 0 (0/0) | 0 (0/0) | 1 (5/5) |";
+    let table = format!(
+        "{header}\n| --- |{}\n{alpha}\n{beta}\n{all}\n",
+        " ---: |".repeat(9)
+    );
+    assert!(md.contains(&table), "{md}");
+    let headline = md.find("## Headline").unwrap();
+    assert!(md[headline..].find(&table).is_some());
+}
+
+#[test]
+fn markdown_sections() {
+    let md = report_md(&small());
+    for heading in [
+        "## Modes",
+        "## Headline",
+        "## Mechanism effects",
+        "## Leak attribution",
+        "## Per observer",
+        "### Observer `alpha.example`",
+        "### Observer `beta.example`",
+        "### Observer `all`",
+    ] {
+        assert!(md.contains(&format!("\n{heading}\n")), "{heading}\n{md}");
+    }
+    // Modes and their mechanisms.
+    assert!(
+        md.contains("| `mimi` | none | `pseudonymous_credentials`, "),
+        "{md}"
+    );
+    // Per-observer table: every metric with its meaning, ratios with their fraction.
+    assert!(
+        md.contains(
+            "| `identity_disclosure` | foreign | 1 (6/6) | 0 (0/6) | 0.5 (3/6) | share of \
+             memberships whose member the observer can name |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("|  | all | 1 (10/10) | 0.4 (4/10) | 0.7 (7/10) |  |"),
+        "{md}"
+    );
+    // Mechanism effects against mimi, `all` first.
+    assert!(
+        md.contains(
+            "| `mimimi` | all 7 | `all` | 1 → 1 (±0) | n/a | 1 → 1 (±0) | 1 → 1 (±0) |\n\
+             |  |  | `alpha.example` | 1 → 0.4 (-0.6) | 1 → 0 (-1) | 1 → 3 (+2) | 1 → 0.4 (-0.6) |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `pseudonyms-only` | `pseudonymous_credentials` | `all` |"),
+        "{md}"
+    );
+    // Leak attribution: non-zero rows only, grouped by mode.
+    assert!(
+        md.contains(
+            "| `mimi` | `alpha.example` | `kp_claim` | 6 | 0 |\n\
+             |  |  | `fanout_message` | 0 | 3 |\n\
+             | `pseudonyms-only` | `beta.example` | `queue_registration` | 1 | 1 |\n"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("room_ack"));
+    assert!(md.contains("No flow disclosed a membership or linked a room pair in: `mimimi`."));
+    // The `all` observer has no foreign users.
+    let all = md.find("### Observer `all`").unwrap();
+    assert!(md[all..].contains("scope all only"));
+    // Charts are for the HTML report.
+    assert!(!md.contains("<svg"));
+}
+
+#[test]
+fn html_is_self_contained_and_escaped() {
+    let a = small();
+    let html = report_html(&a);
+    assert!(html.starts_with("<!DOCTYPE html>\n"));
+    assert!(html.ends_with("</html>\n"));
+    // 4 headline charts, anonymity charts of alpha.example and all.
+    assert_eq!(html.matches("<svg").count(), 6, "{html}");
+    assert_eq!(html.matches("</svg>").count(), 6);
+    for bad in [
+        "http://",
+        "https://",
+        "src=",
+        "href=",
+        "@import",
+        "url(",
+        "<script",
+        "<link",
+        "<img",
+        "@font-face",
+    ] {
+        assert!(!html.contains(bad), "{bad} in report.html");
+    }
+    assert!(html.contains(
+        "<title>Linkability report: quick&lt;start&gt; &amp; co (seed 7, run 0)</title>"
+    ));
+    assert!(
+        html.contains("<h1>Linkability report: quick&lt;start&gt; &amp; co (seed 7, run 0)</h1>")
+    );
+    assert!(!html.contains("quick<start>"));
+    // The same headline numbers as the Markdown, right-aligned.
+    assert!(html.contains(
+        "<td class=\"num bad\">0.5<span class=\"frac\"> (3/6)</span></td>\
+         <td class=\"num bad\">0.333333<span class=\"frac\"> (1/3)</span></td>"
+    ));
+    assert!(html.contains("<th class=\"group\" colspan=\"3\"><code>pseudonyms-only</code></th>"));
+    // Every chart has a legend with every mode, and the observers on its axis.
+    let first = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    for name in [
+        "mimi",
+        "mimimi",
+        "pseudonyms-only",
+        "alpha.example",
+        "beta.example",
+    ] {
+        assert!(
+            first.contains(&format!(">\n{name}\n</text>")),
+            "{name}: {first}"
+        );
+    }
+}
+
+#[test]
+fn html_escapes_names_in_charts() {
+    let mut a = small();
+    a.modes[2].0 = "<b>&\"".to_owned();
+    for m in a.metrics.iter_mut().filter(|m| m.mode == "pseudonyms-only") {
+        m.mode = "<b>&\"".to_owned();
+    }
+    let html = report_html(&a);
+    assert!(!html.contains("<b>"));
+    assert!(html.contains("&lt;b&gt;&amp;"));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let a = small();
+    assert_eq!(metrics_csv(&a), metrics_csv(&a.clone()));
+    assert_eq!(report_md(&a), report_md(&a.clone()));
+    assert_eq!(report_html(&a), report_html(&a.clone()));
+    let b = realistic();
+    assert_eq!(report_md(&b), report_md(&b.clone()));
+    assert_eq!(report_html(&b), report_html(&b.clone()));
+}
+
+#[test]
+fn empty_analysis_renders() {
+    let a = Analysis::default();
+    assert_eq!(
+        String::from_utf8(metrics_csv(&a)).unwrap(),
+        "mode,observer,scope,metric,value,numerator,denominator\n"
+    );
+    let md = report_md(&a);
+    assert!(md.contains("No baseline mode"));
+    let html = report_html(&a);
+    assert!(html.contains("</html>"));
+}
+
+/// Realistic numbers: three providers, a coalition, `all`; MIMI, MIMIMI and two ablations.
+fn realistic() -> Analysis {
+    let providers = [
+        ("alpha.example", 3u64),
+        ("beta.example", 3),
+        ("gamma.example", 4),
+    ];
+    let coalition = "alpha.example+beta.example";
+    let mut modes = vec![
+        ("mimi".to_owned(), vec![]),
+        (
+            "mimimi".to_owned(),
+            ALL_MECHANISMS.iter().map(|m| m.to_string()).collect(),
+        ),
+        (
+            "pseudonyms-only".to_owned(),
+            vec!["pseudonymous_credentials".to_owned()],
+        ),
+    ];
+    modes.push((
+        "no-anonymous-channel".to_owned(),
+        ALL_MECHANISMS
+            .iter()
+            .filter(|m| **m != "anonymous_channel")
+            .map(|m| m.to_string())
+            .collect(),
+    ));
+    let mut observers: Vec<String> = providers.iter().map(|(p, _)| p.to_string()).collect();
+    observers.push(coalition.to_owned());
+    observers.push(ALL_PROVIDERS.to_owned());
+    // Memberships per provider's users: 8 each, 24 in all.
+    let members = |p: &str| -> u64 {
+        match p {
+            "gamma.example" => 10,
+            _ => 8,
+        }
+    };
+    let owns = |obs: &str, p: &str| obs == ALL_PROVIDERS || obs.split('+').any(|o| o == p);
+    // Share of foreign memberships disclosed and foreign pairs linked, per mode.
+    let leak = |mode: &str| -> (f64, f64) {
+        match mode {
+            "mimi" => (1.0, 1.0),
+            "mimimi" => (0.0, 0.0),
+            "pseudonyms-only" => (0.5, 0.75),
+            _ => (0.125, 0.25),
+        }
+    };
+    let mut metrics = Vec::new();
+    let mut anonymity = Vec::new();
+    let mut attr = Vec::new();
+    for (mode, _) in &modes {
+        let (disclose, link) = leak(mode);
+        for obs in &observers {
+            let mut per_scope: Vec<(Scope, Vec<u64>, f64, f64, f64, f64)> = Vec::new();
+            for scope in Scope::ALL {
+                let mut set = Vec::new();
+                let (mut pairs, mut linked) = (0.0, 0.0);
+                for (p, users) in providers {
+                    let own = owns(obs, p);
+                    let take = match scope {
+                        Scope::Own => own,
+                        Scope::Foreign => !own,
+                        Scope::All => true,
+                    };
+                    if !take {
+                        continue;
+                    }
+                    let n = members(p);
+                    let named = if own || mode == "mimi" {
+                        n
+                    } else {
+                        (n as f64 * disclose).round() as u64
+                    };
+                    set.extend(std::iter::repeat_n(1, named as usize));
+                    set.extend(std::iter::repeat_n(users, (n - named) as usize));
+                    pairs += 5.0;
+                    linked += if own { 5.0 } else { (5.0 * link).round() };
+                }
+                set.sort_unstable();
+                let msgs = set.len() as f64 * 1.5;
+                let named_msgs = set.iter().filter(|&&s| s == 1).count() as f64 * 1.5;
+                per_scope.push((scope, set, pairs, linked, msgs, named_msgs));
+            }
+            for (scope, set, pairs, linked, msgs, named_msgs) in per_scope {
+                let n = set.len() as f64;
+                let unique = set.iter().filter(|&&s| s == 1).count() as f64;
+                let stat = |x: Option<&u64>| x.map_or(0.0, |&v| v as f64);
+                let entropy: f64 = set.iter().map(|&s| (s as f64).log2()).sum();
+                let degree = entropy / 10f64.log2();
+                let graph_r = if n == 0.0 { 0.0 } else { unique / n };
+                // True edges and samples exist only where the observer saw memberships.
+                let edges = if n == 0.0 { 0.0 } else { 12.0 };
+                let samples = if n == 0.0 { 0.0 } else { 1.0 };
+                for (metric, _) in METRICS {
+                    let r = match *metric {
+                        "identity_disclosure" => row(mode, obs, scope, metric, unique, n),
+                        "cross_room_recall" => row(mode, obs, scope, metric, linked, pairs),
+                        "cross_room_precision" => row(mode, obs, scope, metric, linked, linked),
+                        "anonymity_set_min" => {
+                            count(mode, obs, scope, metric, stat(set.first()), n)
+                        }
+                        "anonymity_set_p10" => {
+                            let i = ((n * 0.1).ceil() as usize).max(1) - 1;
+                            count(mode, obs, scope, metric, stat(set.get(i)), n)
+                        }
+                        "anonymity_set_median" => {
+                            let i = set.len().saturating_sub(1) / 2;
+                            count(mode, obs, scope, metric, stat(set.get(i)), n)
+                        }
+                        "anonymity_unique_fraction" => row(mode, obs, scope, metric, unique, n),
+                        "anonymity_entropy_mean" => row(mode, obs, scope, metric, entropy, n),
+                        "degree_of_anonymity_mean" => row(mode, obs, scope, metric, degree, n),
+                        "social_graph_precision" | "connection_graph_precision" => {
+                            row(mode, obs, scope, metric, unique.min(6.0), unique.min(6.0))
+                        }
+                        "social_graph_recall" | "connection_graph_recall" => {
+                            row(mode, obs, scope, metric, (graph_r * edges).round(), edges)
+                        }
+                        "social_graph_f1" | "connection_graph_f1" => {
+                            let f1 = 2.0 * graph_r / (1.0 + graph_r);
+                            row(mode, obs, scope, metric, f1 * samples, samples)
+                        }
+                        "message_attribution" => row(mode, obs, scope, metric, named_msgs, msgs),
+                        "last_resort_rooms" => {
+                            let lr = if mode == "mimi" || n == 0.0 { 0.0 } else { 2.0 };
+                            count(mode, obs, scope, metric, lr, n)
+                        }
+                        _ => {
+                            let lr = if mode == "mimi" || scope == Scope::Foreign {
+                                0.0
+                            } else {
+                                1.0
+                            };
+                            count(mode, obs, scope, metric, lr, samples)
+                        }
+                    };
+                    metrics.push(r);
+                }
+                anonymity.push(sizes(mode, obs, scope, &set));
+            }
+            let flows: &[(&str, u64, u64)] = match mode.as_str() {
+                "mimi" => &[
+                    ("kp_claim", 16, 0),
+                    ("fanout_message", 24, 15),
+                    ("handshake", 8, 10),
+                ],
+                "mimimi" => &[("fanout_message", 8, 5), ("kp_set_upload", 0, 0)],
+                "pseudonyms-only" => &[("queue_registration", 12, 9), ("fanout_message", 8, 5)],
+                _ => &[
+                    ("relay", 0, 0),
+                    ("connection_request", 3, 2),
+                    ("fanout_message", 8, 5),
+                ],
+            };
+            for (flow, d, l) in flows {
+                attr.push(attribution(mode, obs, flow, *d, *l));
+            }
+        }
+    }
+    Analysis {
+        scenario: "quickstart".to_owned(),
+        seed: 7,
+        run: 0,
+        modes,
+        observers,
+        metrics,
+        attribution: attr,
+        anonymity,
+    }
+}
+
+#[test]
+fn realistic_report() {
+    let a = realistic();
+    let md = report_md(&a);
+    let html = report_html(&a);
+    for obs in &a.observers {
+        assert!(md.contains(&format!("### Observer `{obs}`")));
+    }
+    let all = md.find("### Observer `all`").unwrap();
+    assert!(md[all..].contains("scope all only"));
+    // 4 headline charts and one anonymity chart per observer.
+    assert_eq!(html.matches("<svg").count(), 4 + a.observers.len());
+    for bad in ["http://", "https://", "@import", "url("] {
+        assert!(!html.contains(bad));
+    }
+    if let Some(dir) = std::env::var_os("REPORT_CHECK_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("report.html"), &html).unwrap();
+        std::fs::write(dir.join("report.md"), &md).unwrap();
+        std::fs::write(dir.join("metrics.csv"), metrics_csv(&a)).unwrap();
+    }
+}
