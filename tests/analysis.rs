@@ -1,0 +1,178 @@
+//! The analysis on the shipped scenarios, from the files a run writes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use mimimi_analysis::model::{Analysis, RunData, Scope};
+use mimimi_analysis::{input, metrics};
+
+/// Runs a shipped scenario with the binary into a fresh directory and loads what it wrote.
+fn run(name: &str) -> (tempfile::TempDir, RunData) {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
+        .args(["run", &scenario, "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = input::load(&tmp.path().join("out")).unwrap();
+    (tmp, data)
+}
+
+fn value(a: &Analysis, mode: &str, observer: &str, scope: Scope, metric: &str) -> (f64, f64, f64) {
+    let m = a
+        .metrics
+        .iter()
+        .find(|m| {
+            m.mode == mode && m.observer == observer && m.scope == scope && m.metric == metric
+        })
+        .unwrap_or_else(|| panic!("no {metric} for {mode}/{observer}/{scope:?}"));
+    (m.value, m.numerator, m.denominator)
+}
+
+/// Room -> hub domain: each `room_create` is observed by the creator's provider and then by
+/// the hub, so the last observer of a room's creation is its hub.
+fn hubs(data: &RunData) -> BTreeMap<String, String> {
+    data.modes[0]
+        .observations
+        .iter()
+        .filter(|o| o.flow == "room_create")
+        .filter_map(|o| o.room.clone().map(|r| (r, o.observer.clone())))
+        .collect()
+}
+
+#[test]
+fn under_mimi_every_hub_names_every_member_of_its_rooms() {
+    let (_tmp, data) = run("quickstart");
+    let hubs = hubs(&data);
+    for room in ["lunch", "project", "games"] {
+        let hub = &hubs[room];
+        // The hub's observations of this room only, with the memberships of this room.
+        let mut only = data.clone();
+        for m in &mut only.modes {
+            m.observations
+                .retain(|o| &o.observer == hub && o.room.as_deref() == Some(room));
+            m.memberships.retain(|x| x.room == room);
+        }
+        let a = metrics::analyze(&only);
+        let (v, n, d) = value(&a, "mimi", hub, Scope::All, "identity_disclosure");
+        assert_eq!((v, n), (1.0, d), "{hub} in {room}");
+        assert!(d >= 4.0);
+        let (v, _, _) = value(&a, "mimimi", hub, Scope::Foreign, "identity_disclosure");
+        assert_eq!(v, 0.0, "{hub} in {room} under mimimi");
+    }
+}
+
+#[test]
+fn under_mimimi_no_observer_names_or_links_foreign_users() {
+    let (_tmp, data) = run("quickstart");
+    let a = metrics::analyze(&data);
+    assert_eq!(
+        a.observers,
+        [
+            "alpha.example",
+            "beta.example",
+            "gamma.example",
+            "alpha+beta",
+            "all"
+        ]
+    );
+    let mut own_links = 0.0;
+    for observer in &a.observers {
+        for metric in ["identity_disclosure", "cross_room_recall"] {
+            let (v, _, d) = value(&a, "mimimi", observer, Scope::Foreign, metric);
+            assert_eq!(v, 0.0, "{observer} {metric}");
+            if observer != "all" {
+                assert!(d > 0.0, "{observer} saw foreign memberships for {metric}");
+            }
+        }
+        let (v, _, _) = value(&a, "mimimi", observer, Scope::Own, "cross_room_recall");
+        own_links += v;
+    }
+    // The limit the draft admits: a provider links its own users across their rooms.
+    assert!(own_links > 0.0);
+    // And the same observers do name foreign users under MIMI.
+    let (v, _, _) = value(
+        &a,
+        "mimi",
+        "gamma.example",
+        Scope::Foreign,
+        "identity_disclosure",
+    );
+    assert!(v > 0.5, "{v}");
+}
+
+#[test]
+fn last_resort_reuse_gives_the_hub_the_links_counted_by_hand() {
+    let (_tmp, data) = run("last-resort");
+    let a = metrics::analyze(&data);
+    // By hand: bob entered rooms two and three with his reused last-resort set, alice entered
+    // room two with hers; one pair of bob's memberships (two, three) is last-resort on both
+    // sides, and alpha.example, hub of both, sees one user pseudonym in both.
+    let (v, n, d) = value(
+        &a,
+        "mimimi",
+        "alpha.example",
+        Scope::All,
+        "last_resort_links",
+    );
+    assert_eq!((v, n, d), (1.0, 1.0, 1.0));
+    let (v, _, _) = value(
+        &a,
+        "mimimi",
+        "alpha.example",
+        Scope::All,
+        "last_resort_rooms",
+    );
+    assert_eq!(v, 3.0);
+    let (v, n, d) = value(
+        &a,
+        "mimimi",
+        "alpha.example",
+        Scope::Foreign,
+        "cross_room_recall",
+    );
+    // bob's pairs: (one, two), (one, three), (two, three); only the last is linked.
+    assert_eq!((v, n, d), (1.0 / 3.0, 1.0, 3.0));
+    // No last-resort set was needed under MIMI's KeyPackages.
+    let (v, _, _) = value(&a, "mimi", "alpha.example", Scope::All, "last_resort_rooms");
+    assert_eq!(v, 0.0);
+}
+
+#[test]
+fn report_recomputes_what_run_wrote() {
+    let (tmp, _) = run("last-resort");
+    let dir = tmp.path().join("out");
+    let before = std::fs::read(dir.join("metrics.csv")).unwrap();
+    let html = std::fs::read(dir.join("report.html")).unwrap();
+    std::fs::remove_file(dir.join("metrics.csv")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
+        .args(["report"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(dir.join("metrics.csv")).unwrap(), before);
+    assert_eq!(std::fs::read(dir.join("report.html")).unwrap(), html);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["metrics"]["mimimi"]["alpha.example"]["all"]["last_resort_links"].is_number());
+    // A directory that is not a run is a clear error, not a panic.
+    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
+        .args(["report"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("summary.json"));
+}
