@@ -1,6 +1,7 @@
 //! mimimi-sim: a deterministic discrete-event simulator of MIMI deployments that records what
 //! every provider observes, so the metadata a deployment leaks can be measured.
 
+pub mod check;
 pub mod crypto;
 pub mod engine;
 pub mod observe;

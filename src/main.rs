@@ -44,6 +44,20 @@ enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
     },
+    /// Run scenarios and hold their metrics to their [[expect]] bounds: exit 0 if all hold,
+    /// 1 if any fails, 2 on invalid input.
+    Check {
+        /// Scenario files, or directories whose *.toml files are checked.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seeds to run each scenario with: one (7) or an inclusive range (1..5); default:
+        /// each scenario's own seed.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Recompute metrics.csv, report.md, report.html and the metrics in summary.json from the
     /// observation logs and ground truth of a run directory alone.
     Report {
@@ -54,6 +68,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Check {
+        paths,
+        seeds,
+        junit,
+    } = cli.command
+    {
+        return check(&paths, seeds.as_deref(), junit.as_deref());
+    }
     match execute(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -67,8 +89,58 @@ fn main() -> ExitCode {
     }
 }
 
+/// `check`: exit 0 when every bound holds, 1 when one fails, 2 when the input is invalid.
+fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&std::path::Path>) -> ExitCode {
+    let run = || -> Result<Vec<mimimi_sim::check::Outcome>, mimimi_sim::check::CheckError> {
+        let seeds = seeds.map(mimimi_sim::check::parse_seeds).transpose()?;
+        let outcomes = mimimi_sim::check::check(paths, seeds.as_deref())?;
+        if let Some(path) = junit {
+            mimimi_sim::check::write_junit(path, &outcomes)?;
+        }
+        Ok(outcomes)
+    };
+    match run() {
+        Err(e) => {
+            match &e {
+                mimimi_sim::check::CheckError::Scenario(se) => eprintln!("{se}"),
+                other => eprintln!("error: {other}"),
+            }
+            ExitCode::from(2)
+        }
+        Ok(outcomes) => {
+            print!("{}", mimimi_sim::check::table(&outcomes));
+            let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
+            println!(
+                "{} of {} bounds hold",
+                outcomes.len() - failed.len(),
+                outcomes.len()
+            );
+            for f in &failed {
+                eprintln!(
+                    "FAIL {} for {} (seed {}): measured {}{}",
+                    f.expectation,
+                    f.observer,
+                    f.seed,
+                    f.value
+                        .map_or_else(|| "nothing".into(), mimimi_analysis::report::fmt_num),
+                    f.why
+                        .as_deref()
+                        .map(|w| format!(" — {w}"))
+                        .unwrap_or_default()
+                );
+            }
+            if failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
 fn execute(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Check { .. } => unreachable!("handled in main"),
         Command::Validate { scenario } => {
             let s = scenario::load(&scenario)?;
             println!(

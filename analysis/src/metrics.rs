@@ -304,7 +304,7 @@ impl<'a> ObserverView<'a> {
         out
     }
 
-    /// The metric rows of one scope, in [`METRICS`] order.
+    /// The metrics of one scope, in [`METRICS`] order, and the sorted anonymity set sizes.
     pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Ratio)>, Vec<u64>) {
         let mut v: BTreeMap<&'static str, Ratio> = BTreeMap::new();
         let scored: Vec<&SeenMembership> = self

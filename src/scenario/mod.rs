@@ -162,7 +162,11 @@ impl Expectation {
             parts.push(format!("<= {m}"));
         }
         if let Some((e, t)) = self.equals {
-            parts.push(format!("== {e} ± {t}"));
+            if t > 1e-9 {
+                parts.push(format!("== {e} ± {t}"));
+            } else {
+                parts.push(format!("== {e}"));
+            }
         }
         parts.join(" and ")
     }

@@ -1,0 +1,326 @@
+//! `mimimi-sim check`: runs scenarios and holds their metrics to the `[[expect]]` bounds they
+//! carry, so that a change that leaks more metadata fails a build.
+
+use std::path::{Path, PathBuf};
+
+use mimimi_analysis::model::Analysis;
+
+use crate::output::{self, ModeResult, OutputError};
+use crate::scenario::{self, ExpectObserver, Expectation, Scenario, ScenarioError};
+use crate::world::{SimError, World};
+
+/// Why `check` could not evaluate (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A scenario file is invalid.
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    /// A path is neither a scenario file nor a directory with some.
+    #[error("{0}: {1}")]
+    Path(PathBuf, String),
+    /// A run failed.
+    #[error("{file}: seed {seed}, mode {mode}: {error}")]
+    Run {
+        /// The scenario file.
+        file: String,
+        /// The seed.
+        seed: u64,
+        /// The mode.
+        mode: String,
+        /// What went wrong.
+        error: SimError,
+    },
+    /// Results could not be written or analysed.
+    #[error("{0}")]
+    Output(#[from] OutputError),
+    /// `--seeds` is malformed.
+    #[error("--seeds {0}: use one seed (7) or an inclusive range (1..5)")]
+    Seeds(String),
+}
+
+/// One evaluated bound: an expectation, for one seed and one observer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario file.
+    pub file: String,
+    pub seed: u64,
+    /// `FILE:LINE` of the `[[expect]]` table and what it says.
+    pub expectation: String,
+    /// The observer the value is for.
+    pub observer: String,
+    /// The measured value (None: the metric is missing for this observer).
+    pub value: Option<f64>,
+    pub passed: bool,
+    /// The expectation's `why`, if any.
+    pub why: Option<String>,
+}
+
+/// Parses `--seeds`: `7` or `1..5` (inclusive).
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>, CheckError> {
+    let bad = || CheckError::Seeds(s.to_string());
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b): (u64, u64) = (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            );
+            if a > b || b - a >= 10_000 {
+                return Err(bad());
+            }
+            Ok((a..=b).collect())
+        }
+        None => Ok(vec![s.trim().parse().map_err(|_| bad())?]),
+    }
+}
+
+/// The scenario files named: files as given, directories' `*.toml` files (not recursive),
+/// sorted.
+pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
+    let mut out = vec![];
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| CheckError::Path(p.clone(), e.to_string()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(CheckError::Path(
+                    p.clone(),
+                    "no *.toml scenario files".into(),
+                ));
+            }
+            out.extend(found);
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            return Err(CheckError::Path(
+                p.clone(),
+                "no such file or directory".into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs every mode of `s` with `seed` and analyses the results from the files a run writes.
+pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
+    let mut results = vec![];
+    for mode in &s.modes {
+        let out = World::new(s, mode, seed, 0)
+            .run(|_| {})
+            .map_err(|error| CheckError::Run {
+                file: s.file.clone(),
+                seed,
+                mode: mode.name.clone(),
+                error,
+            })?;
+        results.push(ModeResult::new(mode, out));
+    }
+    let mut files = vec![(
+        "summary.json".to_string(),
+        output::summary_json(s, seed, 0, &results).into_bytes(),
+    )];
+    for r in &results {
+        files.extend(output::mode_files(r));
+    }
+    let tmp =
+        tempfile::tempdir().map_err(|e| CheckError::Path(std::env::temp_dir(), e.to_string()))?;
+    let dir = tmp.path().join("run");
+    let mut analysis = None;
+    output::write_dir(&dir, &files, &s.name, true, |d| {
+        analysis = Some(output::write_reports(d)?);
+        Ok(())
+    })?;
+    Ok(analysis.expect("write_dir calls finish"))
+}
+
+/// The observers an expectation is about.
+fn observers(e: &Expectation, s: &Scenario) -> Vec<String> {
+    match &e.observer {
+        ExpectObserver::EveryProvider => s.providers.iter().map(|p| p.domain.clone()).collect(),
+        ExpectObserver::Named(o) => vec![o.clone()],
+    }
+}
+
+/// Evaluates every expectation of `s` on `analysis`.
+pub fn evaluate(s: &Scenario, seed: u64, analysis: &Analysis) -> Vec<Outcome> {
+    let mut out = vec![];
+    for e in &s.expectations {
+        let observer_name = match &e.observer {
+            ExpectObserver::EveryProvider => "every-provider".to_string(),
+            ExpectObserver::Named(o) => o.clone(),
+        };
+        let expectation = format!(
+            "{}:{} {} {} {} {} {}",
+            s.file,
+            e.pos.line,
+            e.mode,
+            observer_name,
+            e.scope,
+            e.metric,
+            e.bounds()
+        );
+        for observer in observers(e, s) {
+            let value = analysis
+                .metrics
+                .iter()
+                .find(|m| {
+                    m.mode == e.mode
+                        && m.observer == observer
+                        && m.scope.as_str() == e.scope
+                        && m.metric == e.metric
+                })
+                .map(|m| m.value);
+            out.push(Outcome {
+                scenario: s.name.clone(),
+                file: s.file.clone(),
+                seed,
+                expectation: expectation.clone(),
+                observer,
+                value,
+                passed: value.is_some_and(|v| e.holds(v)),
+                why: e.why.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Loads, runs and evaluates every scenario for every seed (each scenario's own seed when
+/// `seeds` is None).
+pub fn check(paths: &[PathBuf], seeds: Option<&[u64]>) -> Result<Vec<Outcome>, CheckError> {
+    let files = scenario_files(paths)?;
+    let scenarios: Vec<Scenario> = files
+        .iter()
+        .map(|f| scenario::load(f))
+        .collect::<Result<_, _>>()?;
+    let mut outcomes = vec![];
+    for s in &scenarios {
+        let own = [s.seed];
+        for &seed in seeds.unwrap_or(&own) {
+            let analysis = analyse(s, seed)?;
+            outcomes.extend(evaluate(s, seed, &analysis));
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The outcome table, one line per evaluated bound.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut rows = vec![[
+        "scenario".to_string(),
+        "seed".to_string(),
+        "expectation".to_string(),
+        "observer".to_string(),
+        "measured".to_string(),
+        "result".to_string(),
+    ]];
+    for o in outcomes {
+        rows.push([
+            o.scenario.clone(),
+            o.seed.to_string(),
+            o.expectation.clone(),
+            o.observer.clone(),
+            o.value
+                .map_or_else(|| "missing".to_string(), mimimi_analysis::report::fmt_num),
+            if o.passed { "PASS" } else { "FAIL" }.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s.push_str(line.join("  ").trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML: a test suite per scenario, a test case per expectation and seed (failing when
+/// the bound fails for any of its observers).
+pub fn junit(outcomes: &[Outcome]) -> String {
+    let mut suites: Vec<(&str, Vec<(String, Vec<&Outcome>)>)> = vec![];
+    for o in outcomes {
+        if suites.last().is_none_or(|(f, _)| *f != o.file) {
+            suites.push((&o.file, vec![]));
+        }
+        let cases = &mut suites.last_mut().expect("pushed").1;
+        let name = format!("{} [seed {}]", o.expectation, o.seed);
+        if cases.last().is_none_or(|(n, _)| *n != name) {
+            cases.push((name, vec![]));
+        }
+        cases.last_mut().expect("pushed").1.push(o);
+    }
+    let total: usize = suites.iter().map(|(_, c)| c.len()).sum();
+    let failed = |c: &[&Outcome]| c.iter().any(|o| !o.passed);
+    let total_failures: usize = suites
+        .iter()
+        .map(|(_, cs)| cs.iter().filter(|(_, c)| failed(c)).count())
+        .sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x.push_str(&format!(
+        "<testsuites name=\"mimimi-sim check\" tests=\"{total}\" failures=\"{total_failures}\">\n"
+    ));
+    for (file, cases) in &suites {
+        let failures = cases.iter().filter(|(_, c)| failed(c)).count();
+        x.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\">\n",
+            xml_escape(file),
+            cases.len()
+        ));
+        for (name, c) in cases {
+            x.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\"",
+                xml_escape(&c[0].scenario),
+                xml_escape(name)
+            ));
+            if failed(c) {
+                let detail: Vec<String> = c
+                    .iter()
+                    .filter(|o| !o.passed)
+                    .map(|o| {
+                        format!(
+                            "{} measured {}",
+                            o.observer,
+                            o.value
+                                .map_or_else(|| "nothing".into(), mimimi_analysis::report::fmt_num)
+                        )
+                    })
+                    .collect();
+                let why = c[0].why.as_deref().unwrap_or("");
+                x.push_str(&format!(
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml_escape(&detail.join("; ")),
+                    xml_escape(why)
+                ));
+            } else {
+                x.push_str("/>\n");
+            }
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+/// Writes the JUnit file atomically.
+pub fn write_junit(path: &Path, outcomes: &[Outcome]) -> Result<(), CheckError> {
+    Ok(output::write_atomic(path, junit(outcomes).as_bytes())?)
+}
