@@ -246,6 +246,9 @@ pub fn table(outcomes: &[Outcome]) -> String {
     s
 }
 
+/// A JUnit test case: its name and the outcomes (one per observer) it stands for.
+type Case<'a> = (String, Vec<&'a Outcome>);
+
 fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -256,7 +259,7 @@ fn xml_escape(s: &str) -> String {
 /// JUnit XML: a test suite per scenario, a test case per expectation and seed (failing when
 /// the bound fails for any of its observers).
 pub fn junit(outcomes: &[Outcome]) -> String {
-    let mut suites: Vec<(&str, Vec<(String, Vec<&Outcome>)>)> = vec![];
+    let mut suites: Vec<(&str, Vec<Case>)> = vec![];
     for o in outcomes {
         if suites.last().is_none_or(|(f, _)| *f != o.file) {
             suites.push((&o.file, vec![]));
