@@ -316,7 +316,7 @@ impl<'r> Checker<'_, 'r> {
                 );
             }
             if let Some(t) = &e.tolerance {
-                if !(*t.get_ref() >= 0.0) {
+                if t.get_ref().is_nan() || *t.get_ref() < 0.0 {
                     self.report(
                         t.span(),
                         "tolerance must not be negative",
