@@ -1,7 +1,6 @@
 //! The analysis on the shipped scenarios, from the files a run writes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use mimimi_analysis::model::{Analysis, RunData, Scope};
