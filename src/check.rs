@@ -120,13 +120,7 @@ pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
             })?;
         results.push(ModeResult::new(mode, out));
     }
-    let mut files = vec![(
-        "summary.json".to_string(),
-        output::summary_json(s, seed, 0, &results).into_bytes(),
-    )];
-    for r in &results {
-        files.extend(output::mode_files(r));
-    }
+    let files = output::run_files(s, seed, 0, &results);
     let tmp =
         tempfile::tempdir().map_err(|e| CheckError::Path(std::env::temp_dir(), e.to_string()))?;
     let dir = tmp.path().join("run");

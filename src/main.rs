@@ -67,16 +67,24 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Check {
-        paths,
-        seeds,
-        junit,
-    } = cli.command
-    {
-        return check(&paths, seeds.as_deref(), junit.as_deref());
-    }
-    match execute(cli.command) {
+    let command = Cli::parse().command;
+    let result = match command {
+        Command::Check {
+            paths,
+            seeds,
+            junit,
+        } => return check(&paths, seeds.as_deref(), junit.as_deref()),
+        Command::Validate { scenario } => validate(&scenario),
+        Command::Report { dir } => report(&dir),
+        Command::Run {
+            scenario,
+            seed,
+            run: r,
+            out,
+            force,
+        } => run(&scenario, seed, r, out, force),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Scenario errors already read `FILE:LINE:COLUMN: error: ...`.
@@ -138,66 +146,57 @@ fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&std::path::Path>
     }
 }
 
-fn execute(command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Check { .. } => unreachable!("handled in main"),
-        Command::Validate { scenario } => {
-            let s = scenario::load(&scenario)?;
-            println!(
-                "{}: ok ({} providers, {} users, {} actions)",
-                scenario.display(),
-                s.providers.len(),
-                s.users.len(),
-                s.actions.len()
-            );
-            Ok(())
-        }
-        Command::Report { dir } => {
-            output::write_reports(&dir)?;
-            println!("wrote {}", dir.join("report.html").display());
-            Ok(())
-        }
-        Command::Run {
-            scenario,
-            seed,
-            run,
-            out,
-            force,
-        } => {
-            let s = scenario::load(&scenario)?;
-            let seed = seed.unwrap_or(s.seed);
-            let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
-            let mut results = vec![];
-            for mode in &s.modes {
-                let world = World::new(&s, mode, seed, run);
-                let bar = progress_bar(&mode.name, world.last_action_us());
-                let output = world.run(|now| bar.set_position(now)).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: mode {}, seed {seed}, run {run}: {e}",
-                        s.file,
-                        mode.name
-                    )
-                })?;
-                bar.finish_and_clear();
-                results.push(ModeResult::new(mode, output));
-            }
-            let mut files = vec![(
-                "summary.json".to_string(),
-                output::summary_json(&s, seed, run, &results).into_bytes(),
-            )];
-            for r in &results {
-                files.extend(output::mode_files(r));
-            }
-            output::write_dir(&out, &files, &s.name, force, |dir| {
-                output::write_reports(dir).map(|_| ())
-            })?;
-            println!("wrote {}", out.display());
-            for r in &results {
-                println!("fingerprint {} {}", r.mode, r.fingerprint);
-            }
-            Ok(())
-        }
+fn validate(scenario: &std::path::Path) -> anyhow::Result<()> {
+    let s = scenario::load(scenario)?;
+    println!(
+        "{}: ok ({} providers, {} users, {} actions)",
+        scenario.display(),
+        s.providers.len(),
+        s.users.len(),
+        s.actions.len()
+    );
+    Ok(())
+}
+
+fn report(dir: &std::path::Path) -> anyhow::Result<()> {
+    output::write_reports(dir)?;
+    println!("wrote {}", dir.join("report.html").display());
+    Ok(())
+}
+
+fn run(
+    scenario: &std::path::Path,
+    seed: Option<u64>,
+    run: u64,
+    out: Option<PathBuf>,
+    force: bool,
+) -> anyhow::Result<()> {
+    let s = scenario::load(scenario)?;
+    let seed = seed.unwrap_or(s.seed);
+    let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    let mut results = vec![];
+    for mode in &s.modes {
+        let world = World::new(&s, mode, seed, run);
+        let bar = progress_bar(&mode.name, world.last_action_us());
+        let output = world.run(|now| bar.set_position(now)).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: mode {}, seed {seed}, run {run}: {e}",
+                s.file,
+                mode.name
+            )
+        })?;
+        bar.finish_and_clear();
+        results.push(ModeResult::new(mode, output));
     }
+    let files = output::run_files(&s, seed, run, &results);
+    output::write_dir(&out, &files, &s.name, force, |dir| {
+        output::write_reports(dir).map(|_| ())
+    })?;
+    println!("wrote {}", out.display());
+    for r in &results {
+        println!("fingerprint {} {}", r.mode, r.fingerprint);
+    }
+    Ok(())
 }
 
 /// A progress bar over virtual time, drawn only when stderr is a terminal.

@@ -135,6 +135,23 @@ fn csv_bytes<const N: usize>(
     w.into_inner().expect("writing to memory")
 }
 
+/// Every file a run writes before the analysis: `summary.json` and each mode's logs.
+pub fn run_files(
+    scenario: &Scenario,
+    seed: u64,
+    run: u64,
+    modes: &[ModeResult],
+) -> Vec<(String, Vec<u8>)> {
+    let mut files = vec![(
+        "summary.json".to_string(),
+        summary_json(scenario, seed, run, modes).into_bytes(),
+    )];
+    for m in modes {
+        files.extend(mode_files(m));
+    }
+    files
+}
+
 /// The files of one mode, as (relative path, bytes).
 pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
     let o = &m.output;
