@@ -234,6 +234,7 @@ fn quickstart_parses_with_expected_values() {
                     by: s_("alice"),
                     hub: Some(s_("beta.example")),
                     members: vec![s_("bob"), s_("carol")],
+                    identity_links: true,
                 }
             ),
             action(
@@ -316,6 +317,7 @@ send = { room = "r", from = "alice" }
                     by: "alice".into(),
                     hub: None,
                     members: vec![],
+                    identity_links: true,
                 },
             },
             Action {

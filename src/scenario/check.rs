@@ -776,6 +776,7 @@ impl<'r> Checker<'_, 'r> {
                     by: by.to_string(),
                     hub: r.hub.as_ref().map(|h| h.get_ref().clone()),
                     members: strings(&r.members),
+                    identity_links: r.identity_links.as_ref().is_none_or(|l| *l.get_ref()),
                 }
             }
             RawKind::Add(r) => {
@@ -994,6 +995,8 @@ struct Room<'r> {
     members: BTreeSet<&'r str>,
     at_us: u64,
     line: usize,
+    /// Whether members exchange identity links (a joiner then needs a connected member).
+    identity_links: bool,
 }
 
 /// The hint's way out of the connection rule, shared by every connection error.
@@ -1113,6 +1116,7 @@ fn replay(
                         members,
                         at_us: p.at_us,
                         line: p.pos.line,
+                        identity_links: r.identity_links.as_ref().is_none_or(|l| *l.get_ref()),
                     },
                 );
             }
@@ -1177,6 +1181,7 @@ fn replay(
                     ));
                 }
                 if connections_required
+                    && room.identity_links
                     && !room.members.iter().any(|m| connected.contains(&pair(m, u)))
                 {
                     let first = room.members.iter().next().copied().unwrap_or_default();

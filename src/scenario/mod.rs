@@ -233,12 +233,15 @@ pub enum ActionKind {
         accept: bool,
     },
     /// `by` creates `room`, hosted by `hub` (a provider domain; `None` means the creator's
-    /// provider), with `members` (which excludes the creator).
+    /// provider), with `members` (which excludes the creator). With `identity_links` false the
+    /// room's policy is user-to-user pseudonymity (MIMIMI): members exchange no identity link
+    /// keys, so they do not learn who the others are.
     CreateRoom {
         room: String,
         by: String,
         hub: Option<String>,
         members: Vec<String>,
+        identity_links: bool,
     },
     /// Member `by` adds `users` to `room`.
     Add {

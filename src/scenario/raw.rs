@@ -189,6 +189,7 @@ pub(crate) struct RawCreateRoom {
     pub hub: Option<Str>,
     #[serde(default)]
     pub members: Vec<Str>,
+    pub identity_links: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

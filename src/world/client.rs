@@ -193,9 +193,7 @@ impl World<'_> {
     pub(super) fn create_group(&mut self, room: usize, actor: usize) -> Result<(), SimError> {
         let leaf = self.actor_leaf(room, actor)?;
         let uri = self.rooms[room].uri.clone();
-        let wrapper = self
-            .mech
-            .pseudonymous_credentials
+        let wrapper = (self.mech.pseudonymous_credentials && self.rooms[room].identity_links)
             .then(|| IdentityLinkWrapperKey(draw32(&mut self.clients[actor].rng)));
         let c = &self.clients[actor];
         let group = MlsGroup::builder()
@@ -636,7 +634,7 @@ impl World<'_> {
         if self.mech.pseudonymous_credentials || answering.is_some() {
             let encrypted = match wrapper {
                 Some(w) => self.own_wrapped_link_key(client, &leaf.cwk.credential, &w)?,
-                None if self.mech.pseudonymous_credentials => {
+                None if self.mech.pseudonymous_credentials && self.rooms[room].identity_links => {
                     return Err(SimError::Protocol(
                         "an external join without the wrapper key".into(),
                     ))

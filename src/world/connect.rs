@@ -232,7 +232,7 @@ impl World<'_> {
         let room_uri = String::from_utf8(request.connection_room_id.as_slice().to_vec())
             .map_err(|_| SimError::Protocol("a connection room id that is not a URI".into()))?;
         let room = self.room_by_uri(&room_uri)?;
-        let mut op = self.join_op(None, me);
+        let mut op = self.join_op(None, room, me);
         op.answering = Some((requester, request));
         self.enqueue(room, Queued::Op(Box::new(op)))
     }

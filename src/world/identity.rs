@@ -318,10 +318,14 @@ impl World<'_> {
         credential: &Credential,
         signature_key: &[u8],
     ) {
-        if !self.mech.pseudonymous_credentials {
+        let c = &self.clients[client];
+        // Without pseudonyms a leaf names its client; in a room with the user-to-user
+        // pseudonymity policy members exchange no identity links on purpose.
+        if !self.mech.pseudonymous_credentials
+            || c.groups.get(&room).is_some_and(|m| m.wrapper.is_none())
+        {
             return;
         }
-        let c = &self.clients[client];
         let ok = (|| {
             let key = c.groups.get(&room)?.link_keys.get(signature_key)?;
             let pc = PseudonymousCredential::from_mls_credential(credential).ok()?;

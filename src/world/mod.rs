@@ -295,6 +295,8 @@ struct Room {
     uri: String,
     hub: usize,
     purpose: Purpose,
+    /// Members exchange identity links (false: user-to-user pseudonymity policy).
+    identity_links: bool,
     /// Actions waiting for the operation in flight.
     queue: VecDeque<Queued>,
     op: Option<Op>,
@@ -832,6 +834,7 @@ impl<'s> World<'s> {
             name,
             hub,
             purpose,
+            identity_links: true,
             queue: VecDeque::new(),
             op: None,
         });
@@ -852,13 +855,20 @@ impl<'s> World<'s> {
                 let u = self.user_index[user];
                 self.publish_key_packages(u, *count)
             }
-            ActionKind::CreateRoom { room, by, hub, .. } => {
+            ActionKind::CreateRoom {
+                room,
+                by,
+                hub,
+                identity_links,
+                ..
+            } => {
                 let creator = self.user_index[by];
                 let hub = match hub {
                     Some(d) => self.domain_index[d],
                     None => self.users[creator].provider,
                 };
                 let id = self.add_room(room.clone(), hub, Purpose::Room);
+                self.rooms[id].identity_links = *identity_links;
                 self.enqueue(id, Queued::Action(i))
             }
             ActionKind::Add { room, .. }
@@ -927,7 +937,7 @@ impl<'s> World<'s> {
             }
             ActionKind::Join { user, .. } => {
                 let u = self.user_index[user];
-                let op = self.join_op(Some(i), u);
+                let op = self.join_op(Some(i), room, u);
                 self.begin(room, op)
             }
             ActionKind::Remove { by, user, .. } => {
@@ -945,14 +955,14 @@ impl<'s> World<'s> {
         }
     }
 
-    /// The plan of an external join by `user`'s first client.
-    fn join_op(&self, action: Option<usize>, user: usize) -> Op {
+    /// The plan of an external join by `user`'s first client into `room`.
+    fn join_op(&self, action: Option<usize>, room: usize, user: usize) -> Op {
         let pc = self.mech.pseudonymous_credentials;
         let mut steps = vec![];
         if pc || self.users[user].clients.len() > 1 {
             steps.push(Step::Claim(vec![user]));
         }
-        if pc && action.is_some() {
+        if pc && action.is_some() && self.rooms[room].identity_links {
             steps.push(Step::WrapperKey);
         }
         steps.push(Step::JoinExternal);

@@ -173,3 +173,39 @@ fn a_tampered_identity_link_is_an_authentication_failure() {
     // carol, joining, cannot authenticate any of the three leaves already there.
     assert_eq!(w.stats.authentication_failures, 3);
 }
+
+#[test]
+fn a_pseudonymous_room_exchanges_no_identity_links() {
+    // carol is connected to nobody: without identity links she needs no member's wrapper
+    // key to join, and no member learns who any other member is.
+    let src = SMALL_MIMIMI
+        .replace(
+            "members = [\"bob\"] }",
+            "members = [\"bob\"], identity_links = false }",
+        )
+        .replace(
+            "connect = { from = \"carol\", to = \"alice\" }",
+            "publish_key_packages = { user = \"carol\", count = 1 }",
+        );
+    let s = parse_str(&src, "small.toml").unwrap();
+    let w = finished_world(&s);
+    let room = w.room_index["r"];
+    let members: Vec<_> = w
+        .clients
+        .iter()
+        .filter_map(|c| c.groups.get(&room))
+        .collect();
+    assert_eq!(members.len(), 4);
+    for m in members {
+        assert!(m.wrapper.is_none());
+        assert!(m.link_keys.is_empty());
+    }
+    assert_eq!(w.stats.authentication_failures, 0);
+    // The same join into a room with identity links is refused by the scenario check.
+    let linked = src.replace(", identity_links = false", "");
+    let err = parse_str(&linked, "small.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("carol is not connected to any member"),
+        "{err}"
+    );
+}
