@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use openmls::group::ProposalStore;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{
-    LeafNode, LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, Proposal, PublicGroup,
-    Sender,
+    ContentType, LeafNode, LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, Proposal,
+    PublicGroup, Sender,
 };
 use openmls_traits::OpenMlsProvider;
 use tls_codec::VLBytes;
@@ -298,10 +298,12 @@ impl World<'_> {
         if self.rooms[room].hub == at {
             return Ok(());
         }
+        // The state attached to a fanout is the room's after the messages in it: a commit in
+        // it is already merged, proposals still apply.
+        let fresh = m.room_state.is_some();
         if let Some(state) = &m.room_state {
             let group = follow_room(&self.providers[at].mls, state, items)?;
             self.providers[at].follows.insert(room, group);
-            return Ok(());
         }
         if m.kind != fanout_kind::HANDSHAKE {
             return Ok(());
@@ -315,6 +317,9 @@ impl World<'_> {
             let pm = mls::parse_message(msg.as_slice())?
                 .try_into_protocol_message()
                 .map_err(mls_err("read a handshake"))?;
+            if fresh && pm.content_type() == ContentType::Commit {
+                continue;
+            }
             let processed = group
                 .process_message(p.mls.crypto(), pm)
                 .map_err(mls_err("follower processes a handshake"))?;
@@ -733,6 +738,15 @@ impl World<'_> {
         }
         let recipients = recipients.unwrap_or_default();
         let count = recipients.count();
+        if committed {
+            // Stored before the fanout: a new follower gets the state of the new epoch.
+            let gi = m.group_info.as_ref().ok_or_else(|| {
+                SimError::Protocol("a commit without the new epoch's GroupInfo".into())
+            })?;
+            if let Some(hub) = self.providers[at].hub.get_mut(&room) {
+                hub.group_info = gi.as_slice().to_vec();
+            }
+        }
         self.fan_out(
             at,
             &m.room,
@@ -746,12 +760,6 @@ impl World<'_> {
             return Ok(());
         }
         self.stats.commits += 1;
-        let gi = m.group_info.as_ref().ok_or_else(|| {
-            SimError::Protocol("a commit without the new epoch's GroupInfo".into())
-        })?;
-        if let Some(hub) = self.providers[at].hub.get_mut(&room) {
-            hub.group_info = gi.as_slice().to_vec();
-        }
         let after = self.hub_member_clients(at, room)?;
         self.update_memberships(room, &before, &after);
         // Providers left without members stop following the room.

@@ -209,3 +209,40 @@ fn a_pseudonymous_room_exchanges_no_identity_links() {
         "{err}"
     );
 }
+
+#[test]
+fn a_first_fanout_after_an_external_join_carries_the_new_epoch() {
+    // alice's provider has received nothing of the room when bob's external commit reaches
+    // it: the state the hub attaches must be that of the epoch after the commit.
+    let src = r#"
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[provider]]
+domain = "c.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+[[user]]
+name = "bob"
+provider = "c.example"
+[[action]]
+at = "0s"
+connect = { from = "bob", to = "alice" }
+[[action]]
+at = "5s"
+create_room = { room = "r", by = "alice", hub = "b.example", members = [] }
+[[action]]
+at = "8s"
+join = { room = "r", user = "bob" }
+[[action]]
+at = "10s"
+send = { room = "r", from = "alice", count = 1 }
+"#;
+    let s = parse_str(src, "join.toml").unwrap();
+    for mode in &s.modes {
+        let out = World::new(&s, mode, 1, 0).run(|_| {}).unwrap();
+        assert_eq!(out.stats.messages_delivered, 1, "{}", mode.name);
+    }
+}
