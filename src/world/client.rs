@@ -331,7 +331,7 @@ impl World<'_> {
                 (commit, Some(welcome))
             }
         };
-        if let Some(w) = &wrapper {
+        if wrapper.is_some() {
             let keys: Vec<(Vec<u8>, Vec<u8>)> = adds
                 .iter()
                 .zip(&encrypted)
@@ -342,7 +342,6 @@ impl World<'_> {
                     )
                 })
                 .collect();
-            let _ = w;
             self.learn_link_keys(
                 actor,
                 room,
@@ -785,7 +784,7 @@ impl World<'_> {
             }
             Wire::GroupInfoResponse(m) => self.external_join(client, m),
             Wire::ConsentRequest(m) => self.consent_requested(client, m),
-            Wire::ConsentResponse(m) => self.consent_answered(client, m),
+            Wire::ConsentResponse(m) => self.consent_answered(m),
             Wire::EstablishmentKeyResponse(m) => self.establishment_key_received(client, m),
             Wire::ConnectionRequestDelivery(m) => self.connection_request_received(client, m),
             other => Err(SimError::Protocol(format!(
@@ -901,7 +900,7 @@ impl World<'_> {
             );
             self.authenticate_leaf(client, room, &credential, &key);
             if let Some(sealed) = &a.connection_response {
-                self.connection_answered(client, room, sealed.as_slice(), &credential, &key)?;
+                self.connection_answered(client, sealed.as_slice())?;
             }
         } else {
             let a = AddAad::tls_deserialize_exact(aad)?;

@@ -109,11 +109,7 @@ impl World<'_> {
     }
 
     /// MIMI consent: the requester learns the answer.
-    pub(super) fn consent_answered(
-        &mut self,
-        client: usize,
-        m: wire::Consent,
-    ) -> Result<(), SimError> {
+    pub(super) fn consent_answered(&mut self, m: wire::Consent) -> Result<(), SimError> {
         if m.accepted != 1 {
             return Ok(());
         }
@@ -121,7 +117,6 @@ impl World<'_> {
             self.user_by_uri(&m.requester)?,
             self.user_by_uri(&m.target)?,
         );
-        let _ = client;
         self.learn_contact(a, b, m.sealed_connection_key.as_ref())?;
         self.connection_made(a, b);
         Ok(())
@@ -140,7 +135,6 @@ impl World<'_> {
     /// the responder).
     pub(super) fn send_connection_request(
         &mut self,
-        _room: usize,
         actor: usize,
         responder: usize,
     ) -> Result<(), SimError> {
@@ -241,10 +235,7 @@ impl World<'_> {
     pub(super) fn connection_answered(
         &mut self,
         client: usize,
-        _room: usize,
         sealed: &[u8],
-        _credential: &Credential,
-        _key: &[u8],
     ) -> Result<(), SimError> {
         let me = self.clients[client].user;
         let pending: Vec<usize> = self

@@ -994,9 +994,7 @@ impl<'s> World<'s> {
             Step::CommitAdds => self.commit_adds(room, actor),
             Step::Remove(user) => self.remove_user(room, actor, user),
             Step::Leave(user) => self.leave(room, actor, user),
-            Step::RequestConnection(responder) => {
-                self.send_connection_request(room, actor, responder)
-            }
+            Step::RequestConnection(responder) => self.send_connection_request(actor, responder),
         }
     }
 
