@@ -71,7 +71,7 @@ impl World<'_> {
                     )));
                 }
                 let msg = Wire::KeyPackageFetch(wire::KeyPackageFetch {
-                    token: self.token_of(t).into(),
+                    token: self.users[t].token.clone().into(),
                 });
                 let target = self.users[t].provider;
                 self.send_anonymous(actor, target, &msg);
@@ -774,7 +774,7 @@ impl World<'_> {
                     self.stats.last_resort_claims += 1;
                 }
                 let target = (0..self.users.len())
-                    .find(|&u| self.token_of(u) == m.token.as_slice())
+                    .find(|&u| self.users[u].token == m.token.as_slice())
                     .ok_or_else(|| SimError::Protocol("an answer for an unknown token".into()))?;
                 self.claim_answered(client, target, &m.key_packages)
             }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use openmls::group::ProposalStore;
 use openmls::prelude::tls_codec::Deserialize as _;
 use openmls::prelude::{
-    ContentType, LeafNode, LeafNodeIndex, MlsMessageBodyIn, ProcessedMessageContent, Proposal,
+    ContentType, LeafNode, Member, MlsMessageBodyIn, ProcessedMessageContent, Proposal,
     PublicGroup, Sender,
 };
 use openmls_traits::OpenMlsProvider;
@@ -150,7 +150,7 @@ impl World<'_> {
             }
             (Endpoint::HubIn, Wire::AppMessage(m)) => {
                 let room = self.room_by_uri(&m.room)?;
-                let recipients = self.hub_recipients(to, room, None)?;
+                let recipients = self.hub_recipients(to, room, |_| true)?;
                 self.fan_out(
                     to,
                     &m.room,
@@ -574,12 +574,12 @@ impl World<'_> {
     }
 
     /// Where the hub sends a room's messages: per follower domain, the client URIs (MIMI) or
-    /// the sealed queue IDs from the leaves (MIMIMI) of its members, without the leaf `except`.
+    /// the sealed queue IDs from the leaves (MIMIMI) of the members `keep` selects.
     fn hub_recipients(
         &self,
         hub: usize,
         room: usize,
-        except: Option<LeafNodeIndex>,
+        keep: impl Fn(&Member) -> bool,
     ) -> Result<Recipients, SimError> {
         let h = self.providers[hub].hub.get(&room).ok_or_else(|| {
             SimError::Protocol(format!(
@@ -588,7 +588,7 @@ impl World<'_> {
             ))
         })?;
         let mut out = Recipients::default();
-        for m in h.group.members().filter(|m| Some(m.index) != except) {
+        for m in h.group.members().filter(|m| keep(m)) {
             let domain = mls::leaf_domain(&m.credential)?;
             let p = self.domain_of_uri(&format!("x@{domain}"))?;
             let leaf = h
@@ -666,6 +666,7 @@ impl World<'_> {
         let before = self.hub_member_clients(at, room)?;
         let mut recipients: Option<Recipients> = None;
         let mut committed = false;
+        let mut added_keys: Vec<Vec<u8>> = vec![];
         for msg in &m.messages {
             let pm = mls::parse_message(msg.as_slice())?
                 .try_into_protocol_message()
@@ -685,7 +686,7 @@ impl World<'_> {
                 _ => None,
             };
             if recipients.is_none() {
-                recipients = Some(self.hub_recipients(at, room, sender)?);
+                recipients = Some(self.hub_recipients(at, room, |m| Some(m.index) != sender)?);
             }
             let aad = processed.aad().to_vec();
             let p = &mut self.providers[at];
@@ -693,6 +694,7 @@ impl World<'_> {
             match processed.into_content() {
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
                     let (added, path_leaf) = commit_items(items, &hub.group, &staged)?;
+                    added_keys.extend(added.iter().cloned());
                     for rem in staged.remove_proposals() {
                         if let Some(leaf) = hub.group.leaf(rem.remove_proposal().removed()) {
                             hub.link_keys.remove(leaf.signature_key().as_slice());
@@ -772,9 +774,9 @@ impl World<'_> {
         }
         let mut outstanding = count;
         if let Some(welcome) = &m.welcome {
-            let joined: BTreeSet<usize> = after.difference(&before).copied().collect();
-            let all = self.hub_recipients(at, room, None)?;
-            let new_leaves = self.recipients_of(at, room, &joined, all)?;
+            // The Welcome goes to the leaves the commit added, as the hub read them.
+            let new_leaves =
+                self.hub_recipients(at, room, |m| added_keys.contains(&m.signature_key))?;
             outstanding += new_leaves.count();
             let keys = link_keys(&self.providers[at].hub[&room]);
             self.fan_out(
@@ -795,52 +797,6 @@ impl World<'_> {
             self.step_done(room)?;
         }
         Ok(())
-    }
-
-    /// The part of `all` that addresses the clients in `clients` (ground truth picks the
-    /// entries; the hub addresses exactly the new leaves, whose leaves it has just read).
-    fn recipients_of(
-        &self,
-        hub: usize,
-        room: usize,
-        clients: &BTreeSet<usize>,
-        all: Recipients,
-    ) -> Result<Recipients, SimError> {
-        let h = &self.providers[hub].hub[&room];
-        let mut wanted_uris = BTreeSet::new();
-        let mut wanted_sealed = BTreeSet::new();
-        for m in h.group.members() {
-            let owner = self
-                .clients
-                .iter()
-                .position(|c| c.signers.contains_key(&m.signature_key));
-            if owner.is_some_and(|o| clients.contains(&o)) {
-                let leaf = h.group.leaf(m.index).expect("members have leaves");
-                match protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
-                    Some(s) => {
-                        wanted_sealed.insert(s);
-                    }
-                    None => {
-                        wanted_uris.insert(mls::leaf_address(&m.credential)?);
-                    }
-                }
-            }
-        }
-        let mut out = Recipients::default();
-        for (p, (uris, sealed)) in all.0 {
-            let uris: Vec<String> = uris
-                .into_iter()
-                .filter(|u| wanted_uris.contains(u))
-                .collect();
-            let sealed: Vec<VLBytes> = sealed
-                .into_iter()
-                .filter(|s| wanted_sealed.contains(s.as_slice()))
-                .collect();
-            if !uris.is_empty() || !sealed.is_empty() {
-                out.0.insert(p, (uris, sealed));
-            }
-        }
-        Ok(out)
     }
 
     /// Sends each follower provider the messages for its clients among `recipients`.

@@ -162,7 +162,7 @@ impl World<'_> {
             let kp = self.key_package(client, &label, last_resort)?;
             if self.mech.anonymous_key_packages {
                 let msg = Wire::KeyPackageSetUpload(wire::KeyPackageSetUpload {
-                    token: self.token_of(user).into(),
+                    token: self.users[user].token.clone().into(),
                     set: label.into_bytes().into(),
                     last_resort: u8::from(last_resort),
                     key_packages: vec![kp.into()],

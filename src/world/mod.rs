@@ -139,6 +139,8 @@ struct User {
     clients: Vec<usize>,
     /// The user's MIMIMI connection key, handed to its connections.
     connection_key: ConnectionKey,
+    /// The connection token derived from it, which indexes the user's KeyPackage sets.
+    token: Vec<u8>,
     /// Connection-establishment HPKE key pair; the public key is published at the provider.
     establishment: HpkeKeys,
     /// Connection keys of the users this one is connected to.
@@ -561,6 +563,11 @@ impl<'s> World<'s> {
                 uri,
                 provider,
                 clients,
+                token: connection_key
+                    .token(w.providers[0].mls.crypto())
+                    .expect("HKDF expand of 16 bytes")
+                    .0
+                    .to_vec(),
                 connection_key,
                 establishment,
                 contacts: BTreeMap::new(),
@@ -569,13 +576,8 @@ impl<'s> World<'s> {
             });
         }
         for uid in 0..w.users.len() {
-            let token = w.token_of(uid);
-            w.add_truth(
-                Kind::ConnectionToken,
-                crate::observe::digest(&token),
-                uid,
-                None,
-            );
+            let token = crate::observe::digest(&w.users[uid].token);
+            w.add_truth(Kind::ConnectionToken, token, uid, None);
             w.engine.schedule_at(0, Event::Register(uid));
         }
         for (i, a) in scenario.actions.iter().enumerate() {
@@ -598,17 +600,6 @@ impl<'s> World<'s> {
             ),
             client,
         });
-    }
-
-    /// A user's connection token (derived from its connection key).
-    fn token_of(&self, user: usize) -> Vec<u8> {
-        let crypto = self.providers[0].mls.crypto();
-        self.users[user]
-            .connection_key
-            .token(crypto)
-            .expect("HKDF expand of 16 bytes")
-            .0
-            .to_vec()
     }
 
     /// The time of the last scripted action, for progress display and periodic work.
