@@ -7,7 +7,7 @@ use mimimi_analysis::model::Analysis;
 
 use crate::output::{self, ModeResult, OutputError};
 use crate::scenario::{self, ExpectObserver, Expectation, Scenario, ScenarioError};
-use crate::world::{SimError, World};
+use crate::world::{RunError, World};
 
 /// Why `check` could not evaluate (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -18,18 +18,9 @@ pub enum CheckError {
     /// A path is neither a scenario file nor a directory with some.
     #[error("{0}: {1}")]
     Path(PathBuf, String),
-    /// A run failed.
-    #[error("{file}: seed {seed}, mode {mode}: {error}")]
-    Run {
-        /// The scenario file.
-        file: String,
-        /// The seed.
-        seed: u64,
-        /// The mode.
-        mode: String,
-        /// What went wrong.
-        error: SimError,
-    },
+    /// A run failed (the error names file, action, time, mode and seed).
+    #[error("{0}")]
+    Run(#[from] RunError),
     /// Results could not be written or analysed.
     #[error("{0}")]
     Output(#[from] OutputError),
@@ -110,14 +101,7 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
 pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
     let mut results = vec![];
     for mode in &s.modes {
-        let out = World::new(s, mode, seed, 0)
-            .run(|_| {})
-            .map_err(|error| CheckError::Run {
-                file: s.file.clone(),
-                seed,
-                mode: mode.name.clone(),
-                error,
-            })?;
+        let out = World::new(s, mode, seed, 0).run(|_| {})?;
         results.push(ModeResult::new(mode, out));
     }
     let files = output::run_files(s, seed, 0, &results);

@@ -96,7 +96,7 @@ pub(crate) fn parse_duration_detail(s: &str) -> Result<u64, (String, Option<Stri
 }
 
 /// Formats microseconds in the largest unit that represents them exactly, e.g. `"90s"`.
-pub(crate) fn format_duration(us: u64) -> String {
+pub fn format_duration(us: u64) -> String {
     if us == 0 {
         return "0s".to_string();
     }

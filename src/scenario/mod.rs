@@ -54,7 +54,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use error::ScenarioError;
 pub use modes::{Channel, Mechanisms, Mode};
 

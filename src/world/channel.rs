@@ -42,7 +42,7 @@ impl World<'_> {
                     reply: Some(Reply::Direct(client)),
                     bytes: msg.to_bytes(),
                 };
-                self.engine.schedule_in(self.scenario.latency_us, ev);
+                self.schedule_in(self.scenario.latency_us, ev);
             }
             Channel::Relay => {
                 let c = &mut self.clients[client];
@@ -122,7 +122,7 @@ impl World<'_> {
                         reply: Some(Reply::Home(client)),
                         bytes,
                     };
-                    self.engine.schedule_in(0, ev);
+                    self.schedule_in(0, ev);
                 } else {
                     self.provider_to(
                         home,

@@ -504,7 +504,7 @@ impl World<'_> {
         let helper = members
             .iter()
             .copied()
-            .find(|u| self.users[me].contacts.contains_key(u))
+            .find(|&u| self.is_connected(me, u))
             .ok_or_else(|| {
                 SimError::Refused(format!(
                     "{} cannot join {}: no member is connected to it to hand over the room's \
@@ -726,8 +726,7 @@ impl World<'_> {
             return Err(SimError::Protocol("send tick of a non-send action".into()));
         };
         if i + 1 < *count {
-            self.engine
-                .schedule_in(*every_us, super::Event::SendTick { action, i: i + 1 });
+            self.schedule_in(*every_us, super::Event::SendTick { action, i: i + 1 });
         }
         let room = self.room_index[room];
         let user = &self.users[self.user_index[from]];

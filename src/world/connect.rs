@@ -122,12 +122,24 @@ impl World<'_> {
         Ok(())
     }
 
+    /// A connection is complete: both users hold each other's connection keys (and, with
+    /// connection rooms, both are in theirs). Operations waiting for it resume.
     fn connection_made(&mut self, requester: usize, responder: usize) {
         self.connections.push((
             self.users[requester].name.clone(),
             self.users[responder].name.clone(),
         ));
         self.stats.connections += 1;
+        self.connected
+            .insert((requester.min(responder), requester.max(responder)));
+        for room in 0..self.rooms.len() {
+            if matches!(
+                self.rooms[room].op.as_ref().and_then(|op| op.steps.front()),
+                Some(Step::Await(_))
+            ) {
+                self.wake.insert(room);
+            }
+        }
     }
 
     /// The connection room exists with all the requester's clients: fetch the responder's

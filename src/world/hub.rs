@@ -686,7 +686,12 @@ impl World<'_> {
                 _ => None,
             };
             if recipients.is_none() {
-                recipients = Some(self.hub_recipients(at, room, |m| Some(m.index) != sender)?);
+                // Every provider with members gets the handshake (MIMI -06 section 5.5), the
+                // committer's own included: it follows the room's epochs for its other
+                // clients, and delivers to every member but the sender.
+                let mut r = self.hub_recipients(at, room, |m| Some(m.index) != sender)?;
+                r.include_providers(self.hub_recipients(at, room, |_| true)?);
+                recipients = Some(r);
             }
             let aad = processed.aad().to_vec();
             let p = &mut self.providers[at];
@@ -897,6 +902,14 @@ fn follow_room(
 struct Recipients(BTreeMap<usize, (Vec<String>, Vec<VLBytes>)>);
 
 impl Recipients {
+    /// Adds the providers of `other` without their addresses: they get the fanout, but none
+    /// of their clients is a recipient unless already listed.
+    fn include_providers(&mut self, other: Recipients) {
+        for p in other.0.into_keys() {
+            self.0.entry(p).or_default();
+        }
+    }
+
     fn count(&self) -> usize {
         self.0.values().map(|(a, b)| a.len() + b.len()).sum()
     }

@@ -65,7 +65,7 @@ impl World<'_> {
         if self.mech.anonymous_key_packages && self.mech.last_resort_policy && every > 0 {
             let at = self.engine.now() + every;
             if at <= self.last_action_us() {
-                self.engine.schedule_at(at, Event::ReuploadLastResort(user));
+                self.schedule_at(at, Event::ReuploadLastResort(user));
             }
         }
     }

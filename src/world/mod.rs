@@ -63,6 +63,52 @@ pub enum SimError {
     },
 }
 
+/// A run that stopped: what went wrong, when (simulated time), and the scenario action whose
+/// consequences were being simulated, so the failure can be found in the file and replayed.
+#[derive(Debug)]
+pub struct RunError {
+    /// The scenario file, for messages.
+    pub file: String,
+    /// The mode that failed.
+    pub mode: String,
+    /// The seed and run number, to replay the failure.
+    pub seed: u64,
+    pub run: u64,
+    /// Simulated time of the failure, in microseconds.
+    pub time_us: Micros,
+    /// The action being simulated: where it is written and its kind (`add`, ...); `None`
+    /// during registration and periodic work.
+    pub action: Option<(crate::scenario::Pos, &'static str)>,
+    /// What went wrong.
+    pub error: SimError,
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let when = crate::scenario::format_duration(self.time_us);
+        let context = format!("mode {}, seed {}, run {}", self.mode, self.seed, self.run);
+        match self.action {
+            Some((pos, key)) => write!(
+                f,
+                "{}:{pos}: error: the `{key}` action failed at {when} of simulated time \
+                 ({context}): {}",
+                self.file, self.error
+            ),
+            None => write!(
+                f,
+                "{}: error: the run failed at {when} of simulated time ({context}): {}",
+                self.file, self.error
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// Which role a provider plays for a delivery (the endpoint the bytes arrive at).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -121,6 +167,12 @@ pub(crate) enum Event {
     },
     /// Bytes arriving in a client's queue.
     AtClient { to: usize, bytes: Vec<u8> },
+}
+
+/// An event with the scenario action it is a consequence of.
+pub(crate) struct Caused {
+    cause: Option<usize>,
+    event: Event,
 }
 
 /// A KeyPackage set a user's clients coordinate on (MIMIMI "KeyPackages").
@@ -252,13 +304,27 @@ enum Step {
     Leave(usize),
     /// The requester seals a ConnectionRequest to the responder (connection rooms).
     RequestConnection(usize),
+    /// The actor's user waits until the connections the operation needs are complete (a real
+    /// client cannot add a user before their connection is established).
+    Await(Need),
+}
+
+/// Connections an operation needs before it can start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Need {
+    /// The user is connected to each of these users.
+    All(usize, Vec<usize>),
+    /// The user is connected to at least one member of the room (a joiner's helper).
+    AnyMember(usize),
 }
 
 /// A handshake operation on a room in progress: a plan of steps, each waiting for something.
 /// Operations on one room are serialized: one that starts while another is in flight waits
 /// for it (the hub would reject a second commit for the same epoch).
 struct Op {
-    action: Option<usize>,
+    /// The scenario action this operation carries out or is a consequence of (a connection
+    /// room's operation: its `connect`), for error messages.
+    cause: Option<usize>,
     /// The client acting.
     actor: usize,
     steps: VecDeque<Step>,
@@ -408,7 +474,17 @@ pub struct World<'s> {
     mech: Mechanisms,
     /// How anonymous requests travel in this mode.
     channel: Channel,
-    engine: Engine<Event>,
+    engine: Engine<Caused>,
+    /// The scenario action whose consequences are being simulated (errors name it).
+    cause: Option<usize>,
+    /// The mode's name, seed and run, for error messages.
+    mode: String,
+    seed: u64,
+    run: u64,
+    /// Completed connections, as (lower, higher) user index.
+    connected: BTreeSet<(usize, usize)>,
+    /// Rooms whose operation waits for a connection that has just completed.
+    wake: BTreeSet<usize>,
     users: Vec<User>,
     clients: Vec<Client>,
     providers: Vec<Provider>,
@@ -460,6 +536,12 @@ impl<'s> World<'s> {
             mech,
             channel,
             engine: Engine::default(),
+            cause: None,
+            mode: mode.name.clone(),
+            seed,
+            run,
+            connected: BTreeSet::new(),
+            wake: BTreeSet::new(),
             users: vec![],
             clients: vec![],
             providers: vec![],
@@ -578,10 +660,10 @@ impl<'s> World<'s> {
         for uid in 0..w.users.len() {
             let token = crate::observe::digest(&w.users[uid].token);
             w.add_truth(Kind::ConnectionToken, token, uid, None);
-            w.engine.schedule_at(0, Event::Register(uid));
+            w.schedule_at(0, Event::Register(uid));
         }
         for (i, a) in scenario.actions.iter().enumerate() {
-            w.engine.schedule_at(a.at_us, Event::Action(i));
+            w.schedule_at(a.at_us, Event::Action(i));
         }
         w
     }
@@ -618,7 +700,7 @@ impl<'s> World<'s> {
     }
 
     /// Runs until no event is left; `progress` is called now and then with the virtual time.
-    pub fn run(mut self, mut progress: impl FnMut(Micros)) -> Result<RunOutput, SimError> {
+    pub fn run(mut self, mut progress: impl FnMut(Micros)) -> Result<RunOutput, RunError> {
         while self.step()? {
             if self.engine.processed().is_multiple_of(256) {
                 progress(self.engine.now());
@@ -629,29 +711,57 @@ impl<'s> World<'s> {
     }
 
     /// Processes the next event; false when none is left.
-    pub fn step(&mut self) -> Result<bool, SimError> {
-        match self.engine.next_event() {
-            Some(ev) => self.handle(ev).map(|()| true),
-            None => Ok(false),
+    pub fn step(&mut self) -> Result<bool, RunError> {
+        let Some(Caused { cause, event }) = self.engine.next_event() else {
+            return Ok(false);
+        };
+        self.cause = match &event {
+            Event::Action(i) | Event::SendTick { action: i, .. } => Some(*i),
+            _ => cause,
+        };
+        let result = self.handle(event).and_then(|()| self.wake_waiting());
+        result.map(|()| true).map_err(|e| self.run_error(e))
+    }
+
+    /// `error` with the time, the action being simulated and the run's mode, seed and run.
+    fn run_error(&self, error: SimError) -> RunError {
+        RunError {
+            file: self.scenario.file.clone(),
+            mode: self.mode.clone(),
+            seed: self.seed,
+            run: self.run,
+            time_us: self.engine.now(),
+            action: self.cause.map(|i| {
+                let a = &self.scenario.actions[i];
+                (a.pos, a.kind.key())
+            }),
+            error,
         }
     }
 
+    /// Schedules an event `delay` from now, as a consequence of the current action.
+    fn schedule_in(&mut self, delay: Micros, event: Event) {
+        let cause = self.cause;
+        self.engine.schedule_in(delay, Caused { cause, event });
+    }
+
+    /// Schedules an event at `at`, as a consequence of the current action.
+    fn schedule_at(&mut self, at: Micros, event: Event) {
+        let cause = self.cause;
+        self.engine.schedule_at(at, Caused { cause, event });
+    }
+
     /// Ends the run: checks that no operation is left half done and collects the results.
-    pub fn finish(mut self) -> Result<RunOutput, SimError> {
-        for room in &self.rooms {
-            if let Some(op) = &room.op {
-                let what = match op.action {
-                    Some(a) => format!(
-                        "the operation of line {}",
-                        self.scenario.actions[a].pos.line
-                    ),
-                    None => "an operation".to_string(),
-                };
-                return Err(SimError::Protocol(format!(
-                    "room {}: {what} never completed (waiting for {:?})",
-                    room.name,
+    pub fn finish(mut self) -> Result<RunOutput, RunError> {
+        for room in 0..self.rooms.len() {
+            if let Some(op) = &self.rooms[room].op {
+                self.cause = op.cause;
+                let e = SimError::Protocol(format!(
+                    "room {}: an operation never completed (waiting for {:?})",
+                    self.rooms[room].name,
                     op.steps.front()
-                )));
+                ));
+                return Err(self.run_error(e));
             }
         }
         self.stats.events = self.engine.processed();
@@ -710,7 +820,7 @@ impl<'s> World<'s> {
             reply: Some(Reply::Home(client)),
             bytes: msg.to_bytes(),
         };
-        self.engine.schedule_in(self.scenario.latency_us, ev);
+        self.schedule_in(self.scenario.latency_us, ev);
     }
 
     /// Sends bytes from one provider to another (or to itself in another role).
@@ -729,12 +839,12 @@ impl<'s> World<'s> {
             reply,
             bytes,
         };
-        self.engine.schedule_in(self.scenario.latency_us, ev);
+        self.schedule_in(self.scenario.latency_us, ev);
     }
 
     /// Puts bytes into a client's queue.
     fn provider_to_client(&mut self, client: usize, bytes: Vec<u8>) {
-        self.engine.schedule_in(
+        self.schedule_in(
             self.scenario.latency_us,
             Event::AtClient { to: client, bytes },
         );
@@ -874,7 +984,10 @@ impl<'s> World<'s> {
     }
 
     /// Runs room work now if the room is idle, else queues it behind the operation.
-    fn enqueue(&mut self, room: usize, work: Queued) -> Result<(), SimError> {
+    fn enqueue(&mut self, room: usize, mut work: Queued) -> Result<(), SimError> {
+        if let Queued::Op(op) = &mut work {
+            op.cause = op.cause.or(self.cause);
+        }
         if self.rooms[room].op.is_some() || !self.rooms[room].queue.is_empty() {
             self.rooms[room].queue.push_back(work);
             return Ok(());
@@ -898,6 +1011,56 @@ impl<'s> World<'s> {
             Queued::Op(op) => return self.begin(room, *op),
             Queued::Action(i) => i,
         };
+        // Queued work may start while another action's event is handled: what it schedules
+        // is a consequence of its own action.
+        let outer = self.cause.replace(i);
+        self.start_queued_action(room, i)?;
+        self.cause = outer;
+        Ok(())
+    }
+
+    /// The connections `user` needs before adding `targets` in `room`: KeyPackages fetched by
+    /// connection token, or identity link keys derived from the targets' connection keys.
+    fn need_connections(&self, room: usize, user: usize, targets: &[usize]) -> Option<Need> {
+        let links = self.mech.pseudonymous_credentials && self.rooms[room].identity_links;
+        let others: Vec<usize> = targets.iter().copied().filter(|&t| t != user).collect();
+        ((self.mech.anonymous_key_packages || links) && !others.is_empty())
+            .then_some(Need::All(user, others))
+    }
+
+    /// Whether the connections of `need` are complete.
+    fn need_met(&self, room: usize, need: &Need) -> bool {
+        match need {
+            Need::All(user, others) => others.iter().all(|&o| self.is_connected(*user, o)),
+            Need::AnyMember(user) => self
+                .clients
+                .iter()
+                .filter(|c| c.groups.contains_key(&room))
+                .any(|c| self.is_connected(*user, c.user)),
+        }
+    }
+
+    /// Whether the connection of users `a` and `b` is complete.
+    fn is_connected(&self, a: usize, b: usize) -> bool {
+        self.connected.contains(&(a.min(b), a.max(b)))
+    }
+
+    /// Resumes the operations that wait for a connection, once one has completed.
+    fn wake_waiting(&mut self) -> Result<(), SimError> {
+        while let Some(room) = self.wake.pop_first() {
+            let Some(op) = &self.rooms[room].op else {
+                continue;
+            };
+            if matches!(op.steps.front(), Some(Step::Await(_))) {
+                let outer = std::mem::replace(&mut self.cause, op.cause);
+                self.advance(room)?;
+                self.cause = outer;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_queued_action(&mut self, room: usize, i: usize) -> Result<(), SimError> {
         let action = &self.scenario.actions[i];
         let pc = self.mech.pseudonymous_credentials;
         // With pseudonyms, a user's own clients join through one of its KeyPackage sets, so
@@ -910,21 +1073,27 @@ impl<'s> World<'s> {
                 if own_set(self, creator) {
                     claim.push(creator);
                 }
-                claim.extend(members.iter().map(|m| self.user_index[m]));
+                let targets: Vec<usize> = members.iter().map(|m| self.user_index[m]).collect();
+                let need = self.need_connections(room, creator, &targets);
+                claim.extend(targets);
                 let actor = self.users[creator].clients[0];
-                let op = Op::new(
-                    Some(i),
-                    actor,
-                    [Step::Claim(claim), Step::Create, Step::CommitAdds],
-                );
-                self.begin(room, op)
+                let steps = need.map(Step::Await).into_iter().chain([
+                    Step::Claim(claim),
+                    Step::Create,
+                    Step::CommitAdds,
+                ]);
+                self.begin(room, Op::new(Some(i), actor, steps))
             }
             ActionKind::Add { by, users, .. } => {
                 let adder = self.user_index[by];
-                let targets = users.iter().map(|u| self.user_index[u]).collect();
+                let targets: Vec<usize> = users.iter().map(|u| self.user_index[u]).collect();
                 let actor = self.acting_client(room, adder)?;
-                let op = Op::new(Some(i), actor, [Step::Claim(targets), Step::CommitAdds]);
-                self.begin(room, op)
+                let need = self.need_connections(room, adder, &targets);
+                let steps = need
+                    .map(Step::Await)
+                    .into_iter()
+                    .chain([Step::Claim(targets), Step::CommitAdds]);
+                self.begin(room, Op::new(Some(i), actor, steps))
             }
             ActionKind::Join { user, .. } => {
                 let u = self.user_index[user];
@@ -950,10 +1119,14 @@ impl<'s> World<'s> {
     fn join_op(&self, action: Option<usize>, room: usize, user: usize) -> Op {
         let pc = self.mech.pseudonymous_credentials;
         let mut steps = vec![];
+        let helper_needed = pc && action.is_some() && self.rooms[room].identity_links;
+        if helper_needed {
+            steps.push(Step::Await(Need::AnyMember(user)));
+        }
         if pc || self.users[user].clients.len() > 1 {
             steps.push(Step::Claim(vec![user]));
         }
-        if pc && action.is_some() && self.rooms[room].identity_links {
+        if helper_needed {
             steps.push(Step::WrapperKey);
         }
         steps.push(Step::JoinExternal);
@@ -963,8 +1136,11 @@ impl<'s> World<'s> {
 
     /// Starts an operation on an idle room.
     fn begin(&mut self, room: usize, op: Op) -> Result<(), SimError> {
+        let outer = std::mem::replace(&mut self.cause, op.cause);
         self.rooms[room].op = Some(op);
-        self.advance(room)
+        self.advance(room)?;
+        self.cause = outer;
+        Ok(())
     }
 
     /// Starts the next step of the room's operation, or ends the operation.
@@ -986,6 +1162,9 @@ impl<'s> World<'s> {
             Step::Remove(user) => self.remove_user(room, actor, user),
             Step::Leave(user) => self.leave(room, actor, user),
             Step::RequestConnection(responder) => self.send_connection_request(actor, responder),
+            // Resumed by `wake_waiting` when a connection completes.
+            Step::Await(need) if !self.need_met(room, &need) => Ok(()),
+            Step::Await(_) => self.step_done(room),
         }
     }
 
@@ -1086,9 +1265,9 @@ impl<'s> World<'s> {
 }
 
 impl Op {
-    fn new(action: Option<usize>, actor: usize, steps: impl IntoIterator<Item = Step>) -> Self {
+    fn new(cause: Option<usize>, actor: usize, steps: impl IntoIterator<Item = Step>) -> Self {
         Op {
-            action,
+            cause,
             actor,
             steps: steps.into_iter().collect(),
             claims: vec![],
