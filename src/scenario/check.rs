@@ -711,16 +711,19 @@ impl<'r> Checker<'_, 'r> {
                     );
                 } else if known {
                     let pair = if from < to { (from, to) } else { (to, from) };
+                    let accepted = r.accept.as_ref().is_none_or(|a| *a.get_ref());
                     if let Some(line) = self.connected.get(&pair) {
                         let line = *line;
                         self.report(
                             span,
                             format!("{from} and {to} are already connected"),
                             Some(format!(
-                                "the first connect of this pair is at line {line}; remove this one"
+                                "the accepted connect of this pair is at line {line}; remove \
+                                 this one"
                             )),
                         );
-                    } else {
+                    } else if accepted {
+                        // A declined request leaves the pair free to try again.
                         let line = self.line(&span);
                         self.connected.insert(pair, line);
                     }

@@ -378,10 +378,10 @@ impl World<'_> {
             .export_group_info(c.mls.crypto(), &c.signers[&m.signer], false)
             .map_err(mls_err("export a GroupInfo"))?;
         let sender = self.own_name_in(actor, room)?;
-        let c = &mut self.clients[actor];
-        if !c.groups[&room].group.is_active() {
-            c.groups.remove(&room);
+        if !self.clients[actor].groups[&room].group.is_active() {
+            self.clients[actor].drop_group(room)?;
         }
+        self.release_held(actor, room)?;
         let msg = Wire::Handshake(wire::Handshake {
             room: self.rooms[room].uri.clone(),
             sender,
@@ -479,9 +479,24 @@ impl World<'_> {
         let hub = self.rooms[room].hub;
         let before = self.hub_member_clients(hub, room)?;
         for c in &mut self.clients {
-            c.groups.remove(&room);
+            if c.groups.contains_key(&room) {
+                c.drop_group(room)?;
+            }
         }
-        self.providers[hub].hub.remove(&room);
+        let clients: Vec<usize> = self
+            .held
+            .keys()
+            .filter(|(_, r)| *r == room)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in clients {
+            self.release_held(c, room)?;
+        }
+        let p = &mut self.providers[hub];
+        if let Some(h) = p.hub.remove(&room) {
+            openmls::prelude::PublicGroup::delete(p.mls.storage(), h.group.group_id())
+                .map_err(mls_err("forget a room's state"))?;
+        }
         self.update_memberships(room, &before, &Default::default());
         self.step_done(room)
     }
@@ -553,22 +568,38 @@ impl World<'_> {
             msg.tls_serialize_detached()
                 .map_err(mls_err("encode a contact message"))?,
         );
-        self.send_application(client, room, &payload)
+        self.send_application(client, room, payload, false)
     }
 
-    /// Encrypts and submits an application message.
+    /// Encrypts and submits an application message; `counted` marks a scenario `send`. While
+    /// the client's group holds proposals nobody has committed yet, MLS forbids application
+    /// messages (openmls: `PendingProposal`): the client holds the message back until the
+    /// commit arrives.
     fn send_application(
         &mut self,
         client: usize,
         room: usize,
-        payload: &[u8],
+        payload: Vec<u8>,
+        counted: bool,
     ) -> Result<(), SimError> {
+        let c = &self.clients[client];
+        let m = c.groups.get(&room).expect("checked by the caller");
+        if m.group.pending_proposals().next().is_some() {
+            self.held
+                .entry((client, room))
+                .or_default()
+                .push((payload, counted));
+            return Ok(());
+        }
+        if counted {
+            self.stats.messages_sent += 1;
+        }
         let sender = self.own_name_in(client, room)?;
         let c = &mut self.clients[client];
         let m = c.groups.get_mut(&room).expect("checked by the caller");
         let out = m
             .group
-            .create_message(&c.mls, &c.signers[&m.signer], payload)
+            .create_message(&c.mls, &c.signers[&m.signer], &payload)
             .map_err(mls_err("encrypt an application message"))?;
         let bytes = mls::to_bytes(&out);
         let user = c.user;
@@ -585,6 +616,22 @@ impl World<'_> {
             message: bytes.into(),
         });
         self.client_to_home(client, &msg);
+        Ok(())
+    }
+
+    /// Sends the messages a client held back while proposals were pending, now that a commit
+    /// has been merged; a client that is no longer in the room drops them.
+    fn release_held(&mut self, client: usize, room: usize) -> Result<(), SimError> {
+        let Some(held) = self.held.remove(&(client, room)) else {
+            return Ok(());
+        };
+        for (payload, counted) in held {
+            if !self.clients[client].groups.contains_key(&room) {
+                self.stats.sends_skipped += u64::from(counted);
+            } else {
+                self.send_application(client, room, payload, counted)?;
+            }
+        }
         Ok(())
     }
 
@@ -739,8 +786,7 @@ impl World<'_> {
             "message {i} of line {}",
             self.scenario.actions[action].pos.line
         );
-        self.stats.messages_sent += 1;
-        self.send_application(client, room, text.as_bytes())
+        self.send_application(client, room, text.into_bytes(), true)
     }
 
     /// Bytes arrive in a client's queue.
@@ -842,7 +888,7 @@ impl World<'_> {
                         .merge_staged_commit(&c.mls, *staged)
                         .map_err(mls_err("merge a commit"))?;
                     if !m.group.is_active() {
-                        c.groups.remove(&room);
+                        c.drop_group(room)?;
                     } else if !aad.is_empty() {
                         self.read_commit_aad(client, room, &aad, external, &added, joiner)?;
                     }
@@ -862,6 +908,7 @@ impl World<'_> {
             }
         }
         if committed {
+            self.release_held(client, room)?;
             return self.delivery_processed(room);
         }
         if proposed && self.is_designated_committer(client, room) {
@@ -954,10 +1001,9 @@ impl World<'_> {
                 .map_err(mls_err("read an application message"))?;
             let c = &mut self.clients[client];
             let Some(m) = c.groups.get_mut(&room) else {
-                return Err(SimError::Protocol(format!(
-                    "{} got a message for a room it is not in",
-                    c.uri
-                )));
+                // Sent while the client was a member, arriving after it left: dropped.
+                self.stats.messages_after_leaving += 1;
+                continue;
             };
             if pm.epoch().as_u64() < m.joined_epoch {
                 self.stats.messages_before_join += 1;

@@ -4,6 +4,8 @@
 //! responder; the responder joins the connection room by external commit, with its sealed
 //! ConnectionResponse in the commit's AAD. Both then hold each other's connection keys.
 
+use std::collections::VecDeque;
+
 use openmls::prelude::Credential;
 use openmls_traits::OpenMlsProvider;
 use tls_codec::Serialize as _;
@@ -67,6 +69,16 @@ impl World<'_> {
         )?))
     }
 
+    /// Whether `responder` accepts the request of `requester` that has just arrived: the
+    /// decision of the earliest `connect` of the pair not yet answered (requests of one pair
+    /// travel the same path, so they arrive in the order they were made).
+    fn decide(&mut self, requester: usize, responder: usize) -> bool {
+        self.decisions
+            .get_mut(&(requester, responder))
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(true)
+    }
+
     /// Records a connection key received from `other`.
     fn learn_contact(
         &mut self,
@@ -92,7 +104,7 @@ impl World<'_> {
         m: wire::Consent,
     ) -> Result<(), SimError> {
         let (requester, me) = (self.user_by_uri(&m.requester)?, self.clients[client].user);
-        let accept = !self.declines.contains(&(requester, me));
+        let accept = self.decide(requester, me);
         let sealed_connection_key = if accept {
             self.learn_contact(me, requester, m.sealed_connection_key.as_ref())?;
             self.sealed_connection_key(client, requester)?
@@ -228,7 +240,7 @@ impl World<'_> {
             SimError::Protocol(format!("a connection request from unknown {uri}"))
         })?;
         let requester = self.clients[requester_client].user;
-        if self.declines.contains(&(requester, me)) {
+        if !self.decide(requester, me) {
             // Declining is ignoring: the requester's connection room stays without us.
             return Ok(());
         }

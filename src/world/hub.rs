@@ -148,6 +148,15 @@ impl World<'_> {
                     self.respond(to, reply, &answer);
                 }
             }
+            (Endpoint::HubIn, Wire::AppMessage(m))
+                if !self.providers[to]
+                    .hub
+                    .contains_key(&self.room_by_uri(&m.room)?) =>
+            {
+                // The last members left while the message was on its way: the room is closed
+                // and the hub refuses the message.
+                self.stats.messages_rejected += 1;
+            }
             (Endpoint::HubIn, Wire::AppMessage(m)) => {
                 let room = self.room_by_uri(&m.room)?;
                 let recipients = self.hub_recipients(to, room, |_| true)?;
@@ -351,7 +360,10 @@ impl World<'_> {
             .members()
             .any(|mem| mls::leaf_domain(&mem.credential).is_ok_and(|d| d == domain));
         if !still_ours {
-            p.follows.remove(&room);
+            if let Some(group) = p.follows.remove(&room) {
+                PublicGroup::delete(p.mls.storage(), group.group_id())
+                    .map_err(mls_err("forget a room's state"))?;
+            }
         }
         Ok(())
     }

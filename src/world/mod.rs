@@ -236,6 +236,19 @@ struct Client {
     relay_keys: Vec<HpkeKeys>,
 }
 
+impl Client {
+    /// Forgets a room the client is no longer in, in memory and in its MLS storage (a client
+    /// removed and added again gets the same group id in its Welcome).
+    fn drop_group(&mut self, room: usize) -> Result<(), SimError> {
+        if let Some(mut m) = self.groups.remove(&room) {
+            m.group
+                .delete(self.mls.storage())
+                .map_err(mls::mls_err("delete a group's state"))?;
+        }
+        Ok(())
+    }
+}
+
 /// KeyPackages a provider keeps for one client (MIMI) or one token's sets (MIMIMI).
 #[derive(Default)]
 struct KeyPackageStock {
@@ -440,6 +453,10 @@ pub struct RunStats {
     pub messages_before_join: u64,
     /// Sends skipped because the sending client was not in the room at that tick.
     pub sends_skipped: u64,
+    /// Application messages the hub refused because the room had closed meanwhile.
+    pub messages_rejected: u64,
+    /// Application messages that reached a client after it had left the room (dropped).
+    pub messages_after_leaving: u64,
     /// Consistency checks passed (one per room per completed step).
     pub consistency_checks: u64,
     /// Accepted connections.
@@ -485,6 +502,9 @@ pub struct World<'s> {
     connected: BTreeSet<(usize, usize)>,
     /// Rooms whose operation waits for a connection that has just completed.
     wake: BTreeSet<usize>,
+    /// Application messages held back while proposals are pending: (client, room) ->
+    /// (payload, whether it is a scenario `send`).
+    held: BTreeMap<(usize, usize), Vec<(Vec<u8>, bool)>>,
     users: Vec<User>,
     clients: Vec<Client>,
     providers: Vec<Provider>,
@@ -499,7 +519,9 @@ pub struct World<'s> {
     /// private key the response is sealed to.
     connection_secrets: BTreeMap<(usize, usize), Vec<u8>>,
     /// Connection requests the responder will decline: (requester, responder).
-    declines: BTreeSet<(usize, usize)>,
+    /// Whether each responder accepts the requests of a requester, in the order of their
+    /// `connect` actions: (requester, responder) -> decisions not yet taken.
+    decisions: BTreeMap<(usize, usize), VecDeque<bool>>,
     observations: Vec<Observation>,
     truth: BTreeSet<TruthRow>,
     /// Open and closed membership intervals per (room, client).
@@ -542,6 +564,7 @@ impl<'s> World<'s> {
             run,
             connected: BTreeSet::new(),
             wake: BTreeSet::new(),
+            held: BTreeMap::new(),
             users: vec![],
             clients: vec![],
             providers: vec![],
@@ -552,7 +575,7 @@ impl<'s> World<'s> {
             domain_index: BTreeMap::new(),
             directory: BTreeMap::new(),
             connection_secrets: BTreeMap::new(),
-            declines: BTreeSet::new(),
+            decisions: BTreeMap::new(),
             observations: vec![],
             truth: BTreeSet::new(),
             memberships: BTreeMap::new(),
@@ -764,6 +787,13 @@ impl<'s> World<'s> {
                 return Err(self.run_error(e));
             }
         }
+        if let Some((&(client, room), _)) = self.held.first_key_value() {
+            let e = SimError::Protocol(format!(
+                "{} held messages for room {} that it never sent",
+                self.clients[client].uri, self.rooms[room].name
+            ));
+            return Err(self.run_error(e));
+        }
         self.stats.events = self.engine.processed();
         self.stats.simulated_us = self.engine.now();
         let mut memberships = vec![];
@@ -947,9 +977,7 @@ impl<'s> World<'s> {
         match &action.kind {
             ActionKind::Connect { from, to, accept } => {
                 let (f, t) = (self.user_index[from], self.user_index[to]);
-                if !accept {
-                    self.declines.insert((f, t));
-                }
+                self.decisions.entry((f, t)).or_default().push_back(*accept);
                 self.connect(f, t)
             }
             ActionKind::PublishKeyPackages { user, count } => {
