@@ -27,7 +27,7 @@ fn quickstart(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let dir = tmp.path().join("run");
     let files = output::run_files(&s, s.seed, 0, &results);
-    output::write_dir(&dir, &files, &s.name, true, |_| Ok(())).expect("written");
+    output::write_files(&dir, &files).expect("written");
     group.bench_function("analyse and report", |b| {
         b.iter(|| output::write_reports(&dir).expect("analysed"))
     });

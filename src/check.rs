@@ -1,7 +1,7 @@
 //! `mimimi-sim check`: runs scenarios and holds their metrics to the `[[expect]]` bounds they
 //! carry, so that a change that leaks more metadata fails a build.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mimimi_analysis::model::Analysis;
 
@@ -15,12 +15,12 @@ pub enum CheckError {
     /// A scenario file is invalid.
     #[error("{0}")]
     Scenario(#[from] ScenarioError),
-    /// A path is neither a scenario file nor a directory with some.
-    #[error("{0}: {1}")]
+    /// A path holds nothing to check.
+    #[error("{}: error: {}", .0.display(), .1)]
     Path(PathBuf, String),
     /// A run failed (the error names file, action, time, mode and seed).
     #[error("{0}")]
-    Run(#[from] RunError),
+    Run(#[from] Box<RunError>),
     /// Results could not be written or analysed.
     #[error("{0}")]
     Output(#[from] OutputError),
@@ -66,35 +66,61 @@ pub fn parse_seeds(s: &str) -> Result<Vec<u64>, CheckError> {
     }
 }
 
-/// The scenario files named: files as given, directories' `*.toml` files (not recursive),
-/// sorted.
-pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
-    let mut out = vec![];
+/// The scenarios `check` runs, and the files it skips.
+pub struct Plan {
+    /// Scenarios with `[[expect]]` tables, in the order named (a directory's files sorted).
+    pub scenarios: Vec<Scenario>,
+    /// Files of named directories that have no `[[expect]]` table, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Loads the scenarios named: files as given, directories' `*.toml` files (not recursive).
+/// A file named on its own must have `[[expect]]` tables (a check that checks nothing must
+/// not pass); a directory's files without them are skipped, but a directory must hold at
+/// least one with them.
+pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
+    let mut plan = Plan {
+        scenarios: vec![],
+        skipped: vec![],
+    };
     for p in paths {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| CheckError::Path(p.clone(), e.to_string()))?
+                .map_err(|e| CheckError::Path(p.clone(), format!("cannot read: {e}")))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "toml"))
                 .collect();
             found.sort();
-            if found.is_empty() {
+            let before = plan.scenarios.len();
+            for f in found {
+                let s = scenario::load(&f)?;
+                if s.expectations.is_empty() {
+                    plan.skipped
+                        .push((f, "no [[expect]] tables, nothing to check".into()));
+                } else {
+                    plan.scenarios.push(s);
+                }
+            }
+            if plan.scenarios.len() == before {
                 return Err(CheckError::Path(
                     p.clone(),
-                    "no *.toml scenario files".into(),
+                    "no *.toml scenario file here has [[expect]] tables: nothing to check".into(),
                 ));
             }
-            out.extend(found);
-        } else if p.is_file() {
-            out.push(p.clone());
         } else {
-            return Err(CheckError::Path(
-                p.clone(),
-                "no such file or directory".into(),
-            ));
+            let s = scenario::load(p)?;
+            if s.expectations.is_empty() {
+                return Err(CheckError::Path(
+                    p.clone(),
+                    "the scenario has no [[expect]] tables: check would hold it to nothing; \
+                     add [[expect]] bounds, or use `run`"
+                        .into(),
+                ));
+            }
+            plan.scenarios.push(s);
         }
     }
-    Ok(out)
+    Ok(plan)
 }
 
 /// Runs every mode of `s` with `seed` and analyses the results from the files a run writes.
@@ -105,15 +131,9 @@ pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
         results.push(ModeResult::new(mode, out));
     }
     let files = output::run_files(s, seed, 0, &results);
-    let tmp =
-        tempfile::tempdir().map_err(|e| CheckError::Path(std::env::temp_dir(), e.to_string()))?;
-    let dir = tmp.path().join("run");
-    let mut analysis = None;
-    output::write_dir(&dir, &files, &s.name, true, |d| {
-        analysis = Some(output::write_reports(d)?);
-        Ok(())
-    })?;
-    Ok(analysis.expect("write_dir calls finish"))
+    let scratch = output::ScratchDir::new()?;
+    output::write_files(scratch.path(), &files)?;
+    Ok(output::write_reports(scratch.path())?)
 }
 
 /// The observers an expectation is about.
@@ -168,16 +188,11 @@ pub fn evaluate(s: &Scenario, seed: u64, analysis: &Analysis) -> Vec<Outcome> {
     out
 }
 
-/// Loads, runs and evaluates every scenario for every seed (each scenario's own seed when
-/// `seeds` is None).
-pub fn check(paths: &[PathBuf], seeds: Option<&[u64]>) -> Result<Vec<Outcome>, CheckError> {
-    let files = scenario_files(paths)?;
-    let scenarios: Vec<Scenario> = files
-        .iter()
-        .map(|f| scenario::load(f))
-        .collect::<Result<_, _>>()?;
+/// Runs and evaluates every scenario for every seed (each scenario's own seed when `seeds` is
+/// None).
+pub fn check(scenarios: &[Scenario], seeds: Option<&[u64]>) -> Result<Vec<Outcome>, CheckError> {
     let mut outcomes = vec![];
-    for s in &scenarios {
+    for s in scenarios {
         let own = [s.seed];
         for &seed in seeds.unwrap_or(&own) {
             let analysis = analyse(s, seed)?;
@@ -301,7 +316,7 @@ pub fn junit(outcomes: &[Outcome]) -> String {
     x
 }
 
-/// Writes the JUnit file atomically.
-pub fn write_junit(path: &Path, outcomes: &[Outcome]) -> Result<(), CheckError> {
-    Ok(output::write_atomic(path, junit(outcomes).as_bytes())?)
+/// Writes the JUnit file into its prepared place.
+pub fn write_junit(file: output::PreparedFile, outcomes: &[Outcome]) -> Result<(), CheckError> {
+    Ok(file.commit(junit(outcomes).as_bytes())?)
 }

@@ -2,6 +2,7 @@
 //! every provider observes, so the metadata a deployment leaks can be measured.
 
 pub mod check;
+pub mod cleanup;
 pub mod crypto;
 pub mod engine;
 pub mod observe;

@@ -1,19 +1,24 @@
 //! The `mimimi-sim` command line.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use mimimi_sim::output::{self, ModeResult};
-use mimimi_sim::scenario;
-use mimimi_sim::world::World;
+use mimimi_sim::check::{self, CheckError};
+use mimimi_sim::output::{self, ModeResult, OutputError};
+use mimimi_sim::scenario::{self, ScenarioError};
+use mimimi_sim::world::{RunError, World};
+
+const EXIT_CODES: &str = "Exit status: 0 success; 1 a run failed or a privacy bound does not \
+                          hold; 2 invalid input or usage (a bad scenario, an unreadable file, an \
+                          output that cannot be written).";
 
 /// Measures how much metadata a MIMI deployment leaks to its providers and hubs.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Simulate a scenario and write observations, ground truth and a summary.
+    /// Simulate a scenario and write observations, ground truth, metrics and reports.
+    #[command(after_help = EXIT_CODES)]
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
@@ -34,20 +40,23 @@ enum Command {
         /// Output directory (default: reports/<scenario name>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Replace the output directory even if it holds something other than an earlier
-        /// output of this scenario (which is always replaced).
+        /// Also replace an earlier output of another scenario. An earlier output of the same
+        /// scenario is always replaced; a directory holding anything a run did not write is
+        /// never replaced.
         #[arg(long)]
         force: bool,
     },
-    /// Check a scenario file without running it.
+    /// Check a scenario file without running it, and estimate the work a run will do.
+    #[command(after_help = EXIT_CODES)]
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
     },
-    /// Run scenarios and hold their metrics to their [[expect]] bounds: exit 0 if all hold,
-    /// 1 if any fails, 2 on invalid input.
+    /// Run scenarios and hold their metrics to their [[expect]] bounds.
+    #[command(after_help = EXIT_CODES)]
     Check {
-        /// Scenario files, or directories whose *.toml files are checked.
+        /// Scenario files, or directories whose *.toml files are checked (files without
+        /// [[expect]] tables are skipped and listed).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Seeds to run each scenario with: one (7) or an inclusive range (1..5); default:
@@ -60,20 +69,59 @@ enum Command {
     },
     /// Recompute metrics.csv, report.md, report.html and the metrics in summary.json from the
     /// observation logs and ground truth of a run directory alone.
+    #[command(after_help = EXIT_CODES)]
     Report {
         /// A directory written by `run`.
         dir: PathBuf,
     },
 }
 
+/// Why a command stopped, with its exit status: 1 when a run or a bound failed, 2 when the
+/// input or the usage is at fault. The message is complete (`FILE:LINE:COL: error: ...` or
+/// `error: ...`).
+enum Failure {
+    Failed(String),
+    Input(String),
+}
+
+impl From<ScenarioError> for Failure {
+    fn from(e: ScenarioError) -> Self {
+        Failure::Input(e.to_string())
+    }
+}
+
+impl From<OutputError> for Failure {
+    fn from(e: OutputError) -> Self {
+        Failure::Input(format!("error: {e}"))
+    }
+}
+
+impl From<Box<RunError>> for Failure {
+    fn from(e: Box<RunError>) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+impl From<CheckError> for Failure {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Run(r) => r.into(),
+            CheckError::Scenario(s) => s.into(),
+            CheckError::Output(o) => o.into(),
+            path @ CheckError::Path(..) => Failure::Input(path.to_string()),
+            other => Failure::Input(format!("error: {other}")),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let command = Cli::parse().command;
-    let result = match command {
+    mimimi_sim::cleanup::install_signal_handler();
+    let result = match Cli::parse().command {
         Command::Check {
             paths,
             seeds,
             junit,
-        } => return check(&paths, seeds.as_deref(), junit.as_deref()),
+        } => check(&paths, seeds.as_deref(), junit.as_deref()),
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { dir } => report(&dir),
         Command::Run {
@@ -86,112 +134,112 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Scenario errors already read `FILE:LINE:COLUMN: error: ...`.
-            match e.downcast_ref::<scenario::ScenarioError>() {
-                Some(se) => eprintln!("{se}"),
-                None => eprintln!("error: {e:#}"),
-            }
-            ExitCode::FAILURE
+        Err(Failure::Failed(m)) => {
+            eprintln!("{m}");
+            ExitCode::from(1)
         }
-    }
-}
-
-/// `check`: exit 0 when every bound holds, 1 when one fails, 2 when the input is invalid.
-fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&std::path::Path>) -> ExitCode {
-    let run = || -> Result<Vec<mimimi_sim::check::Outcome>, mimimi_sim::check::CheckError> {
-        let seeds = seeds.map(mimimi_sim::check::parse_seeds).transpose()?;
-        let outcomes = mimimi_sim::check::check(paths, seeds.as_deref())?;
-        if let Some(path) = junit {
-            mimimi_sim::check::write_junit(path, &outcomes)?;
-        }
-        Ok(outcomes)
-    };
-    match run() {
-        Err(e) => {
-            match &e {
-                mimimi_sim::check::CheckError::Scenario(se) => eprintln!("{se}"),
-                other => eprintln!("error: {other}"),
-            }
+        Err(Failure::Input(m)) => {
+            eprintln!("{m}");
             ExitCode::from(2)
         }
-        Ok(outcomes) => {
-            print!("{}", mimimi_sim::check::table(&outcomes));
-            let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
-            println!(
-                "{} of {} bounds hold",
-                outcomes.len() - failed.len(),
-                outcomes.len()
-            );
-            for f in &failed {
-                eprintln!(
-                    "FAIL {} for {} (seed {}): measured {}{}",
-                    f.expectation,
-                    f.observer,
-                    f.seed,
-                    f.value
-                        .map_or_else(|| "nothing".into(), mimimi_analysis::report::fmt_num),
-                    f.why
-                        .as_deref()
-                        .map(|w| format!(" — {w}"))
-                        .unwrap_or_default()
-                );
-            }
-            if failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
     }
 }
 
-fn validate(scenario: &std::path::Path) -> anyhow::Result<()> {
-    let s = scenario::load(scenario)?;
+/// `check`: prints the table of every bound, then the failures; exit 1 when one fails.
+fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&Path>) -> Result<(), Failure> {
+    let seeds = seeds.map(check::parse_seeds).transpose()?;
+    // Where the JUnit file goes is checked before anything runs.
+    let junit = junit.map(output::PreparedFile::new).transpose()?;
+    let plan = check::plan(paths)?;
+    for (file, why) in &plan.skipped {
+        eprintln!("{}: skipped: {why}", file.display());
+    }
+    let outcomes = check::check(&plan.scenarios, seeds.as_deref())?;
+    print!("{}", check::table(&outcomes));
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
     println!(
-        "{}: ok ({} providers, {} users, {} actions)",
-        scenario.display(),
-        s.providers.len(),
-        s.users.len(),
-        s.actions.len()
+        "{} of {} bounds hold",
+        outcomes.len() - failed.len(),
+        outcomes.len()
     );
+    for f in &failed {
+        eprintln!(
+            "FAIL {} for {} (seed {}): measured {}{}",
+            f.expectation,
+            f.observer,
+            f.seed,
+            f.value
+                .map_or_else(|| "nothing".into(), mimimi_analysis::report::fmt_num),
+            f.why
+                .as_deref()
+                .map(|w| format!(" — {w}"))
+                .unwrap_or_default()
+        );
+    }
+    let written = junit.map(|j| check::write_junit(j, &outcomes)).transpose();
+    if !failed.is_empty() {
+        if let Err(e) = written {
+            eprintln!("error: {e}");
+        }
+        return Err(Failure::Failed(format!(
+            "error: {} of {} bounds do not hold",
+            failed.len(),
+            outcomes.len()
+        )));
+    }
+    written?;
     Ok(())
 }
 
-fn report(dir: &std::path::Path) -> anyhow::Result<()> {
+fn validate(scenario: &Path) -> Result<(), Failure> {
+    let s = scenario::load(scenario)?;
+    println!(
+        "{}: ok ({} providers, {} users, {} actions, {} of simulated time)",
+        scenario.display(),
+        s.providers.len(),
+        s.users.len(),
+        s.actions.len(),
+        scenario::format_duration(s.end_us()),
+    );
+    println!("estimated work (a model of the flows, typically within a factor of 2):");
+    for (mode, e) in scenario::estimate(&s) {
+        println!(
+            "  {mode:<16} about {:>12} events, {:>12} MLS operations",
+            e.events, e.mls_operations
+        );
+    }
+    Ok(())
+}
+
+fn report(dir: &Path) -> Result<(), Failure> {
     output::write_reports(dir)?;
     println!("wrote {}", dir.join("report.html").display());
     Ok(())
 }
 
 fn run(
-    scenario: &std::path::Path,
+    scenario: &Path,
     seed: Option<u64>,
     run: u64,
     out: Option<PathBuf>,
     force: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     let s = scenario::load(scenario)?;
     let seed = seed.unwrap_or(s.seed);
     let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    // Where the results go is checked, and staged, before the simulation.
+    let prepared = output::Prepared::new(&out, &s.name, scenario, force)?;
     let mut results = vec![];
     for mode in &s.modes {
         let world = World::new(&s, mode, seed, run);
         let bar = progress_bar(&mode.name, world.last_action_us());
-        let output = world.run(|now| bar.set_position(now)).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: mode {}, seed {seed}, run {run}: {e}",
-                s.file,
-                mode.name
-            )
-        })?;
+        let output = world.run(|now| bar.set_position(now))?;
         bar.finish_and_clear();
         results.push(ModeResult::new(mode, output));
     }
-    let files = output::run_files(&s, seed, run, &results);
-    output::write_dir(&out, &files, &s.name, force, |dir| {
-        output::write_reports(dir).map(|_| ())
-    })?;
+    prepared.write(&output::run_files(&s, seed, run, &results))?;
+    output::write_reports(prepared.dir())?;
+    prepared.commit()?;
     println!("wrote {}", out.display());
     for r in &results {
         println!("fingerprint {} {}", r.mode, r.fingerprint);

@@ -1,13 +1,15 @@
-//! Writing a run's results: per mode `observations.csv`, `truth.csv`, `memberships.csv` and
-//! `connections.csv`, and `summary.json` for the run. Everything is written into a temporary
-//! directory beside the target and renamed into place, so a failed run leaves nothing half
-//! written.
+//! Writing a run's results: per mode `observations.csv`, `truth.csv`, `memberships.csv`,
+//! `connections.csv` and `messages.csv`, and `summary.json`, `metrics.csv` and the reports for
+//! the run. Everything is written into a directory staged beside the target before the
+//! simulation starts, and put in place in one step when complete: a failed or interrupted run
+//! leaves the earlier output as it was. Only directories that a run wrote are ever replaced.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cleanup;
 use crate::observe;
 use crate::scenario::{Coalition, Mode, Scenario};
 use crate::world::{RunOutput, RunStats};
@@ -15,26 +17,32 @@ use crate::world::{RunOutput, RunStats};
 /// Why results could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    /// The output directory exists and `--force` was not given.
-    #[error("{0} already exists and does not hold an earlier output of this scenario; pass --force to replace it, or --out DIR to write elsewhere")]
-    Exists(PathBuf),
+    /// The output directory holds another scenario's output and `--force` was not given.
+    #[error("{} holds the output of scenario {}; pass --force to replace it, or --out DIR to write elsewhere", .0.display(), .1)]
+    OtherScenario(PathBuf, String),
+    /// The output directory holds something no run wrote: it is never replaced.
+    #[error("{} holds files that no run of this tool wrote (for example {}), so it is never replaced, not even with --force; choose another --out, or empty it yourself", .0.display(), .1)]
+    NotAnOutput(PathBuf, String),
+    /// The output path may not be replaced.
+    #[error("{} cannot be the output: {}; choose another --out", .0.display(), .1)]
+    Refused(PathBuf, String),
     /// The analysis could not read what the run wrote, or a report could not be made.
     #[error("analysis: {0}")]
     Analysis(String),
-    /// A file system operation failed.
-    #[error("{path}: {source}")]
+    /// A file system operation failed (the OS error is part of the message, printed once).
+    #[error("{}: {error}", .path.display())]
     Io {
         /// The path involved.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
+    move |error| OutputError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -216,72 +224,361 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-/// Whether `dir` holds an earlier output of the scenario `name` (its `summary.json` says so).
-fn is_earlier_output(dir: &Path, name: &str) -> bool {
-    std::fs::read(dir.join("summary.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v["scenario"] == name)
+/// The files a run writes at the top of its directory.
+pub const RUN_FILES: [&str; 4] = ["summary.json", "metrics.csv", "report.md", "report.html"];
+/// The files a run writes in each mode's directory.
+pub const MODE_FILES: [&str; 5] = [
+    "observations.csv",
+    "truth.csv",
+    "memberships.csv",
+    "connections.csv",
+    "messages.csv",
+];
+
+/// Prefix of the temporary files and directories this tool makes beside its outputs.
+const TEMP_PREFIX: &str = ".mimimi-sim-";
+
+/// What an existing directory holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing (or it does not exist).
+    Empty,
+    /// A run's output: only files a run writes, with the scenario named in its summary.
+    Output { scenario: String },
+    /// Something else; the entry named is one no run writes.
+    Other { example: String },
 }
 
-/// Writes `files` (relative paths) into `dir`, then lets `finish` add to the directory before
-/// it takes its place (the analysis reads the files written and adds its reports). A non-empty
-/// `dir` is replaced when it holds an earlier output of the same scenario, or when `force` is
-/// set; otherwise it is left alone.
-pub fn write_dir(
-    dir: &Path,
-    files: &[(String, Vec<u8>)],
-    scenario: &str,
-    force: bool,
-    finish: impl FnOnce(&Path) -> Result<(), OutputError>,
-) -> Result<(), OutputError> {
-    let non_empty = dir
-        .read_dir()
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if non_empty && !force && !is_earlier_output(dir, scenario) {
-        return Err(OutputError::Exists(dir.to_path_buf()));
-    }
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+/// Classifies `dir`: empty, an earlier run's output (recognised by its own files only), or
+/// something else.
+pub fn existing(dir: &Path) -> Result<Existing, OutputError> {
+    let Ok(entries) = dir.read_dir() else {
+        return Ok(Existing::Empty);
     };
-    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".mimimi-sim-")
-        .tempdir_in(&parent)
-        .map_err(io(&parent))?;
+    let mut names = vec![];
+    for e in entries {
+        let e = e.map_err(io(dir))?;
+        names.push(e.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    if names.is_empty() {
+        return Ok(Existing::Empty);
+    }
+    let other = |name: &str| Existing::Other {
+        example: name.to_string(),
+    };
+    let summary = std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(summary) = summary else {
+        return Ok(other(&names[0]));
+    };
+    let (Some(scenario), Some(modes)) = (
+        summary["scenario"].as_str(),
+        summary["mode_order"].as_array(),
+    ) else {
+        return Ok(other("summary.json"));
+    };
+    let modes: Vec<&str> = modes.iter().filter_map(|m| m.as_str()).collect();
+    for name in &names {
+        let path = dir.join(name);
+        if RUN_FILES.contains(&name.as_str()) && path.is_file() {
+            continue;
+        }
+        if !(modes.contains(&name.as_str()) && path.is_dir()) {
+            return Ok(other(name));
+        }
+        for f in path.read_dir().map_err(io(&path))? {
+            let f = f.map_err(io(&path))?;
+            let fname = f.file_name().to_string_lossy().into_owned();
+            if !(MODE_FILES.contains(&fname.as_str()) && f.path().is_file()) {
+                return Ok(other(&format!("{name}/{fname}")));
+            }
+        }
+    }
+    Ok(Existing::Output {
+        scenario: scenario.to_string(),
+    })
+}
+
+/// An output directory being prepared: checked and staged before the simulation starts (so
+/// that a run whose results could not be written fails before it does the work), filled, then
+/// put in place of any earlier output in one step.
+pub struct Prepared {
+    target: PathBuf,
+    staging: PathBuf,
+}
+
+/// A unique temporary name in `parent`: `.mimimi-sim-<pid>-<n>.new` for a staged output,
+/// `.mimimi-sim-<pid>-<n>.tmp` for a file, `.mimimi-sim-<pid>-<n>-<name>.old` for an earlier
+/// output `<name>` moved aside.
+fn temp_beside(parent: &Path, what: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let sep = if what.ends_with(".old") { '-' } else { '.' };
+    parent.join(format!(
+        "{TEMP_PREFIX}{}-{n}{sep}{what}",
+        std::process::id()
+    ))
+}
+
+/// The process id in a temporary name of this tool, if it is one.
+fn temp_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(TEMP_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Whether a process with this id is running (on systems without /proc, assume it is).
+fn alive(pid: u32) -> bool {
+    pid == std::process::id()
+        || !Path::new("/proc/self").exists()
+        || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes what killed runs left in `parent`: staged outputs and temporary files of processes
+/// that no longer run. An earlier output that a killed run had moved aside
+/// (`.mimimi-sim-<pid>-<n>-<name>.old`) goes back to `<name>` when that place is empty.
+fn clean_leftovers(parent: &Path) -> Result<(), OutputError> {
+    let Ok(entries) = parent.read_dir() else {
+        return Ok(());
+    };
+    let mut stale = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if temp_pid(&name).is_some_and(|pid| !alive(pid)) {
+            stale.push((name, e.path()));
+        }
+    }
+    stale.sort();
+    for (name, path) in stale {
+        let home = name
+            .strip_suffix(".old")
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX)?.splitn(3, '-').nth(2))
+            .map(|original| parent.join(original));
+        match home {
+            Some(home) if !home.exists() => {
+                std::fs::rename(&path, &home).map_err(io(&home))?;
+            }
+            _ => cleanup::remove(&path),
+        }
+    }
+    Ok(())
+}
+
+/// Why `target` may not be replaced, if it may not: it is the current directory or one of its
+/// parents, or holds the scenario file.
+fn protected(target: &Path, scenario_file: &Path) -> Option<String> {
+    let t = target.canonicalize().ok()?;
+    let cwd = std::env::current_dir().ok()?.canonicalize().ok()?;
+    if cwd.starts_with(&t) {
+        return Some(if cwd == t {
+            "it is the current directory".to_string()
+        } else {
+            "it contains the current directory".to_string()
+        });
+    }
+    let file = scenario_file.canonicalize().ok()?;
+    file.starts_with(&t)
+        .then(|| "it contains the scenario file".to_string())
+}
+
+impl Prepared {
+    /// Checks that `target` may receive the output of scenario `name` read from
+    /// `scenario_file`, and stages a directory beside it:
+    /// - an empty or missing directory is fine;
+    /// - an earlier output of the same scenario is replaced;
+    /// - an earlier output of another scenario is replaced with `force`;
+    /// - anything else (a file of the user's, the current directory or a parent of it, the
+    ///   scenario's own directory) is never replaced, `force` or not.
+    pub fn new(
+        target: &Path,
+        name: &str,
+        scenario_file: &Path,
+        force: bool,
+    ) -> Result<Prepared, OutputError> {
+        if target.exists() && !target.is_dir() {
+            return Err(OutputError::Refused(
+                target.to_path_buf(),
+                "it is a file, not a directory".into(),
+            ));
+        }
+        if let Some(why) = protected(target, scenario_file) {
+            return Err(OutputError::Refused(target.to_path_buf(), why));
+        }
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let absolute = std::path::absolute(target).map_err(io(target))?;
+        if absolute.file_name().and_then(|n| n.to_str()).is_none() {
+            return Err(OutputError::Refused(
+                target.to_path_buf(),
+                "its name is not UTF-8 text".into(),
+            ));
+        }
+        clean_leftovers(&parent)?;
+        match existing(target)? {
+            Existing::Empty => {}
+            Existing::Output { scenario } if scenario == name || force => {}
+            Existing::Output { scenario } => {
+                return Err(OutputError::OtherScenario(target.to_path_buf(), scenario));
+            }
+            Existing::Other { example } => {
+                return Err(OutputError::NotAnOutput(target.to_path_buf(), example));
+            }
+        }
+        std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+        let staging = temp_beside(&parent, "new");
+        cleanup::register(&staging);
+        std::fs::create_dir(&staging).map_err(io(&staging))?;
+        Ok(Prepared {
+            target: absolute,
+            staging,
+        })
+    }
+
+    /// The staged directory, to write into.
+    pub fn dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Writes `files` (relative paths) into the staged directory.
+    pub fn write(&self, files: &[(String, Vec<u8>)]) -> Result<(), OutputError> {
+        write_files(&self.staging, files)
+    }
+
+    /// Puts the staged directory in place of the target. Under the interrupt lock: the earlier
+    /// output is moved aside, the new one moved in, then the earlier one removed.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let (target, staging) = (self.target.clone(), self.staging.clone());
+        cleanup::uninterrupted(|registry| {
+            let parent = target.parent().unwrap_or(Path::new("."));
+            let mut aside = None;
+            if target.exists() {
+                // The name keeps where it came from, for a later run to put it back if this
+                // one is killed between the two renames.
+                let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let path = temp_beside(parent, &format!("{name}.old"));
+                std::fs::rename(&target, &path).map_err(io(&target))?;
+                registry.register(&path);
+                aside = Some(path);
+            }
+            std::fs::rename(&staging, &target).map_err(io(&target))?;
+            registry.unregister(&staging);
+            if let Some(aside) = aside {
+                cleanup::remove(&aside);
+                registry.unregister(&aside);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Prepared {
+    /// A staged directory that was not committed (an error on the way) is removed.
+    fn drop(&mut self) {
+        if self.staging.exists() {
+            cleanup::remove(&self.staging);
+        }
+        cleanup::unregister(&self.staging);
+    }
+}
+
+/// A scratch directory in the system's temporary directory, removed when dropped or when the
+/// process is interrupted.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new() -> Result<ScratchDir, OutputError> {
+        let path = temp_beside(&std::env::temp_dir(), "new");
+        cleanup::register(&path);
+        std::fs::create_dir(&path).map_err(io(&path))?;
+        Ok(ScratchDir(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        cleanup::remove(&self.0);
+        cleanup::unregister(&self.0);
+    }
+}
+
+/// Writes `files` (relative paths) under `dir`, creating subdirectories; files and
+/// directories get the permissions the umask allows.
+pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<(), OutputError> {
     for (rel, bytes) in files {
-        let path = tmp.path().join(rel);
+        let path = dir.join(rel);
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p).map_err(io(p))?;
         }
         std::fs::write(&path, bytes).map_err(io(&path))?;
     }
-    finish(tmp.path())?;
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    let tmp = tmp.keep();
-    std::fs::rename(&tmp, dir).map_err(io(dir))?;
     Ok(())
+}
+
+/// A file about to be written in place of `path`: a temporary file beside it, created at once
+/// (so that an unwritable place is found before any work) and renamed over `path` when the
+/// content is ready.
+pub struct PreparedFile {
+    path: PathBuf,
+    temp: PathBuf,
+}
+
+impl PreparedFile {
+    /// Creates the temporary file beside `path` (with the permissions the umask allows).
+    pub fn new(path: &Path) -> Result<PreparedFile, OutputError> {
+        if path.is_dir() {
+            return Err(OutputError::Refused(
+                path.to_path_buf(),
+                "it is a directory".into(),
+            ));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = temp_beside(&parent, "tmp");
+        cleanup::register(&temp);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io(path))?;
+        Ok(PreparedFile {
+            path: path.to_path_buf(),
+            temp,
+        })
+    }
+
+    /// Writes `bytes` and renames the file into place.
+    pub fn commit(self, bytes: &[u8]) -> Result<(), OutputError> {
+        std::fs::write(&self.temp, bytes).map_err(io(&self.path))?;
+        std::fs::rename(&self.temp, &self.path).map_err(io(&self.path))?;
+        Ok(())
+    }
+}
+
+impl Drop for PreparedFile {
+    fn drop(&mut self) {
+        if self.temp.exists() {
+            cleanup::remove(&self.temp);
+        }
+        cleanup::unregister(&self.temp);
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
 /// that the file is either the old one or the new one, never half written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    use std::io::Write as _;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io(&parent))?;
-    tmp.write_all(bytes).map_err(io(path))?;
-    tmp.persist(path).map_err(|e| OutputError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    PreparedFile::new(path)?.commit(bytes)
 }
 
 /// Recomputes the metrics of the run in `dir` from its files alone and writes `metrics.csv`,

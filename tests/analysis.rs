@@ -172,6 +172,6 @@ fn report_recomputes_what_run_wrote() {
         .arg(tmp.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "invalid input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("summary.json"));
 }

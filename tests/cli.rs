@@ -113,22 +113,26 @@ fn same_seed_gives_identical_files_in_two_processes() {
 }
 
 #[test]
-fn existing_output_is_kept_without_force() {
+fn a_directory_of_the_users_is_never_replaced() {
     let tmp = tempfile::tempdir().unwrap();
     let keep = tmp.path().join("keep.txt");
     std::fs::write(&keep, "mine").unwrap();
     let qs = quickstart();
-    let out = sim(&["run", &qs, "--out", tmp.path().to_str().unwrap()], &[]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine");
-    let out = sim(
-        &["run", &qs, "--out", tmp.path().to_str().unwrap(), "--force"],
-        &[],
-    );
-    assert!(out.status.success());
-    assert!(!keep.exists());
-    assert!(tmp.path().join("summary.json").exists());
+    for force in [false, true] {
+        let mut args = vec!["run", &qs, "--out", tmp.path().to_str().unwrap()];
+        if force {
+            args.push("--force");
+        }
+        let out = sim(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "force {force}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("keep.txt"), "{stderr}");
+        assert!(stderr.contains("never replaced"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&keep).unwrap(), "mine");
+    }
+    // Nothing but the user's file is there: no staged output left behind.
+    let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
 }
 
 const GOOD_HEAD: &str = r#"[[provider]]
@@ -193,7 +197,7 @@ fn bad_scenarios_name_the_line_and_fail() {
                 &[],
             );
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1), "{what} ({cmd}): {stderr}");
+            assert_eq!(out.status.code(), Some(2), "{what} ({cmd}): {stderr}");
             let expected = format!("bad.toml{position}");
             assert!(
                 stderr.contains(&expected),
@@ -215,7 +219,7 @@ fn validate_accepts_quickstart() {
 #[test]
 fn missing_file_is_a_clear_error() {
     let out = sim(&["run", "no/such/file.toml"], &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no/such/file.toml"), "{stderr}");
 }

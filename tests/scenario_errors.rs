@@ -468,7 +468,16 @@ fn load_reads_a_file_and_reports_io_errors() {
     assert!(matches!(e, ScenarioError::Io { .. }));
     let text = e.to_string();
     assert!(
-        text.starts_with(&format!("{}: cannot read: ", missing.display())),
+        text.starts_with(&format!(
+            "{}: error: cannot read the file: ",
+            missing.display()
+        )),
+        "{text}"
+    );
+    // The OS error appears once.
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
         "{text}"
     );
     assert_eq!(e.pos(), None);
@@ -973,7 +982,7 @@ fn send_count_and_interval_must_be_positive() {
         )),
         B + 9,
         50,
-        "`every` must be greater than 0",
+        "`every` must be at least 1ms, got 0s",
     );
     assert_hint(&e, "every = \"1s\"");
 }

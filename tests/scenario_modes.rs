@@ -274,7 +274,8 @@ fn ablation_on_mimimi_switches_one_mechanism_off() {
 
 #[test]
 fn ablation_without_pseudonyms_needs_no_connections() {
-    // alice adds bob without a connect: fine when no mode to run uses pseudonyms.
+    // alice adds bob without a connect: fine when no mode to run uses pseudonyms or
+    // KeyPackages fetched by connection token.
     let tail = r#"[[action]]
 at = "1s"
 create_room = { room = "r", by = "alice", members = ["bob"] }
@@ -283,20 +284,29 @@ create_room = { room = "r", by = "alice", members = ["bob"] }
 name = "no-pseudonyms"
 base = "mimimi"
 pseudonymous_credentials = false
+anonymous_key_packages = false
 
 [[ablation]]
 name = "pseudonyms-only"
 pseudonymous_credentials = true
+
+[[ablation]]
+name = "tokens-only"
+anonymous_key_packages = true
 "#;
     let s = ok(&src("modes = [\"mimi\", \"no-pseudonyms\"]\n", tail));
     assert!(!s.connections_required);
-    // Declaring an ablation with pseudonyms that does not run changes nothing; running it does.
-    assert_err(
-        &src("modes = [\"no-pseudonyms\", \"pseudonyms-only\"]\n", tail),
-        B + 4,
-        54,
-        "bob is not connected to alice at 1s",
-    );
+    // Declaring an ablation that needs connections and does not run changes nothing; running
+    // it does: with pseudonyms (identity links) or with token-indexed KeyPackages (a token is
+    // learned only from a connection), the run itself would refuse the add.
+    for mode in ["pseudonyms-only", "tokens-only"] {
+        assert_err(
+            &src(&format!("modes = [\"no-pseudonyms\", \"{mode}\"]\n"), tail),
+            B + 4,
+            54,
+            "bob is not connected to alice at 1s",
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

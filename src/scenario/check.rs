@@ -13,7 +13,8 @@ use super::{
     Action, ActionKind, Channel, Coalition, ExpectObserver, Expectation, Mechanisms, Mode, Pos,
     ProviderSpec, Scenario, UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
     DEFAULT_KEY_PACKAGE_SETS, DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED,
-    KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES,
+    KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES, MAX_LATENCY_US, MAX_PUBLISH_COUNT, MAX_SEND_COUNT,
+    MAX_TIME_US, MIN_LAST_RESORT_REUPLOAD_US, MIN_SEND_EVERY_US,
 };
 
 /// Default `send.count`.
@@ -35,6 +36,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         connected: HashMap::new(),
     };
 
+    // The name is the default output directory, reports/<name>: a plain file name.
     let name = match &raw.name {
         Some(name) => {
             if name.get_ref().trim().is_empty() {
@@ -43,13 +45,34 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
                     "scenario name is empty",
                     Some("give the scenario a name, or remove `name` to use the file name".into()),
                 );
+            } else if let Some(problem) = file_name_problem(name.get_ref()) {
+                c.report(
+                    name.span(),
+                    format!("invalid scenario name \"{}\": {problem}", name.get_ref()),
+                    Some(format!("{FILE_NAME_HINT}, e.g. name = \"quickstart\"")),
+                );
             }
             name.get_ref().clone()
         }
-        None => Path::new(source.file).file_stem().map_or_else(
-            || source.file.to_string(),
-            |s| s.to_string_lossy().into_owned(),
-        ),
+        None => {
+            let stem = Path::new(source.file).file_stem().map_or_else(
+                || source.file.to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            if let Some(problem) = file_name_problem(&stem) {
+                c.report(
+                    0..0,
+                    format!(
+                        "the file name \"{stem}\" cannot name the scenario (it would name its \
+                         output directory): {problem}"
+                    ),
+                    Some(format!(
+                        "add a `name` key: {FILE_NAME_HINT}, e.g. name = \"my-scenario\""
+                    )),
+                );
+            }
+            stem
+        }
     };
 
     let seed = match &raw.seed {
@@ -65,7 +88,22 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     };
 
     let latency_us = match &raw.latency {
-        Some(latency) => c.duration(latency, "latency").unwrap_or(DEFAULT_LATENCY_US),
+        Some(latency) => match c.duration(latency, "latency") {
+            Some(us) if us > MAX_LATENCY_US => {
+                c.report(
+                    latency.span(),
+                    format!(
+                        "latency {} is longer than the longest accepted, {}",
+                        latency.get_ref(),
+                        format_duration(MAX_LATENCY_US)
+                    ),
+                    Some("use a latency per hop of at most 1m, e.g. latency = \"20ms\"".into()),
+                );
+                DEFAULT_LATENCY_US
+            }
+            Some(us) => us,
+            None => DEFAULT_LATENCY_US,
+        },
         None => DEFAULT_LATENCY_US,
     };
 
@@ -132,15 +170,38 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     };
 
     let last_resort_reupload_us = match &raw.last_resort_reupload {
-        Some(every) => c
-            .duration(every, "last_resort_reupload")
-            .unwrap_or(DEFAULT_LAST_RESORT_REUPLOAD_US),
+        Some(every) => match c.duration(every, "last_resort_reupload") {
+            Some(us) if us > 0 && us < MIN_LAST_RESORT_REUPLOAD_US => {
+                c.report(
+                    every.span(),
+                    format!(
+                        "last_resort_reupload {} is shorter than the shortest accepted, {}",
+                        every.get_ref(),
+                        format_duration(MIN_LAST_RESORT_REUPLOAD_US)
+                    ),
+                    Some(
+                        "every re-upload builds a KeyPackage per client: use at least \"1s\", \
+                         or \"0s\" to never re-upload"
+                            .into(),
+                    ),
+                );
+                DEFAULT_LAST_RESORT_REUPLOAD_US
+            }
+            Some(us) => us,
+            None => DEFAULT_LAST_RESORT_REUPLOAD_US,
+        },
         None => DEFAULT_LAST_RESORT_REUPLOAD_US,
     };
 
     let ablations = c.ablations(raw);
     let modes = c.modes(raw, ablations);
-    let connections_required = modes.iter().any(|m| m.mechanisms.pseudonymous_credentials);
+    // Adds need a connection when KeyPackages are fetched by connection token or identity
+    // links are derived from connection keys; joins when a member must hand over the room's
+    // identity link wrapper key.
+    let connections_required = modes
+        .iter()
+        .any(|m| m.mechanisms.pseudonymous_credentials || m.mechanisms.anonymous_key_packages);
+    let joins_need_connection = modes.iter().any(|m| m.mechanisms.pseudonymous_credentials);
 
     let providers = c.providers(raw);
     let users = c.users(raw);
@@ -160,7 +221,12 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
 
     // Stable: actions at the same time keep their file order.
     pending.sort_by_key(|p| p.at_us);
-    replay(&pending, source, connections_required)?;
+    replay(
+        &pending,
+        source,
+        connections_required,
+        joins_need_connection,
+    )?;
 
     Ok(Scenario {
         name,
@@ -314,6 +380,24 @@ impl<'r> Checker<'_, 'r> {
                     "tolerance without equals",
                     Some("tolerance applies to equals; use min and max for a range".into()),
                 );
+            }
+            for (key, bound) in [
+                ("min", &e.min),
+                ("max", &e.max),
+                ("equals", &e.equals),
+                ("tolerance", &e.tolerance),
+            ] {
+                if let Some(b) = bound.as_ref().filter(|b| !b.get_ref().is_finite()) {
+                    self.report(
+                        b.span(),
+                        format!("`{key}` must be a finite number, got {}", b.get_ref()),
+                        Some(format!(
+                            "a bound of {} can never hold or always holds; write a number, \
+                             e.g. {key} = 0.0",
+                            b.get_ref()
+                        )),
+                    );
+                }
             }
             if let Some(t) = &e.tolerance {
                 if t.get_ref().is_nan() || *t.get_ref() < 0.0 {
@@ -663,7 +747,24 @@ impl<'r> Checker<'_, 'r> {
 
     fn action(&mut self, action: &'r Spanned<RawAction>) -> Option<Pending<'r>> {
         let a = action.get_ref();
-        let at_us = self.duration(&a.at, "at");
+        let at_us = match self.duration(&a.at, "at") {
+            Some(us) if us > MAX_TIME_US => {
+                self.report(
+                    a.at.span(),
+                    format!(
+                        "action at {} is after the longest simulated time, {}",
+                        a.at.get_ref(),
+                        format_duration(MAX_TIME_US)
+                    ),
+                    Some(format!(
+                        "a run simulates at most {}; move the action earlier",
+                        format_duration(MAX_TIME_US)
+                    )),
+                );
+                None
+            }
+            other => other,
+        };
         let mut kinds = a.kinds();
         let kind_list = ACTION_KINDS.join(", ");
         if kinds.is_empty() {
@@ -689,7 +790,7 @@ impl<'r> Checker<'_, 'r> {
             return None;
         }
         let (_, span, raw) = kinds.remove(0);
-        let kind = self.kind(&raw, span);
+        let kind = self.kind(&raw, span, at_us);
         Some(Pending {
             at_us: at_us?,
             pos: self.source.pos(action.span().start),
@@ -698,7 +799,7 @@ impl<'r> Checker<'_, 'r> {
         })
     }
 
-    fn kind(&mut self, raw: &RawKind<'r>, span: Range<usize>) -> ActionKind {
+    fn kind(&mut self, raw: &RawKind<'r>, span: Range<usize>, at_us: Option<u64>) -> ActionKind {
         match raw {
             RawKind::Connect(r) => {
                 let (from, to) = (r.from.get_ref().as_str(), r.to.get_ref().as_str());
@@ -847,17 +948,20 @@ impl<'r> Checker<'_, 'r> {
             RawKind::Send(r) => {
                 self.room(&r.room);
                 self.user(&r.from);
-                let count = r
-                    .count
-                    .as_ref()
-                    .map_or(DEFAULT_SEND_COUNT, |c| self.count(c, "send"));
+                let count = r.count.as_ref().map_or(DEFAULT_SEND_COUNT, |c| {
+                    self.count(c, "send", MAX_SEND_COUNT)
+                });
                 let every_us = match &r.every {
                     Some(every) => match self.duration(every, "every") {
-                        Some(0) => {
+                        Some(us) if us < MIN_SEND_EVERY_US => {
                             self.report(
                                 every.span(),
-                                "`every` must be greater than 0",
-                                Some("use a positive interval, e.g. every = \"1s\"".into()),
+                                format!(
+                                    "`every` must be at least {}, got {}",
+                                    format_duration(MIN_SEND_EVERY_US),
+                                    every.get_ref()
+                                ),
+                                Some("use a longer interval, e.g. every = \"1s\"".into()),
                             );
                             DEFAULT_SEND_EVERY_US
                         }
@@ -866,6 +970,23 @@ impl<'r> Checker<'_, 'r> {
                     },
                     None => DEFAULT_SEND_EVERY_US,
                 };
+                if let (Some(at), Some(count_value)) = (at_us, &r.count) {
+                    let last = every_us
+                        .checked_mul(u64::from(count.saturating_sub(1)))
+                        .and_then(|d| at.checked_add(d));
+                    if last.is_none_or(|l| l > MAX_TIME_US) {
+                        self.report(
+                            count_value.span(),
+                            format!(
+                                "the last of {count} messages, one every {}, would be sent \
+                                 after the longest simulated time, {}",
+                                format_duration(every_us),
+                                format_duration(MAX_TIME_US)
+                            ),
+                            Some("send fewer messages, or send them more often".into()),
+                        );
+                    }
+                }
                 ActionKind::Send {
                     room: r.room.get_ref().clone(),
                     from: r.from.get_ref().clone(),
@@ -875,7 +996,7 @@ impl<'r> Checker<'_, 'r> {
             }
             RawKind::PublishKeyPackages(r) => {
                 self.user(&r.user);
-                let count = self.count(&r.count, "publish_key_packages");
+                let count = self.count(&r.count, "publish_key_packages", MAX_PUBLISH_COUNT);
                 ActionKind::PublishKeyPackages {
                     user: r.user.get_ref().clone(),
                     count,
@@ -913,7 +1034,7 @@ impl<'r> Checker<'_, 'r> {
         }
     }
 
-    fn count(&mut self, count: &Spanned<i64>, kind: &str) -> u32 {
+    fn count(&mut self, count: &Spanned<i64>, kind: &str, max: u32) -> u32 {
         let n = *count.get_ref();
         if n < 1 {
             self.report(
@@ -923,14 +1044,17 @@ impl<'r> Checker<'_, 'r> {
             );
             return 1;
         }
-        u32::try_from(n).unwrap_or_else(|_| {
-            self.report(
-                count.span(),
-                format!("{kind} count {n} is too large"),
-                Some(format!("use a count of at most {}", u32::MAX)),
-            );
-            1
-        })
+        match u32::try_from(n) {
+            Ok(n) if n <= max => n,
+            _ => {
+                self.report(
+                    count.span(),
+                    format!("{kind} count {n} is too large"),
+                    Some(format!("use a count of at most {max}")),
+                );
+                1
+            }
+        }
     }
 }
 
@@ -938,6 +1062,22 @@ impl<'r> Checker<'_, 'r> {
 const BUILT_IN_MODES: [&str; 2] = ["mimi", "mimimi"];
 
 const NAME_HINT: &str = "names are non-empty and use only letters, digits, '_', '.' and '-'";
+
+const FILE_NAME_HINT: &str =
+    "a scenario name is up to 100 letters, digits, '_', '.' and '-', not starting with '.'";
+
+/// What keeps `s` from being a scenario name (a directory name of its own), if anything.
+fn file_name_problem(s: &str) -> Option<&'static str> {
+    if s.chars().count() > 100 {
+        Some("it is longer than 100 characters")
+    } else if s.starts_with('.') {
+        Some("it starts with '.'")
+    } else if !is_name(s) {
+        Some("only letters, digits, '_', '.' and '-' are allowed")
+    } else {
+        None
+    }
+}
 
 /// Whether `s` is a valid user or room name: `[A-Za-z0-9_.-]+`.
 fn is_name(s: &str) -> bool {
@@ -1016,13 +1156,15 @@ fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 
 /// Replays room creation and membership in time order and returns the first violation.
 ///
-/// With `connections_required` (some mode uses pseudonymous credentials), users must be
-/// connected by an earlier `connect` before one adds the other, and a joiner must be connected
-/// to a current member.
+/// With `connections_required` (some mode uses pseudonymous credentials or token-indexed
+/// KeyPackages), users must be connected by an earlier `connect` before one adds the other;
+/// with `joins_need_connection` (pseudonymous credentials), a joiner of a room with identity
+/// links must be connected to a current member.
 fn replay(
     pending: &[Pending<'_>],
     source: &Source<'_>,
     connections_required: bool,
+    joins_need_connection: bool,
 ) -> Result<(), ScenarioError> {
     // Where each room is first created in time order, for hints about early use.
     let mut first_create: HashMap<&str, (u64, usize)> = HashMap::new();
@@ -1183,7 +1325,7 @@ fn replay(
                         format!("drop this join, or make {u} leave the room earlier"),
                     ));
                 }
-                if connections_required
+                if joins_need_connection
                     && room.identity_links
                     && !room.members.iter().any(|m| connected.contains(&pair(m, u)))
                 {

@@ -7,13 +7,10 @@ use super::Pos;
 /// Why a scenario file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read (the OS error is part of the message, not a separate
+    /// source, so that it is printed once).
+    #[error("{file}: error: cannot read the file: {error}")]
+    Io { file: String, error: std::io::Error },
     /// The file is not valid TOML, does not match the schema, or describes an impossible
     /// scenario. `line` and `column` are 1-based; the column counts characters.
     #[error("{file}:{line}:{column}: error: {message}{}", render_hint(.hint))]
@@ -48,7 +45,7 @@ impl ScenarioError {
     /// The message without file, position or hint.
     pub fn message(&self) -> String {
         match self {
-            ScenarioError::Io { source, .. } => format!("cannot read: {source}"),
+            ScenarioError::Io { error, .. } => format!("cannot read the file: {error}"),
             ScenarioError::Invalid { message, .. } => message.clone(),
         }
     }
@@ -66,20 +63,34 @@ impl ScenarioError {
 pub(crate) struct Source<'a> {
     pub src: &'a str,
     pub file: &'a str,
+    /// Byte offset of the start of every line, for positions in logarithmic time (a scenario
+    /// asks for one per user and action).
+    line_starts: Vec<usize>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    pub fn new(src: &'a str, file: &'a str) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Source {
+            src,
+            file,
+            line_starts,
+        }
+    }
+
     /// The 1-based line and character column of a byte offset.
     pub fn pos(&self, offset: usize) -> Pos {
         let mut offset = offset.min(self.src.len());
         while !self.src.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &self.src[..offset];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let line_start = self.line_starts[line - 1];
         Pos {
-            line: before.matches('\n').count() + 1,
-            column: before[line_start..].chars().count() + 1,
+            line,
+            column: self.src[line_start..offset].chars().count() + 1,
         }
     }
 
@@ -95,8 +106,8 @@ impl Source<'_> {
             file: self.file.to_string(),
             line: pos.line,
             column: pos.column,
-            message: message.into(),
-            hint,
+            message: shorten(&message.into()),
+            hint: hint.map(|h| shorten(&h)),
         }
     }
 
@@ -151,4 +162,49 @@ fn type_hint(message: &str) -> Option<String> {
         _ => return None,
     };
     Some(hint.to_string())
+}
+
+/// Longest word of a message shown whole; longer ones (a value pasted by mistake, a key of
+/// 500 KB) are cut, and so is a message that is long as a whole.
+const MAX_WORD: usize = 64;
+const MAX_MESSAGE: usize = 600;
+
+/// `message` with every overlong word cut to its first characters and its length in bytes.
+pub(crate) fn shorten(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE + 64));
+    for (i, word) in message.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.chars().count() > MAX_WORD {
+            let head: String = word.chars().take(MAX_WORD / 2).collect();
+            out.push_str(&format!("{head}... ({} bytes)", word.len()));
+        } else {
+            out.push_str(word);
+        }
+        if out.len() > MAX_MESSAGE {
+            out.push_str(" ...");
+            break;
+        }
+    }
+    out
+}
+
+/// The error for bytes that are not UTF-8: at the line and column where the first invalid
+/// byte is, with its offset.
+pub(crate) fn utf8_error(file: &str, bytes: &[u8], e: std::str::Utf8Error) -> ScenarioError {
+    let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid up to here");
+    let source = Source::new(valid, file);
+    let pos = source.pos(valid.len());
+    ScenarioError::Invalid {
+        file: file.to_string(),
+        line: pos.line,
+        column: pos.column,
+        message: format!(
+            "the file is not valid UTF-8: byte 0x{:02x} at byte offset {}",
+            bytes[e.valid_up_to()],
+            e.valid_up_to()
+        ),
+        hint: Some("save the scenario as UTF-8 text".into()),
+    }
 }

@@ -47,6 +47,7 @@
 mod check;
 mod duration;
 mod error;
+mod estimate;
 mod modes;
 mod raw;
 
@@ -56,6 +57,7 @@ use serde::Serialize;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::ScenarioError;
+pub use estimate::{estimate, Estimate};
 pub use modes::{Channel, Mechanisms, Mode};
 
 /// Default `seed`.
@@ -74,6 +76,18 @@ pub const DEFAULT_KEY_PACKAGE_SETS: u32 = 4;
 pub const KEY_PACKAGE_SETS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 /// Default `last_resort_reupload`, in microseconds (10m).
 pub const DEFAULT_LAST_RESORT_REUPLOAD_US: u64 = 600_000_000;
+/// Shortest `last_resort_reupload` other than `"0s"` (never), in microseconds (1s).
+pub const MIN_LAST_RESORT_REUPLOAD_US: u64 = 1_000_000;
+/// Longest simulated time: no action (or message of a `send`) after 30 days.
+pub const MAX_TIME_US: u64 = 30 * 24 * 3_600_000_000;
+/// Longest `latency` per hop (1m).
+pub const MAX_LATENCY_US: u64 = 60_000_000;
+/// Largest `count` of a `send`.
+pub const MAX_SEND_COUNT: u32 = 1_000_000;
+/// Shortest `every` of a `send` (1ms).
+pub const MIN_SEND_EVERY_US: u64 = 1_000;
+/// Largest `count` of a `publish_key_packages` (KeyPackage sets per action).
+pub const MAX_PUBLISH_COUNT: u32 = 1_000;
 
 /// A parsed and validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -105,8 +119,9 @@ pub struct Scenario {
     pub key_package_sets: u32,
     /// The `last_resort_reupload` key in microseconds, default 10m; 0 means never.
     pub last_resort_reupload_us: u64,
-    /// Whether any mode to run has `pseudonymous_credentials`; then users must be connected
-    /// before they can add each other (checked when the scenario is parsed).
+    /// Whether any mode to run has `pseudonymous_credentials` or `anonymous_key_packages`;
+    /// then users must be connected before they can add each other (checked when the scenario
+    /// is parsed).
     pub connections_required: bool,
     /// Coalitions of providers that pool their observations (`[[coalition]]`), in file order.
     pub coalitions: Vec<Coalition>,
@@ -309,22 +324,58 @@ impl Scenario {
     pub fn provider(&self, domain: &str) -> Option<&ProviderSpec> {
         self.providers.iter().find(|p| p.domain == domain)
     }
+
+    /// When the last scripted action happens (a `send` ends with its last message), in
+    /// microseconds; validation keeps it within [`MAX_TIME_US`].
+    pub fn end_us(&self) -> u64 {
+        self.actions
+            .iter()
+            .map(|a| a.end_us().unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Action {
+    /// When the action's last effect is scheduled: its `at`, or a `send`'s last message;
+    /// `None` if that overflows.
+    pub fn end_us(&self) -> Option<u64> {
+        match &self.kind {
+            ActionKind::Send {
+                count, every_us, ..
+            } => every_us
+                .checked_mul(u64::from(count.saturating_sub(1)))
+                .and_then(|d| self.at_us.checked_add(d)),
+            _ => Some(self.at_us),
+        }
+    }
 }
 
 /// Reads and parses a scenario file; see [`parse_str`].
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-        file: file.clone(),
-        source,
-    })?;
-    parse_str(&src, &file)
+    let bytes = read_file(path)?;
+    let src = std::str::from_utf8(&bytes).map_err(|e| error::utf8_error(&file, &bytes, e))?;
+    parse_str(src, &file)
+}
+
+/// Reads a file, or says why it cannot be read.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, ScenarioError> {
+    let file = path.display().to_string();
+    if path.is_dir() {
+        return Err(ScenarioError::Io {
+            file,
+            error: std::io::Error::new(std::io::ErrorKind::IsADirectory, "it is a directory"),
+        });
+    }
+    std::fs::read(path).map_err(|error| ScenarioError::Io { file, error })
 }
 
 /// Parses and validates scenario text. `file` is used in messages and, when the scenario
-/// has no `name`, its stem becomes the name.
+/// has no `name`, its stem becomes the name. A leading byte order mark is ignored.
 pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    let source = error::Source { src, file };
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let source = error::Source::new(src, file);
     let raw: raw::RawScenario = toml::from_str(src).map_err(|e| source.toml_error(&e))?;
     check::build(&raw, &source)
 }

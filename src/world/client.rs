@@ -208,6 +208,7 @@ impl World<'_> {
             .map_err(mls_err("set leaf extensions"))?
             .build(&c.mls, &c.signers[&leaf.signer], leaf.cwk.clone())
             .map_err(mls_err("create a group"))?;
+        self.stats.mls_operations += 1;
         let gi = group
             .export_group_info(c.mls.crypto(), &c.signers[&leaf.signer], false)
             .map_err(mls_err("export a GroupInfo"))?;
@@ -320,6 +321,7 @@ impl World<'_> {
                     .map_err(mls_err("build an add commit"))?
                     .stage_commit(&c.mls)
                     .map_err(mls_err("stage an add commit"))?;
+                self.stats.mls_operations += 1;
                 let (commit, welcome, _) = bundle.into_messages();
                 (commit, welcome)
             }
@@ -328,6 +330,7 @@ impl World<'_> {
                     .group
                     .add_members(&c.mls, signer, &kps)
                     .map_err(mls_err("add members"))?;
+                self.stats.mls_operations += 1;
                 (commit, Some(welcome))
             }
         };
@@ -432,6 +435,7 @@ impl World<'_> {
             .group
             .remove_members(&c.mls, &c.signers[&m.signer], &leaves)
             .map_err(mls_err("remove members"))?;
+        self.stats.mls_operations += 1;
         self.submit_commit(room, actor, commit, None)
     }
 
@@ -461,6 +465,7 @@ impl World<'_> {
                     .0
             };
             messages.push(mls::to_bytes(&msg).into());
+            self.stats.mls_operations += 1;
         }
         let msg = Wire::Handshake(wire::Handshake {
             room: self.rooms[room].uri.clone(),
@@ -601,6 +606,7 @@ impl World<'_> {
             .group
             .create_message(&c.mls, &c.signers[&m.signer], &payload)
             .map_err(mls_err("encrypt an application message"))?;
+        self.stats.mls_operations += 1;
         let bytes = mls::to_bytes(&out);
         let user = c.user;
         self.messages.push(super::MessageRow {
@@ -731,6 +737,7 @@ impl World<'_> {
             .map_err(mls_err("build an external commit"))?
             .finalize(&c.mls)
             .map_err(mls_err("finalize an external commit"))?;
+        self.stats.mls_operations += 1;
         let gi = group
             .export_group_info(c.mls.crypto(), &c.signers[&leaf.signer], false)
             .map_err(mls_err("export a GroupInfo"))?;
@@ -862,6 +869,7 @@ impl World<'_> {
                 .group
                 .process_message(&c.mls, pm)
                 .map_err(mls_err("member processes a handshake"))?;
+            self.stats.mls_operations += 1;
             let aad = processed.aad().to_vec();
             match processed.into_content() {
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
@@ -918,6 +926,7 @@ impl World<'_> {
                 .group
                 .commit_to_pending_proposals(&c.mls, &c.signers[&m.signer])
                 .map_err(mls_err("commit proposals"))?;
+            self.stats.mls_operations += 1;
             return self.submit_commit(room, client, commit, welcome);
         }
         Ok(())
@@ -1013,6 +1022,7 @@ impl World<'_> {
                 .group
                 .process_message(&c.mls, pm)
                 .map_err(mls_err("decrypt an application message"))?;
+            self.stats.mls_operations += 1;
             match processed.into_content() {
                 ProcessedMessageContent::ApplicationMessage(a) => {
                     let payload = a.into_bytes();
@@ -1161,6 +1171,7 @@ impl World<'_> {
                 .map_err(mls_err("stage a Welcome"))?
                 .into_group(&c.mls)
                 .map_err(mls_err("join from a Welcome"))?;
+            self.stats.mls_operations += 1;
             let own = group
                 .own_leaf()
                 .map(|l| l.signature_key().as_slice().to_vec())

@@ -312,6 +312,7 @@ impl World<'_> {
         let fresh = m.room_state.is_some();
         if let Some(state) = &m.room_state {
             let group = follow_room(&self.providers[at].mls, state, items)?;
+            self.stats.mls_operations += 1;
             self.providers[at].follows.insert(room, group);
         }
         if m.kind != fanout_kind::HANDSHAKE {
@@ -332,6 +333,7 @@ impl World<'_> {
             let processed = group
                 .process_message(p.mls.crypto(), pm)
                 .map_err(mls_err("follower processes a handshake"))?;
+            self.stats.mls_operations += 1;
             match processed.into_content() {
                 ProcessedMessageContent::StagedCommitMessage(staged) => {
                     commit_items(items, group, &staged)?;
@@ -642,6 +644,7 @@ impl World<'_> {
             ProposalStore::new(),
         )
         .map_err(mls_err("follow a new room"))?;
+        self.stats.mls_operations += 1;
         for member in group.members() {
             if let Some(leaf) = group.leaf(member.index) {
                 mls::leaf_node_items(items, leaf)?;
@@ -693,6 +696,7 @@ impl World<'_> {
                     .process_message(p.mls.crypto(), pm)
                     .map_err(mls_err("hub processes a handshake"))?
             };
+            self.stats.mls_operations += 1;
             let sender = match processed.sender() {
                 Sender::Member(i) => Some(*i),
                 _ => None,

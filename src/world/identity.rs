@@ -63,7 +63,7 @@ impl World<'_> {
     fn schedule_last_resort_reupload(&mut self, user: usize) {
         let every = self.scenario.last_resort_reupload_us;
         if self.mech.anonymous_key_packages && self.mech.last_resort_policy && every > 0 {
-            let at = self.engine.now() + every;
+            let at = self.engine.now().saturating_add(every);
             if at <= self.last_action_us() {
                 self.schedule_at(at, Event::ReuploadLastResort(user));
             }
@@ -279,6 +279,7 @@ impl World<'_> {
         let bundle = builder
             .build(mls::CIPHERSUITE, &c.mls, &c.signers[&leaf.signer], leaf.cwk)
             .map_err(mls_err("build a KeyPackage"))?;
+        self.stats.mls_operations += 1;
         let kp = bundle.key_package();
         let r = kp
             .hash_ref(c.mls.crypto())

@@ -457,6 +457,10 @@ pub struct RunStats {
     pub messages_rejected: u64,
     /// Application messages that reached a client after it had left the room (dropped).
     pub messages_after_leaving: u64,
+    /// MLS operations: groups created, commits and proposals made, handshakes processed (by
+    /// clients, hubs and followers), Welcomes joined, rooms followed, application messages
+    /// encrypted and decrypted, KeyPackages built.
+    pub mls_operations: u64,
     /// Consistency checks passed (one per room per completed step).
     pub consistency_checks: u64,
     /// Accepted connections.
@@ -504,7 +508,7 @@ pub struct World<'s> {
     wake: BTreeSet<usize>,
     /// Application messages held back while proposals are pending: (client, room) ->
     /// (payload, whether it is a scenario `send`).
-    held: BTreeMap<(usize, usize), Vec<(Vec<u8>, bool)>>,
+    held: BTreeMap<(usize, usize), Vec<Held>>,
     users: Vec<User>,
     clients: Vec<Client>,
     providers: Vec<Provider>,
@@ -532,6 +536,9 @@ pub struct World<'s> {
     last_resort_entries: BTreeSet<(usize, usize)>,
     stats: RunStats,
 }
+
+/// An application message held back: its payload, and whether it is a scenario `send`.
+type Held = (Vec<u8>, bool);
 
 /// A membership interval: from, and until (None while it lasts).
 type Span = (Micros, Option<Micros>);
@@ -709,21 +716,11 @@ impl<'s> World<'s> {
 
     /// The time of the last scripted action, for progress display and periodic work.
     pub fn last_action_us(&self) -> Micros {
-        self.scenario
-            .actions
-            .iter()
-            .map(|a| match &a.kind {
-                ActionKind::Send {
-                    count, every_us, ..
-                } => a.at_us + every_us * u64::from(count.saturating_sub(1)),
-                _ => a.at_us,
-            })
-            .max()
-            .unwrap_or(0)
+        self.scenario.end_us()
     }
 
     /// Runs until no event is left; `progress` is called now and then with the virtual time.
-    pub fn run(mut self, mut progress: impl FnMut(Micros)) -> Result<RunOutput, RunError> {
+    pub fn run(mut self, mut progress: impl FnMut(Micros)) -> Result<RunOutput, Box<RunError>> {
         while self.step()? {
             if self.engine.processed().is_multiple_of(256) {
                 progress(self.engine.now());
@@ -734,7 +731,7 @@ impl<'s> World<'s> {
     }
 
     /// Processes the next event; false when none is left.
-    pub fn step(&mut self) -> Result<bool, RunError> {
+    pub fn step(&mut self) -> Result<bool, Box<RunError>> {
         let Some(Caused { cause, event }) = self.engine.next_event() else {
             return Ok(false);
         };
@@ -747,8 +744,8 @@ impl<'s> World<'s> {
     }
 
     /// `error` with the time, the action being simulated and the run's mode, seed and run.
-    fn run_error(&self, error: SimError) -> RunError {
-        RunError {
+    fn run_error(&self, error: SimError) -> Box<RunError> {
+        Box::new(RunError {
             file: self.scenario.file.clone(),
             mode: self.mode.clone(),
             seed: self.seed,
@@ -759,7 +756,7 @@ impl<'s> World<'s> {
                 (a.pos, a.kind.key())
             }),
             error,
-        }
+        })
     }
 
     /// Schedules an event `delay` from now, as a consequence of the current action.
@@ -775,7 +772,7 @@ impl<'s> World<'s> {
     }
 
     /// Ends the run: checks that no operation is left half done and collects the results.
-    pub fn finish(mut self) -> Result<RunOutput, RunError> {
+    pub fn finish(mut self) -> Result<RunOutput, Box<RunError>> {
         for room in 0..self.rooms.len() {
             if let Some(op) = &self.rooms[room].op {
                 self.cause = op.cause;
