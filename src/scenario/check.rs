@@ -1061,14 +1061,15 @@ impl<'r> Checker<'_, 'r> {
 /// The names of the built-in modes, which ablations cannot take.
 const BUILT_IN_MODES: [&str; 2] = ["mimi", "mimimi"];
 
-const NAME_HINT: &str = "names are non-empty and use only letters, digits, '_', '.' and '-'";
+const NAME_HINT: &str =
+    "names are 1 to 100 characters and use only letters, digits, '_', '.' and '-'";
 
 const FILE_NAME_HINT: &str =
     "a scenario name is up to 100 letters, digits, '_', '.' and '-', not starting with '.'";
 
 /// What keeps `s` from being a scenario name (a directory name of its own), if anything.
 fn file_name_problem(s: &str) -> Option<&'static str> {
-    if s.chars().count() > 100 {
+    if s.len() > 100 {
         Some("it is longer than 100 characters")
     } else if s.starts_with('.') {
         Some("it starts with '.'")
@@ -1079,9 +1080,10 @@ fn file_name_problem(s: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether `s` is a valid user or room name: `[A-Za-z0-9_.-]+`.
+/// Whether `s` is a valid user or room name: `[A-Za-z0-9_.-]{1,100}`.
 fn is_name(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= 100
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
