@@ -212,6 +212,21 @@ fn validate(scenario: &Path) -> Result<(), Failure> {
 }
 
 fn report(dir: &Path) -> Result<(), Failure> {
+    // Only a run's own directory is rewritten.
+    let not_a_run = |what: String| {
+        Failure::Input(format!(
+            "{}: error: not a run directory: {what}; a run directory holds summary.json, \
+             metrics.csv, the reports and one directory per mode, as `run` writes them",
+            dir.display()
+        ))
+    };
+    match output::existing(dir)? {
+        output::Existing::Output { .. } => {}
+        output::Existing::Empty => return Err(not_a_run("it is empty or missing".into())),
+        output::Existing::Other { example } => {
+            return Err(not_a_run(format!("it holds {example}")))
+        }
+    }
     output::write_reports(dir)?;
     println!("wrote {}", dir.join("report.html").display());
     Ok(())

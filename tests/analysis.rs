@@ -175,3 +175,87 @@ fn report_recomputes_what_run_wrote() {
     assert_eq!(out.status.code(), Some(2), "invalid input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("summary.json"));
 }
+
+/// `report DIR` reads only what a run wrote, and refuses a run directory whose contents
+/// contradict themselves, naming the file (and the line) at fault.
+#[test]
+fn report_refuses_what_a_run_could_not_have_written() {
+    let (tmp, _) = run("last-resort");
+    let dir = tmp.path().join("out");
+    let summary_text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    let report = |dir: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
+            .arg("report")
+            .arg(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&summary_text).unwrap();
+        f(&mut v);
+        std::fs::write(dir.join("summary.json"), v.to_string()).unwrap();
+    };
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        (
+            "mode `../../x` is not a plain directory name",
+            Box::new(|v| v["mode_order"][0] = "../../x".into()),
+        ),
+        (
+            "mode `mimi` is listed twice in mode_order",
+            Box::new(|v| v["mode_order"] = serde_json::json!(["mimi", "mimi", "mimimi"])),
+        ),
+        (
+            "coalition `pair` names `nowhere.example`, which is not a listed provider",
+            Box::new(
+                |v| v["coalitions"] = serde_json::json!([{"name": "pair", "members": ["alpha.example", "nowhere.example"]}]),
+            ),
+        ),
+        (
+            "provider `alpha.example` is listed twice",
+            Box::new(|v| v["providers"] = serde_json::json!(["alpha.example", "alpha.example"])),
+        ),
+    ];
+    for (want, f) in &cases {
+        edit(f.as_ref());
+        // The analysis refuses it, naming the file ...
+        let e = input::load(&dir).unwrap_err().to_string();
+        assert!(e.starts_with("summary.json: "), "{e}");
+        assert!(e.contains(want), "want {want}, got {e}");
+        // ... and so does the command, before reading anything the summary names.
+        let (code, stderr) = report(&dir);
+        assert_eq!(code, Some(2), "{want}: {stderr}");
+    }
+    std::fs::write(dir.join("summary.json"), &summary_text).unwrap();
+    // A membership that ends before it starts.
+    let path = dir.join("mimi/memberships.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut fields: Vec<String> = lines[2].split(',').map(str::to_string).collect();
+    fields[5] = "1".into();
+    lines[2] = fields.join(",");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (code, stderr) = report(&dir);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "mimi/memberships.csv line 3: the membership ends (to_us 1) before it starts"
+        ),
+        "{stderr}"
+    );
+    std::fs::write(&path, &text).unwrap();
+    // Something a run did not write makes it not a run directory: never rewritten.
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let (code, stderr) = report(&dir);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("not a run directory: it holds notes.txt"),
+        "{stderr}"
+    );
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    let (code, stderr) = report(&dir);
+    assert_eq!(code, Some(0), "{stderr}");
+}

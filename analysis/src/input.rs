@@ -85,6 +85,7 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         file: summary_file.to_string(),
         source,
     })?;
+    check_summary(&summary)?;
     let mut modes = Vec::with_capacity(summary.mode_order.len());
     for mode in &summary.mode_order {
         let Some(mode_summary) = summary.modes.get(mode) else {
@@ -105,6 +106,21 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
             message: format!("mode `{extra}` is missing from mode_order"),
         });
     }
+    for m in &modes {
+        if let Some(o) = m
+            .observations
+            .iter()
+            .find(|o| !summary.providers.contains(&o.observer))
+        {
+            return Err(AnalysisError::Invalid {
+                file: format!("{}/observations.csv", m.mode),
+                message: format!(
+                    "observation seq {} is by `{}`, which is not a provider of summary.json",
+                    o.seq, o.observer
+                ),
+            });
+        }
+    }
     Ok(RunData {
         scenario: summary.scenario,
         seed: summary.seed,
@@ -113,6 +129,77 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         coalitions: summary.coalitions,
         modes,
     })
+}
+
+/// Whether `name` can name a directory inside the run directory: 1 to 100 letters, digits,
+/// '_', '.' and '-', not starting with '.' (so never `..`, a path or a hidden file).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The summary's lists must make sense before any file they name is read: modes are plain
+/// names listed once, providers are listed once, and every coalition is named once, is not a
+/// provider or `all`, and has at least two of the listed providers, each once.
+fn check_summary(s: &Summary) -> Result<(), AnalysisError> {
+    let invalid = |message: String| AnalysisError::Invalid {
+        file: "summary.json".to_string(),
+        message,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for mode in &s.mode_order {
+        if !plain_name(mode) {
+            return Err(invalid(format!(
+                "mode `{mode}` is not a plain directory name (letters, digits, '_', '.', '-')"
+            )));
+        }
+        if !seen.insert(mode) {
+            return Err(invalid(format!(
+                "mode `{mode}` is listed twice in mode_order"
+            )));
+        }
+    }
+    let mut providers = std::collections::BTreeSet::new();
+    for p in &s.providers {
+        if !providers.insert(p) {
+            return Err(invalid(format!("provider `{p}` is listed twice")));
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for c in &s.coalitions {
+        if c.name == crate::model::ALL_PROVIDERS || providers.contains(&c.name) {
+            return Err(invalid(format!(
+                "coalition `{}` has the name of a built-in observer",
+                c.name
+            )));
+        }
+        if !names.insert(&c.name) {
+            return Err(invalid(format!("coalition `{}` is listed twice", c.name)));
+        }
+        let mut members = std::collections::BTreeSet::new();
+        for m in &c.members {
+            if !providers.contains(m) {
+                return Err(invalid(format!(
+                    "coalition `{}` names `{m}`, which is not a listed provider",
+                    c.name
+                )));
+            }
+            if !members.insert(m) {
+                return Err(invalid(format!("coalition `{}` lists `{m}` twice", c.name)));
+            }
+        }
+        if members.len() < 2 {
+            return Err(invalid(format!(
+                "coalition `{}` has fewer than two providers",
+                c.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the five CSV files of one mode from `<dir>/<mode>/`.
@@ -370,13 +457,20 @@ pub fn parse_memberships<R: Read>(file: &str, input: R) -> Result<Vec<Membership
             "0" | "false" => false,
             other => return Err(rows.error(format!("`last_resort` must be 0 or 1, not `{other}`"))),
         };
+        let from_us: u64 = rows.number(4, "from_us")?;
+        let to_us: Option<u64> = rows.optional_number(5, "to_us")?;
+        if let Some(to) = to_us.filter(|&to| to < from_us) {
+            return Err(rows.error(format!(
+                "the membership ends (to_us {to}) before it starts (from_us {from_us})"
+            )));
+        }
         out.push(Membership {
             room: rows.text(0, "room")?,
             purpose,
             user: rows.text(2, "user")?,
             client: rows.get(3).to_string(),
-            from_us: rows.number(4, "from_us")?,
-            to_us: rows.optional_number(5, "to_us")?,
+            from_us,
+            to_us,
             last_resort,
         });
     }
