@@ -199,7 +199,8 @@ fn report_refuses_what_a_run_could_not_have_written() {
         f(&mut v);
         std::fs::write(dir.join("summary.json"), v.to_string()).unwrap();
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "mode `../../x` is not a plain directory name",
             Box::new(|v| v["mode_order"][0] = "../../x".into()),
