@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mimimi_sim::output::ModeResult;
 use mimimi_sim::scenario::{self, parse_str, ScenarioError};
 use mimimi_sim::world::World;
 use proptest::prelude::*;
@@ -57,10 +58,13 @@ fn every_corpus_file_does_what_it_says() {
         let result = scenario::load(&path);
         match (marker(&path).as_deref(), result) {
             (Some("runs"), Ok(s)) => {
+                // Every mode runs to the end, and again to the same fingerprint.
                 for mode in &s.modes {
-                    if let Err(e) = World::new(&s, mode, s.seed, 0).run(|_| {}) {
-                        panic!("{what}: {e}");
-                    }
+                    let fingerprint = || match World::new(&s, mode, s.seed, 0).run(|_| {}) {
+                        Ok(out) => ModeResult::new(mode, out).fingerprint,
+                        Err(e) => panic!("{what}: {e}"),
+                    };
+                    assert_eq!(fingerprint(), fingerprint(), "{what} {}", mode.name);
                 }
             }
             (Some("runs"), Err(e)) => panic!("{what} should be valid: {e}"),

@@ -246,3 +246,37 @@ send = { room = "r", from = "alice", count = 1 }
         assert_eq!(out.stats.messages_delivered, 1, "{}", mode.name);
     }
 }
+
+#[test]
+fn a_failure_names_the_action_the_time_the_mode_and_the_seed() {
+    // After his first message (sent at 9s, the event that ends `run_until`), bob moves to an
+    // epoch nobody else knows: the others cannot decrypt his second message (sent at 10s) when
+    // it reaches them four hops later, and the error names the action whose consequence that
+    // delivery is.
+    let s = parse_str(SMALL, "small.toml").unwrap();
+    let mut w = World::new(&s, &s.modes[0], 3, 0);
+    run_until(&mut w, 8_000_000);
+    let bob = w.client_index["mimi://b.example/d/bob/1"];
+    let room = w.room_index["r"];
+    let c = &mut w.clients[bob];
+    let g = &mut c.groups.get_mut(&room).unwrap().group;
+    g.commit_to_pending_proposals(&c.mls, &c.signer).unwrap();
+    g.merge_pending_commit(&c.mls).unwrap();
+    let e = loop {
+        match w.step() {
+            Ok(true) => {}
+            Ok(false) => panic!("the corrupted run finished"),
+            Err(e) => break e,
+        }
+    };
+    let text = e.to_string();
+    // `send` is the third action, its table at line 23, column 1.
+    assert!(
+        text.starts_with(
+            "small.toml:23:1: error: the `send` action failed at 10080ms of simulated time \
+             (mode mimi, seed 3, run 0): MLS operation failed (decrypt an application message)"
+        ),
+        "{text}"
+    );
+    assert_eq!(e.time_us, 10_080_000);
+}
