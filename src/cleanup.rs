@@ -48,6 +48,12 @@ impl Registry<'_> {
     }
 }
 
+/// Removes a registered path (a temporary that was not put in place) and unregisters it.
+pub fn discard(path: &Path) {
+    remove(path);
+    unregister(path);
+}
+
 /// Removes a file or directory tree, ignoring what is already gone.
 pub fn remove(path: &Path) {
     let _ = if path.is_dir() {

@@ -480,10 +480,7 @@ impl Prepared {
 impl Drop for Prepared {
     /// A staged directory that was not committed (an error on the way) is removed.
     fn drop(&mut self) {
-        if self.staging.exists() {
-            cleanup::remove(&self.staging);
-        }
-        cleanup::unregister(&self.staging);
+        cleanup::discard(&self.staging);
     }
 }
 
@@ -506,8 +503,7 @@ impl ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
-        cleanup::remove(&self.0);
-        cleanup::unregister(&self.0);
+        cleanup::discard(&self.0);
     }
 }
 
@@ -568,10 +564,7 @@ impl PreparedFile {
 
 impl Drop for PreparedFile {
     fn drop(&mut self) {
-        if self.temp.exists() {
-            cleanup::remove(&self.temp);
-        }
-        cleanup::unregister(&self.temp);
+        cleanup::discard(&self.temp);
     }
 }
 

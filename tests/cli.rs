@@ -1,6 +1,8 @@
 //! The command line: determinism across processes, output files, and bad input.
 
-use std::path::Path;
+mod common;
+
+use common::files;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mimimi-sim");
@@ -31,24 +33,6 @@ fn fingerprint(out: &Output) -> String {
         assert_eq!(l.split(' ').nth(1).unwrap().len(), 64, "{l}");
     }
     lines.join("\n")
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = vec![];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
