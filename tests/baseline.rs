@@ -130,3 +130,70 @@ fn a_provider_sees_accounts_only_of_its_own_users() {
         }
     }
 }
+
+/// MIMI -06 section 5.5: a fanout carries the hub's timestamp and the MLS message, not the
+/// sender. alice@a.example sends 3 messages in a room hosted at h.example with bob@b.example:
+/// the hub reads the sender URI of every submission (3 of 3), alice's own provider ties them to
+/// her account (3 of 3, own scope), and bob's provider, a follower, attributes none (0 of 3).
+#[test]
+fn a_follower_cannot_attribute_a_mimi_message() {
+    let src = r#"
+modes = ["mimi"]
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[provider]]
+domain = "h.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+[[user]]
+name = "bob"
+provider = "b.example"
+[[action]]
+at = "1s"
+create_room = { room = "r", by = "alice", hub = "h.example", members = ["bob"] }
+[[action]]
+at = "5s"
+send = { room = "r", from = "alice", count = 3 }
+"#;
+    let s = scenario::parse_str(src, "attribution.toml").unwrap();
+    let analysis = mimimi_sim::check::analyse(&s, 1).unwrap();
+    let value = |observer: &str, scope: &str| {
+        let m = analysis
+            .metrics
+            .iter()
+            .find(|m| {
+                m.observer == observer
+                    && m.scope.as_str() == scope
+                    && m.metric == "message_attribution"
+            })
+            .unwrap();
+        (m.numerator, m.denominator)
+    };
+    assert_eq!(value("h.example", "foreign"), (3.0, 3.0));
+    assert_eq!(value("a.example", "own"), (3.0, 3.0));
+    assert_eq!(value("b.example", "foreign"), (0.0, 3.0));
+    // Nothing in an application fanout names a user or a client (handshakes do show the
+    // leaves of the commit they carry, which are PublicMessages).
+    let out = run(&s);
+    let fanouts: Vec<_> = out
+        .observations
+        .iter()
+        .filter(|o| o.flow == "fanout_message")
+        .collect();
+    assert_eq!(
+        fanouts.len(),
+        6,
+        "3 messages to bob's and alice's providers"
+    );
+    for o in fanouts {
+        for i in &o.items {
+            assert!(
+                !matches!(i.kind, Kind::UserId | Kind::ClientId | Kind::Account),
+                "{o:?}"
+            );
+        }
+    }
+}

@@ -143,6 +143,42 @@ pub fn sign_with_label(
     Ok(signer.sign(&SignContent::encode(label, content)?)?)
 }
 
+/// RFC 9420 section 5.1.3: `EncryptContext`.
+#[derive(tls_codec::TlsSerialize, tls_codec::TlsSize)]
+struct EncryptContext {
+    label: VLBytes,
+    context: VLBytes,
+}
+
+fn encrypt_context(label: &str, context: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+    encode(&EncryptContext {
+        label: format!("{MLS_LABEL_PREFIX}{label}").into_bytes().into(),
+        context: context.to_vec().into(),
+    })
+}
+
+/// MLS `EncryptWithLabel` (RFC 9420 section 5.1.3): HPKE to `pk` with the `EncryptContext`
+/// as info; the ephemeral key comes from `seed`. Returns the TLS-encoded `HPKECiphertext`.
+pub fn encrypt_with_label(
+    seed: [u8; 32],
+    pk: &[u8],
+    label: &str,
+    context: &[u8],
+    plaintext: &[u8],
+) -> Result<VLBytes, ProtocolError> {
+    connection::seal(seed, pk, &encrypt_context(label, context)?, plaintext)
+}
+
+/// MLS `DecryptWithLabel`, the inverse of [`encrypt_with_label`].
+pub fn decrypt_with_label(
+    sk: &[u8],
+    label: &str,
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, ProtocolError> {
+    connection::open(sk, &encrypt_context(label, context)?, sealed)
+}
+
 /// MLS `VerifyWithLabel` (RFC 9420 section 5.1.2) for Ed25519 public keys.
 pub fn verify_with_label(
     crypto: &impl OpenMlsCrypto,

@@ -41,6 +41,7 @@ impl World<'_> {
                     endpoint: Endpoint::TargetIn,
                     reply: Some(Reply::Direct(client)),
                     bytes: msg.to_bytes(),
+                    local: vec![],
                 };
                 self.schedule_in(self.scenario.latency_us, ev);
             }
@@ -94,7 +95,7 @@ impl World<'_> {
                 let inner = f.request.as_slice().to_vec();
                 if target == home {
                     // The request is for the own provider: it arrives on the account's session.
-                    return self.at_provider(home, peer, Endpoint::TargetIn, reply, inner);
+                    return self.at_provider(home, peer, Endpoint::TargetIn, reply, inner, vec![]);
                 }
                 // The own provider reads what it forwards, as if it came on the session.
                 let inner_msg = Wire::from_bytes(&inner)?;
@@ -121,6 +122,7 @@ impl World<'_> {
                         endpoint: Endpoint::TargetIn,
                         reply: Some(Reply::Home(client)),
                         bytes,
+                        local: vec![],
                     };
                     self.schedule_in(0, ev);
                 } else {
@@ -165,6 +167,7 @@ impl World<'_> {
             Endpoint::TargetIn,
             Some(reply),
             inner.request.into(),
+            vec![],
         )
     }
 

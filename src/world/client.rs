@@ -5,7 +5,7 @@ use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::{
     Credential, GroupId, KeyPackage, LeafNodeIndex, LeafNodeParameters, MlsGroup, MlsMessageBodyIn,
     MlsMessageOut, ProcessedMessageContent, Proposal, ProtocolMessage,
-    MIXED_PLAINTEXT_WIRE_FORMAT_POLICY,
+    RequiredCapabilitiesExtension, MIXED_PLAINTEXT_WIRE_FORMAT_POLICY,
 };
 use openmls_traits::OpenMlsProvider;
 use tls_codec::VLBytes;
@@ -14,10 +14,14 @@ use super::identity::LeafIdentity;
 use super::mls::{self, mls_err};
 use super::wire::{self, fanout_kind, Wire};
 use super::{draw32, Membership, SimError, Step, World};
+use crate::crypto::HpkeKeys;
 use crate::protocol::{
     self, AddAad, ExternalJoinAad, IdentityLinkExtension, IdentityLinkWrapperKey,
 };
 use crate::scenario::ActionKind;
+
+/// MIMI -06 section 5.6: the `EncryptWithLabel` label of a GroupInfo answer.
+pub(super) const GROUP_INFO_LABEL: &str = "GroupInfo and ratchet_tree encryption";
 
 /// Prefix of application messages that carry a [`ContactMessage`] between connected users.
 const CONTACT_PREFIX: &[u8] = b"MIMIMI contact\0";
@@ -76,15 +80,43 @@ impl World<'_> {
                 let target = self.users[t].provider;
                 self.send_anonymous(actor, target, &msg);
             } else {
-                let msg = Wire::KeyPackageClaim(wire::KeyPackageClaim {
-                    room: self.rooms[room].uri.clone(),
-                    requester: self.users[me].uri.clone(),
-                    target: self.users[t].uri.clone(),
-                });
+                let msg = Wire::KeyPackageClaim(self.key_material_request(actor, room, t)?);
                 self.client_to_home(actor, &msg);
             }
         }
         Ok(())
+    }
+
+    /// MIMI -06 `KeyMaterialRequest` of `actor` for `target`'s KeyPackages in `room`, signed
+    /// with the client's real key and carrying its real credential.
+    fn key_material_request(
+        &self,
+        actor: usize,
+        room: usize,
+        target: usize,
+    ) -> Result<wire::KeyPackageClaim, SimError> {
+        let c = &self.clients[actor];
+        let tbs = wire::KeyMaterialRequestTbs {
+            protocol: wire::PROTOCOL_MLS10,
+            requester: self.users[c.user].uri.clone(),
+            target: self.users[target].uri.clone(),
+            room: self.rooms[room].uri.clone(),
+            ciphersuites: vec![u16::from(mls::CIPHERSUITE)],
+            required_capabilities: mls::to_bytes(&RequiredCapabilitiesExtension::new(
+                &[],
+                &[],
+                &[],
+            ))
+            .into(),
+            requester_signature_key: c.signer.public().to_vec().into(),
+            requester_credential: mls::to_bytes(&c.cwk.credential).into(),
+        };
+        let signature =
+            protocol::sign_with_label(&c.signer, "KeyMaterialRequestTBS", &mls::to_bytes(&tbs))?;
+        Ok(wire::KeyPackageClaim {
+            tbs,
+            signature: signature.into(),
+        })
     }
 
     /// A claim or fetch was answered: once all are in, the step is done.
@@ -380,14 +412,12 @@ impl World<'_> {
             .group
             .export_group_info(c.mls.crypto(), &c.signers[&m.signer], false)
             .map_err(mls_err("export a GroupInfo"))?;
-        let sender = self.own_name_in(actor, room)?;
         if !self.clients[actor].groups[&room].group.is_active() {
             self.clients[actor].drop_group(room)?;
         }
         self.release_held(actor, room)?;
         let msg = Wire::Handshake(wire::Handshake {
             room: self.rooms[room].uri.clone(),
-            sender,
             messages: vec![mls::to_bytes(&commit).into()],
             welcome: welcome.map(|w| mls::to_bytes(&w).into()),
             group_info: Some(mls::to_bytes(&gi).into()),
@@ -447,7 +477,6 @@ impl World<'_> {
         if leaves.len() == total {
             return self.close_room(room);
         }
-        let sender = self.own_name_in(actor, room)?;
         let c = &mut self.clients[actor];
         let m = c.groups.get_mut(&room).expect("actor is a member");
         let signer = &c.signers[&m.signer];
@@ -469,7 +498,6 @@ impl World<'_> {
         }
         let msg = Wire::Handshake(wire::Handshake {
             room: self.rooms[room].uri.clone(),
-            sender,
             messages,
             welcome: None,
             group_info: None,
@@ -644,11 +672,34 @@ impl World<'_> {
     /// The joiner asks the hub for the room's GroupInfo: anonymously with the anonymous
     /// channel, else on its session, naming itself unless it uses pseudonyms.
     pub(super) fn request_group_info(&mut self, room: usize, actor: usize) -> Result<(), SimError> {
-        let user = self.clients[actor].user;
-        let msg = Wire::GroupInfoRequest(wire::GroupInfoRequest {
+        // The leaf the client will join with: its credential goes into the request.
+        let leaf = self.actor_leaf(room, actor)?;
+        let keys =
+            HpkeKeys::derive(&draw32(&mut self.clients[actor].rng)).expect("X25519 derivation");
+        let c = &self.clients[actor];
+        let tbs = wire::GroupInfoRequestTbs {
+            protocol: wire::PROTOCOL_MLS10,
             room: self.rooms[room].uri.clone(),
-            requester: (!self.mech.pseudonymous_credentials).then(|| self.users[user].uri.clone()),
+            ciphersuite: u16::from(mls::CIPHERSUITE),
+            signature_key: leaf.signer.clone().into(),
+            credential: mls::to_bytes(&leaf.cwk.credential).into(),
+            group_info_key: keys.public.clone().into(),
+            joining_code: VLBytes::new(vec![]),
+        };
+        let signature = protocol::sign_with_label(
+            &c.signers[&leaf.signer],
+            "GroupInfoRequestTBS",
+            &mls::to_bytes(&tbs),
+        )?;
+        let msg = Wire::GroupInfoRequest(wire::GroupInfoRequest {
+            tbs,
+            signature: signature.into(),
         });
+        self.rooms[room]
+            .op
+            .as_mut()
+            .expect("an operation is running")
+            .joining = Some((leaf, keys));
         if self.mech.anonymous_channel {
             let hub = self.rooms[room].hub;
             self.send_anonymous(actor, hub, &msg);
@@ -661,7 +712,26 @@ impl World<'_> {
     /// The joiner builds its external commit from the hub's GroupInfo and tree, with its
     /// identity link key (and the answer to a connection request) in the commit's AAD.
     fn external_join(&mut self, client: usize, m: wire::GroupInfoResponse) -> Result<(), SimError> {
-        let room = self.room_by_uri(&m.room)?;
+        let room = self.room_by_uri(&m.tbs.room)?;
+        protocol::verify_with_label(
+            self.clients[client].mls.crypto(),
+            m.tbs.hub_signature_key.as_slice(),
+            "GroupInfoResponseTBS",
+            &mls::to_bytes(&m.tbs),
+            m.signature.as_slice(),
+        )?;
+        let (leaf, keys) = self.rooms[room]
+            .op
+            .as_mut()
+            .and_then(|op| op.joining.take())
+            .ok_or_else(|| SimError::Protocol("a GroupInfo nobody asked for".into()))?;
+        let m: wire::GroupInfoRatchetTreeTbe =
+            tls_codec::Deserialize::tls_deserialize_exact(protocol::decrypt_with_label(
+                &keys.private,
+                GROUP_INFO_LABEL,
+                m.tbs.room.as_bytes(),
+                m.tbs.encrypted.as_slice(),
+            )?)?;
         let vgi = match mls::parse_message(m.group_info.as_slice())?.extract() {
             MlsMessageBodyIn::GroupInfo(g) => g,
             _ => {
@@ -671,7 +741,6 @@ impl World<'_> {
             }
         };
         let tree = mls::parse_tree(m.ratchet_tree.as_slice())?;
-        let leaf = self.actor_leaf(room, client)?;
         let op = self.rooms[room]
             .op
             .as_ref()
@@ -759,7 +828,6 @@ impl World<'_> {
         }
         let msg = Wire::Handshake(wire::Handshake {
             room: self.rooms[room].uri.clone(),
-            sender: Self::leaf_user_name(&leaf.cwk.credential)?,
             messages: vec![mls::to_bytes(bundle.commit()).into()],
             welcome: None,
             group_info: Some(mls::to_bytes(&gi).into()),
@@ -819,7 +887,12 @@ impl World<'_> {
             }
             Wire::KeyPackageClaimResponse(m) => {
                 let target = self.user_by_uri(&m.target)?;
-                self.claim_answered(client, target, &m.key_packages)
+                let key_packages: Vec<VLBytes> = m
+                    .clients
+                    .into_iter()
+                    .filter_map(|c| c.key_package)
+                    .collect();
+                self.claim_answered(client, target, &key_packages)
             }
             Wire::KeyPackageFetchResponse(m) => {
                 if m.last_resort == 1 {

@@ -22,12 +22,14 @@ impl World<'_> {
     pub(super) fn connect(&mut self, from: usize, to: usize) -> Result<(), SimError> {
         let actor = self.users[from].clients[0];
         if !self.mech.encrypted_connection_requests {
-            let sealed_connection_key = self.sealed_connection_key(actor, to)?;
+            let extensions = self.sealed_connection_key(actor, to)?;
             let msg = Wire::ConsentRequest(wire::Consent {
+                operation: wire::consent_operation::REQUEST,
                 requester: self.users[from].uri.clone(),
                 target: self.users[to].uri.clone(),
-                accepted: 0,
-                sealed_connection_key,
+                room: None,
+                key_packages: vec![],
+                extensions,
             });
             self.client_to_home(actor, &msg);
             return Ok(());
@@ -49,24 +51,27 @@ impl World<'_> {
 
     /// With pseudonyms but without encrypted connection requests, the consent messages carry
     /// the sender's connection key sealed to the other user's connection-establishment key
-    /// (looked up in the providers' directory).
+    /// (looked up in the providers' directory), in a consent extension.
     fn sealed_connection_key(
         &mut self,
         client: usize,
         to: usize,
-    ) -> Result<Option<tls_codec::VLBytes>, SimError> {
+    ) -> Result<Vec<wire::ComponentData>, SimError> {
         // Connection keys serve identity links and KeyPackage tokens.
         if !self.mech.pseudonymous_credentials && !self.mech.anonymous_key_packages {
-            return Ok(None);
+            return Ok(vec![]);
         }
         let me = self.clients[client].user;
         let response = ConnectionResponse::new(&self.users[me].connection_key);
         let seed = draw32(&mut self.clients[client].rng);
-        Ok(Some(protocol::seal_connection_response(
-            seed,
-            &self.users[to].establishment.public,
-            &response,
-        )?))
+        Ok(vec![wire::ComponentData {
+            component_id: wire::SEALED_CONNECTION_KEY_COMPONENT,
+            data: protocol::seal_connection_response(
+                seed,
+                &self.users[to].establishment.public,
+                &response,
+            )?,
+        }])
     }
 
     /// Whether `responder` accepts the request of `requester` that has just arrived: the
@@ -97,39 +102,38 @@ impl World<'_> {
         Ok(())
     }
 
-    /// MIMI consent: the target's first client accepts.
+    /// MIMI consent: the target's first client grants it (an `updateConsent` with a grant),
+    /// or ignores the request.
     pub(super) fn consent_requested(
         &mut self,
         client: usize,
         m: wire::Consent,
     ) -> Result<(), SimError> {
         let (requester, me) = (self.user_by_uri(&m.requester)?, self.clients[client].user);
-        let accept = self.decide(requester, me);
-        let sealed_connection_key = if accept {
-            self.learn_contact(me, requester, m.sealed_connection_key.as_ref())?;
-            self.sealed_connection_key(client, requester)?
-        } else {
-            None
-        };
+        if !self.decide(requester, me) {
+            return Ok(());
+        }
+        self.learn_contact(me, requester, m.sealed_connection_key())?;
+        let extensions = self.sealed_connection_key(client, requester)?;
         let answer = Wire::ConsentResponse(wire::Consent {
-            accepted: u8::from(accept),
-            sealed_connection_key,
+            operation: wire::consent_operation::GRANT,
+            extensions,
             ..m
         });
         self.client_to_home(client, &answer);
         Ok(())
     }
 
-    /// MIMI consent: the requester learns the answer.
+    /// MIMI consent: the requester learns of the grant.
     pub(super) fn consent_answered(&mut self, m: wire::Consent) -> Result<(), SimError> {
-        if m.accepted != 1 {
+        if m.operation != wire::consent_operation::GRANT {
             return Ok(());
         }
         let (a, b) = (
             self.user_by_uri(&m.requester)?,
             self.user_by_uri(&m.target)?,
         );
-        self.learn_contact(a, b, m.sealed_connection_key.as_ref())?;
+        self.learn_contact(a, b, m.sealed_connection_key())?;
         self.connection_made(a, b);
         Ok(())
     }

@@ -16,7 +16,7 @@ use tls_codec::VLBytes;
 
 use super::mls::{self, mls_err};
 use super::wire::{self, fanout_kind, Wire};
-use super::{Endpoint, HubRoom, Reply, SimError, World};
+use super::{draw32, Endpoint, HubRoom, Reply, SimError, World};
 use crate::observe::{digest, Items, Kind, Peer};
 use crate::protocol::{self, AddAad, ExternalJoinAad};
 
@@ -49,6 +49,7 @@ impl World<'_> {
         endpoint: Endpoint,
         reply: Option<Reply>,
         bytes: Vec<u8>,
+        local: Vec<usize>,
     ) -> Result<(), SimError> {
         let msg = Wire::from_bytes(&bytes)?;
         let mut items = self.envelope_items(to, &msg, &peer, endpoint)?;
@@ -114,7 +115,7 @@ impl World<'_> {
                 self.provider_to(to, hub, Endpoint::HubIn, reply, bytes.clone());
             }
             (Endpoint::HubIn, Wire::KeyPackageClaim(m)) => {
-                let target = self.domain_of_uri(&m.target)?;
+                let target = self.domain_of_uri(&m.tbs.target)?;
                 self.provider_to(to, target, Endpoint::TargetIn, reply, bytes.clone());
             }
             (Endpoint::HubIn, Wire::CreateRoom(m)) => {
@@ -164,15 +165,21 @@ impl World<'_> {
                     to,
                     &m.room,
                     fanout_kind::APPLICATION,
-                    Some(&m.sender),
                     recipients,
                     vec![m.message.clone()],
                     vec![],
                 );
             }
             (Endpoint::TargetIn, Wire::KeyPackageClaim(m)) => {
+                protocol::verify_with_label(
+                    self.providers[to].mls.crypto(),
+                    m.tbs.requester_signature_key.as_slice(),
+                    "KeyMaterialRequestTBS",
+                    &mls::to_bytes(&m.tbs),
+                    m.signature.as_slice(),
+                )?;
                 let answer = self.answer_claim(to, m)?;
-                let hub = self.domain_of_uri(&m.room)?;
+                let hub = self.domain_of_uri(&m.tbs.room)?;
                 self.provider_to(to, hub, Endpoint::HubReturn, reply, answer.to_bytes());
             }
             (Endpoint::TargetIn, Wire::ConsentRequest(m)) => {
@@ -245,8 +252,10 @@ impl World<'_> {
                 let c = self.users[target].clients[0];
                 self.provider_to_client(c, bytes.clone());
             }
-            (Endpoint::HubReturn, Wire::KeyPackageClaimResponse(m)) => {
-                let home = self.domain_of_uri(&m.requester)?;
+            (Endpoint::HubReturn, Wire::KeyPackageClaimResponse(_)) => {
+                // The answer to the request the requester's provider made.
+                let client = reply_to(&reply)?.client();
+                let home = self.users[self.clients[client].user].provider;
                 self.provider_to(to, home, Endpoint::HomeReturn, reply, bytes.clone());
             }
             (Endpoint::HomeReturn, _) => {
@@ -255,12 +264,11 @@ impl World<'_> {
             }
             (Endpoint::FollowerIn, Wire::Fanout(m)) => {
                 self.follower_reads(to, m, &mut items)?;
-                let mut clients = vec![];
-                for r in &m.recipients {
-                    let c = *self
-                        .client_index
-                        .get(r)
-                        .or_else(|| self.providers[to].queues.get(r.as_bytes()))
+                let mut clients = local;
+                for r in &m.pseudonym_recipients {
+                    let c = *self.providers[to]
+                        .queues
+                        .get(r.as_bytes())
                         .ok_or_else(|| SimError::Protocol(format!("no queue for {r}")))?;
                     clients.push(c);
                 }
@@ -403,14 +411,32 @@ impl World<'_> {
         match msg {
             Wire::KeyPackageUpload(m) => key_packages(&mut items, &m.key_packages, &[])?,
             Wire::KeyPackageClaim(m) => {
-                user_subject(&mut items, &m.requester, account);
-                user_subject(&mut items, &m.target, None);
+                // The requesting user with its client's credential and key, then the target.
+                let s = user_subject(&mut items, &m.tbs.requester, account);
+                let credential = mls::parse_credential(m.tbs.requester_credential.as_slice())?;
+                mls::credential_items(&mut items, s, &credential)?;
+                items.push(
+                    s,
+                    Kind::SignatureKey,
+                    digest(m.tbs.requester_signature_key.as_slice()),
+                );
+                user_subject(&mut items, &m.tbs.target, None);
             }
             Wire::KeyPackageClaimResponse(m) => {
-                user_subject(&mut items, &m.requester, None);
-                user_subject(&mut items, &m.target, None);
-                let target = [(Kind::UserId, m.target.clone())];
-                key_packages(&mut items, &m.key_packages, &target)?;
+                let user = m.target.clone();
+                for c in &m.clients {
+                    let mut extra = vec![(Kind::UserId, user.clone())];
+                    extra.push((Kind::ClientId, c.client.clone()));
+                    match &c.key_package {
+                        Some(kp) => key_packages(&mut items, std::slice::from_ref(kp), &extra)?,
+                        None => {
+                            let s = items.subject();
+                            for (k, v) in extra {
+                                items.push(s, k, v);
+                            }
+                        }
+                    }
+                }
             }
             Wire::ConsentRequest(m) => {
                 user_subject(&mut items, &m.requester, account);
@@ -423,44 +449,38 @@ impl World<'_> {
             Wire::CreateRoom(m) => {
                 user_subject(&mut items, &m.creator, account);
             }
-            Wire::Handshake(m) => {
-                user_subject(&mut items, &m.sender, account);
-            }
-            Wire::GroupInfoRequest(m) => match &m.requester {
-                Some(r) => {
-                    user_subject(&mut items, r, account);
-                }
-                None => {
-                    if let Some(a) = account {
-                        items.single(Kind::Account, a);
-                    }
-                }
-            },
-            Wire::GroupInfoResponse(m) => {
-                if let Some(r) = &m.requester {
-                    user_subject(&mut items, r, None);
+            Wire::Handshake(_) => {
+                if let Some(a) = account {
+                    items.single(Kind::Account, a);
                 }
             }
+            Wire::GroupInfoRequest(m) => {
+                // The joining client's credential and key, with the session's account.
+                let credential = mls::parse_credential(m.tbs.credential.as_slice())?;
+                let s = items.subject();
+                mls::credential_items(&mut items, s, &credential)?;
+                items.push(
+                    s,
+                    Kind::SignatureKey,
+                    digest(m.tbs.signature_key.as_slice()),
+                );
+                if let Some(a) = account {
+                    items.push(s, Kind::Account, a);
+                }
+            }
+            Wire::GroupInfoResponse(_) => {}
             Wire::AppMessage(m) => {
                 let s = user_subject(&mut items, &m.sender, account);
                 items.push(s, Kind::Message, digest(m.message.as_slice()));
             }
             Wire::Fanout(m) => {
-                if let Some(sender) = &m.sender {
-                    let s = user_subject(&mut items, sender, None);
+                if m.kind == fanout_kind::APPLICATION {
                     for msg in &m.messages {
-                        items.push(s, Kind::Message, digest(msg.as_slice()));
+                        items.single(Kind::Message, digest(msg.as_slice()));
                     }
                 }
-                for r in &m.recipients {
-                    let s = items.subject();
-                    match wire::user_of_client_uri(r) {
-                        Some(u) => {
-                            items.push(s, Kind::UserId, u);
-                            items.push(s, Kind::ClientId, r.clone());
-                        }
-                        None => items.push(s, Kind::ClientPseudonym, r.clone()),
-                    }
+                for r in &m.pseudonym_recipients {
+                    items.single(Kind::ClientPseudonym, r.clone());
                 }
             }
             Wire::QueueRegistration(m) => {
@@ -529,40 +549,91 @@ impl World<'_> {
     /// The target's provider hands out one KeyPackage per client of the target: a regular one
     /// while any is left, else the client's last-resort KeyPackage (MIMI claim).
     fn answer_claim(&mut self, at: usize, m: &wire::KeyPackageClaim) -> Result<Wire, SimError> {
-        let target = self.user_by_uri(&m.target)?;
-        let mut key_packages = vec![];
+        use wire::key_material_code as code;
+        let target = self.user_by_uri(&m.tbs.target)?;
+        let mut clients = vec![];
         for c in self.users[target].clients.clone() {
             let stock = self.providers[at].key_packages.entry(c).or_default();
-            if let Some(kp) = stock.regular.pop_front() {
-                key_packages.push(VLBytes::from(kp));
+            let key_package = if let Some(kp) = stock.regular.pop_front() {
+                Some(kp)
             } else if let Some(kp) = &stock.last_resort {
-                key_packages.push(VLBytes::from(kp.clone()));
                 self.stats.last_resort_claims += 1;
-            }
+                Some(kp.clone())
+            } else {
+                None
+            };
+            clients.push(wire::ClientKeyMaterial {
+                status: if key_package.is_some() {
+                    code::SUCCESS
+                } else {
+                    code::EXHAUSTED
+                },
+                client: self.clients[c].uri.clone(),
+                key_package: key_package.map(VLBytes::from),
+            });
         }
+        let served = clients.iter().filter(|c| c.key_package.is_some()).count();
         Ok(Wire::KeyPackageClaimResponse(
             wire::KeyPackageClaimResponse {
-                room: m.room.clone(),
-                requester: m.requester.clone(),
-                target: m.target.clone(),
-                key_packages,
+                protocol: wire::PROTOCOL_MLS10,
+                user_status: match served {
+                    0 => code::NO_MATERIAL,
+                    n if n == clients.len() => code::SUCCESS,
+                    _ => code::PARTIAL_SUCCESS,
+                },
+                target: m.tbs.target.clone(),
+                clients,
             },
         ))
     }
 
     /// The hub's answer to a GroupInfo request: the latest GroupInfo, its tree, and the
     /// members' encrypted identity link keys.
-    fn answer_group_info(&self, at: usize, m: &wire::GroupInfoRequest) -> Result<Wire, SimError> {
-        let room = self.room_by_uri(&m.room)?;
-        let hub = self.providers[at].hub.get(&room).ok_or_else(|| {
-            SimError::Protocol(format!("room {} has no members left to join", m.room))
+    fn answer_group_info(
+        &mut self,
+        at: usize,
+        m: &wire::GroupInfoRequest,
+    ) -> Result<Wire, SimError> {
+        let p = &self.providers[at];
+        protocol::verify_with_label(
+            p.mls.crypto(),
+            m.tbs.signature_key.as_slice(),
+            "GroupInfoRequestTBS",
+            &mls::to_bytes(&m.tbs),
+            m.signature.as_slice(),
+        )?;
+        let room = self.room_by_uri(&m.tbs.room)?;
+        let hub = p.hub.get(&room).ok_or_else(|| {
+            SimError::Protocol(format!("room {} has no members left to join", m.tbs.room))
         })?;
-        Ok(Wire::GroupInfoResponse(wire::GroupInfoResponse {
-            room: m.room.clone(),
-            requester: m.requester.clone(),
+        let tbe = wire::GroupInfoRatchetTreeTbe {
             group_info: hub.group_info.clone().into(),
             ratchet_tree: mls::to_bytes(&hub.group.export_ratchet_tree()).into(),
+            pending_proposals: vec![],
             link_keys: link_keys(hub),
+        };
+        let seed = draw32(&mut self.providers[at].rng);
+        let p = &self.providers[at];
+        let tbs = wire::GroupInfoResponseTbs {
+            protocol: wire::PROTOCOL_MLS10,
+            room: m.tbs.room.clone(),
+            status: 1,
+            ciphersuite: u16::from(mls::CIPHERSUITE),
+            hub_signature_key: p.signer.public().to_vec().into(),
+            hub_credential: mls::to_bytes(&p.credential).into(),
+            encrypted: protocol::encrypt_with_label(
+                seed,
+                m.tbs.group_info_key.as_slice(),
+                super::client::GROUP_INFO_LABEL,
+                m.tbs.room.as_bytes(),
+                &mls::to_bytes(&tbe),
+            )?,
+        };
+        let signature =
+            protocol::sign_with_label(&p.signer, "GroupInfoResponseTBS", &mls::to_bytes(&tbs))?;
+        Ok(Wire::GroupInfoResponse(wire::GroupInfoResponse {
+            tbs,
+            signature: signature.into(),
         }))
     }
 
@@ -609,11 +680,18 @@ impl World<'_> {
                 .group
                 .leaf(m.index)
                 .ok_or_else(|| SimError::Protocol("a member without a leaf".into()))?;
-            let entry = out.0.entry(p).or_default();
-            match protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
-                Some(sealed) => entry.1.push(sealed.into()),
-                None => entry.0.push(mls::leaf_address(&m.credential)?),
-            }
+            let address = match protocol::queue_id_from_leaf_extensions(leaf.extensions()) {
+                Some(sealed) => Address::Sealed(sealed.into()),
+                None => {
+                    let a = mls::leaf_address(&m.credential)?;
+                    match self.client_index.get(&a) {
+                        // A real credential: the provider knows its own client.
+                        Some(&c) => Address::Local(c),
+                        None => Address::Pseudonym(a),
+                    }
+                }
+            };
+            out.0.entry(p).or_default().push(address);
         }
         Ok(out)
     }
@@ -774,7 +852,6 @@ impl World<'_> {
             at,
             &m.room,
             fanout_kind::HANDSHAKE,
-            None,
             recipients,
             m.messages.clone(),
             vec![],
@@ -804,7 +881,6 @@ impl World<'_> {
                 at,
                 &m.room,
                 fanout_kind::WELCOME,
-                None,
                 new_leaves,
                 vec![welcome.clone()],
                 keys,
@@ -820,20 +896,18 @@ impl World<'_> {
         Ok(())
     }
 
-    /// Sends each follower provider the messages for its clients among `recipients`.
-    #[allow(clippy::too_many_arguments)]
+    /// Sends each provider with recipients the messages for its clients among `recipients`.
     fn fan_out(
         &mut self,
         hub: usize,
         room: &str,
         kind: u8,
-        sender: Option<&str>,
         recipients: Recipients,
         messages: Vec<VLBytes>,
         link_keys: Vec<wire::LinkKey>,
     ) {
         let room_id = self.room_by_uri(room).expect("a hosted room");
-        for (p, (recipients, encrypted_recipients)) in recipients.0 {
+        for (p, addresses) in recipients.0 {
             let room_state = match self.providers[hub].hub.get_mut(&room_id) {
                 Some(h) if p != hub && !h.followers.contains(&p) => {
                     h.followers.insert(p);
@@ -844,18 +918,26 @@ impl World<'_> {
                 }
                 _ => None,
             };
+            let (mut local, mut pseudonym_recipients, mut encrypted_recipients) =
+                (vec![], vec![], vec![]);
+            for a in addresses {
+                match a {
+                    Address::Local(c) => local.push(c),
+                    Address::Pseudonym(s) => pseudonym_recipients.push(s),
+                    Address::Sealed(s) => encrypted_recipients.push(s),
+                }
+            }
             let f = Wire::Fanout(wire::Fanout {
                 room: room.to_string(),
                 timestamp: self.engine.now(),
                 kind,
-                sender: sender.map(str::to_string),
-                recipients,
                 encrypted_recipients,
+                pseudonym_recipients,
                 messages: messages.clone(),
                 link_keys: link_keys.clone(),
                 room_state,
             });
-            self.provider_to(hub, p, Endpoint::FollowerIn, None, f.to_bytes());
+            self.fanout_to(hub, p, Endpoint::FollowerIn, None, f.to_bytes(), local);
         }
     }
 }
@@ -913,9 +995,19 @@ fn follow_room(
     Ok(group)
 }
 
-/// Fanout addresses per follower provider: client URIs and sealed queue IDs.
+/// How a fanout reaches one client at its provider.
+enum Address {
+    /// A client the provider knows is a member (plain MIMI: nothing on the wire).
+    Local(usize),
+    /// A registered client pseudonym (pseudonymous credentials without encrypted queue IDs).
+    Pseudonym(String),
+    /// A queue ID sealed to the provider (MIMIMI).
+    Sealed(VLBytes),
+}
+
+/// Fanout addresses per provider.
 #[derive(Default)]
-struct Recipients(BTreeMap<usize, (Vec<String>, Vec<VLBytes>)>);
+struct Recipients(BTreeMap<usize, Vec<Address>>);
 
 impl Recipients {
     /// Adds the providers of `other` without their addresses: they get the fanout, but none
@@ -927,7 +1019,7 @@ impl Recipients {
     }
 
     fn count(&self) -> usize {
-        self.0.values().map(|(a, b)| a.len() + b.len()).sum()
+        self.0.values().map(Vec::len).sum()
     }
 }
 

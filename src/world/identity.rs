@@ -16,6 +16,7 @@ use crate::observe::{digest, Kind};
 use crate::protocol::{self, PseudonymousCredential, PseudonymousCredentialTbs};
 
 /// A new leaf's credential, signer and leaf extensions.
+#[derive(Clone)]
 pub(super) struct LeafIdentity {
     pub cwk: CredentialWithKey,
     pub signer: Vec<u8>,

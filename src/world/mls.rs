@@ -105,6 +105,18 @@ pub fn leaf_items(
     signature_key: &[u8],
 ) -> Result<u32, SimError> {
     let s = items.subject();
+    credential_items(items, s, credential)?;
+    items.push(s, Kind::SignatureKey, digest(signature_key));
+    Ok(s)
+}
+
+/// Records into subject `s` what a credential names: the client URI and the user URI it
+/// names (a real credential), or the client and user pseudonyms (a pseudonymous one).
+pub fn credential_items(
+    items: &mut Items,
+    s: u32,
+    credential: &Credential,
+) -> Result<(), SimError> {
     match PseudonymousCredential::from_mls_credential(credential) {
         Ok(pc) => {
             items.push(s, Kind::ClientPseudonym, pc.client_pseudonym);
@@ -118,8 +130,12 @@ pub fn leaf_items(
             items.push(s, Kind::ClientId, client);
         }
     }
-    items.push(s, Kind::SignatureKey, digest(signature_key));
-    Ok(s)
+    Ok(())
+}
+
+/// Parses a TLS-encoded MLS Credential.
+pub fn parse_credential(bytes: &[u8]) -> Result<Credential, SimError> {
+    Credential::tls_deserialize_exact(bytes).map_err(mls_err("parse a credential"))
 }
 
 /// Records a leaf node as one subject (see [`leaf_items`]).

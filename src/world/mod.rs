@@ -164,6 +164,10 @@ pub(crate) enum Event {
         /// Where an answer goes (transport-level request correlation).
         reply: Option<Reply>,
         bytes: Vec<u8>,
+        /// With a plain MIMI fanout: the provider's own clients that are members and get the
+        /// message. A provider knows which of its clients are in a room; the fanout does not
+        /// carry it (MIMI -06 section 5.5), and it is never observed.
+        local: Vec<usize>,
     },
     /// Bytes arriving in a client's queue.
     AtClient { to: usize, bytes: Vec<u8> },
@@ -282,6 +286,10 @@ struct Provider {
     mls: SimProvider,
     /// HPKE keys: queue IDs and relayed requests are sealed to the public one.
     keys: HpkeKeys,
+    /// The hub's signature key (its MLS `ExternalSender`), which signs GroupInfo answers.
+    signer: SignatureKeyPair,
+    /// The hub's credential (`mimi://domain`), beside its signature key.
+    credential: openmls::prelude::Credential,
     /// MIMI KeyPackages per client of this provider.
     key_packages: BTreeMap<usize, KeyPackageStock>,
     /// MIMIMI KeyPackage sets per connection token.
@@ -351,6 +359,9 @@ struct Op {
     answering: Option<(usize, crate::protocol::ConnectionRequest)>,
     /// The room's identity link wrapper key, once a member handed it over (external joins).
     wrapper: Option<IdentityLinkWrapperKey>,
+    /// An external joiner's leaf, chosen when it asks for the GroupInfo (the request carries
+    /// its credential), and the HPKE key pair the answer is encrypted to.
+    joining: Option<(identity::LeafIdentity, HpkeKeys)>,
 }
 
 /// Why a room exists.
@@ -600,6 +611,11 @@ impl<'s> World<'s> {
                 mls: SimProvider::new(base),
                 keys: HpkeKeys::derive(&derive_seed(&base, b"hpke keys"))
                     .expect("X25519 derivation"),
+                signer: signature_keys_from_seed(derive_seed(&base, b"hub signature key")),
+                credential: openmls::prelude::BasicCredential::new(
+                    format!("mimi://{}", p.domain).into_bytes(),
+                )
+                .into(),
                 key_packages: BTreeMap::new(),
                 sets: BTreeMap::new(),
                 queues: BTreeMap::new(),
@@ -832,7 +848,8 @@ impl<'s> World<'s> {
                 endpoint,
                 reply,
                 bytes,
-            } => self.at_provider(to, peer, endpoint, reply, bytes),
+                local,
+            } => self.at_provider(to, peer, endpoint, reply, bytes, local),
             Event::AtClient { to, bytes } => self.at_client(to, bytes),
         }
     }
@@ -846,6 +863,7 @@ impl<'s> World<'s> {
             endpoint: Endpoint::Home,
             reply: Some(Reply::Home(client)),
             bytes: msg.to_bytes(),
+            local: vec![],
         };
         self.schedule_in(self.scenario.latency_us, ev);
     }
@@ -859,12 +877,26 @@ impl<'s> World<'s> {
         reply: Option<Reply>,
         bytes: Vec<u8>,
     ) {
+        self.fanout_to(from, to, endpoint, reply, bytes, vec![]);
+    }
+
+    /// [`World::provider_to`] with the provider's own recipients of a plain MIMI fanout.
+    fn fanout_to(
+        &mut self,
+        from: usize,
+        to: usize,
+        endpoint: Endpoint,
+        reply: Option<Reply>,
+        bytes: Vec<u8>,
+        local: Vec<usize>,
+    ) {
         let ev = Event::AtProvider {
             to,
             peer: Peer::Domain(self.providers[from].domain.clone()),
             endpoint,
             reply,
             bytes,
+            local,
         };
         self.schedule_in(self.scenario.latency_us, ev);
     }
@@ -1300,6 +1332,7 @@ impl Op {
             outstanding: 0,
             answering: None,
             wrapper: None,
+            joining: None,
         }
     }
 }

@@ -13,47 +13,127 @@ pub struct KeyPackageUpload {
     pub key_packages: Vec<VLBytes>,
 }
 
-/// A claim of one KeyPackage per client of `target`, for adding it to `room`
-/// (draft-ietf-mimi-protocol "Claim group key information"): requester, target and room in clear.
+/// `Protocol` value of MLS 1.0 in MIMI -06 requests.
+pub const PROTOCOL_MLS10: u8 = 1;
+
+/// MIMI -06 section 5.2 `KeyMaterialRequestTBS`: what a claim of one KeyPackage per client of
+/// `target` for room `room` says, and what the requesting client signs.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyMaterialRequestTbs {
+    /// `protocol` (MLS 1.0).
+    pub protocol: u8,
+    /// `requestingUser`: the requesting user's URI.
+    pub requester: String,
+    /// `targetUser`: the user whose KeyPackages are claimed.
+    pub target: String,
+    /// `roomId`: the room URI.
+    pub room: String,
+    /// `acceptableCiphersuites`.
+    pub ciphersuites: Vec<u16>,
+    /// `requiredCapabilities`: TLS encoding of an MLS RequiredCapabilities extension.
+    pub required_capabilities: VLBytes,
+    /// `requesterSignatureKey`.
+    pub requester_signature_key: VLBytes,
+    /// `requesterCredential`: TLS encoding of the requesting client's MLS Credential.
+    pub requester_credential: VLBytes,
+}
+
+/// MIMI -06 section 5.2 `KeyMaterialRequest` ("Fetch Key Material"), sent via the hub of the
+/// room the KeyPackages are for: the TBS and `SignWithLabel(requesterSignatureKey,
+/// "KeyMaterialRequestTBS", tbs)` (the same bytes as -06's flat struct).
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct KeyPackageClaim {
-    /// Room URI.
-    pub room: String,
-    /// The requesting user's URI.
-    pub requester: String,
-    /// The user whose KeyPackages are claimed.
-    pub target: String,
+    pub tbs: KeyMaterialRequestTbs,
+    /// `key_material_request_signature`.
+    pub signature: VLBytes,
 }
 
-/// The answer to a [`KeyPackageClaim`].
+/// MIMI -06 `KeyMaterialUserCode` values used here.
+pub mod key_material_code {
+    /// Key material for every client (also the client code `success`).
+    pub const SUCCESS: u8 = 0;
+    /// Key material for some clients.
+    pub const PARTIAL_SUCCESS: u8 = 1;
+    /// Key material for no client (user code `noCompatibleMaterial`).
+    pub const NO_MATERIAL: u8 = 3;
+    /// Client code `keyMaterialExhausted`.
+    pub const EXHAUSTED: u8 = 1;
+}
+
+/// MIMI -06 `ClientKeyMaterial`: one client of the target and its KeyPackage.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct ClientKeyMaterial {
+    /// `clientStatus` (see [`key_material_code`]).
+    pub status: u8,
+    /// `clientUri`.
+    pub client: String,
+    /// `keyPackage`, present with `success` (`MlsMessageOut` encoding).
+    pub key_package: Option<VLBytes>,
+}
+
+/// MIMI -06 section 5.2 `KeyMaterialResponse`, the answer to a [`KeyPackageClaim`].
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct KeyPackageClaimResponse {
-    /// Room URI.
-    pub room: String,
-    /// The requesting user's URI.
-    pub requester: String,
-    /// The user whose KeyPackages these are.
+    /// `protocol` (MLS 1.0).
+    pub protocol: u8,
+    /// `userStatus` (see [`key_material_code`]).
+    pub user_status: u8,
+    /// `userUri`: the user whose KeyPackages these are.
     pub target: String,
-    /// One KeyPackage per client of the target.
-    pub key_packages: Vec<VLBytes>,
+    /// `clients`.
+    pub clients: Vec<ClientKeyMaterial>,
 }
 
-/// MIMI consent between two users, request or response.
+/// MIMI -06 `ConsentOperation` values.
+pub mod consent_operation {
+    pub const REQUEST: u8 = 1;
+    pub const GRANT: u8 = 2;
+}
+
+/// An entry of an MLS `AppDataDictionary`: a component id and its data.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct ComponentData {
+    pub component_id: u16,
+    pub data: VLBytes,
+}
+
+/// The `consent_extensions` component that carries the sender's MIMIMI connection key,
+/// HPKE-sealed to the other user's connection-establishment key (the ablation with
+/// pseudonymous credentials and without encrypted connection requests: the consent itself
+/// stays in clear).
+pub const SEALED_CONNECTION_KEY_COMPONENT: u16 = 0xF0C1;
+
+/// MIMI -06 section 5.7 `ConsentEntry`: a consent request (`requestConsent`) or a grant
+/// (`updateConsent`) between two users. A target that declines sends nothing.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct Consent {
-    /// The user asking to connect.
+    /// `consentOperation` (see [`consent_operation`]).
+    pub operation: u8,
+    /// `requesterUri`: the user asking to connect.
     pub requester: String,
-    /// The user asked.
+    /// `targetUri`: the user asked.
     pub target: String,
-    /// 1 when the target accepts (responses only).
-    pub accepted: u8,
-    /// The sender's MIMIMI connection key, HPKE-sealed to the other user's
-    /// connection-establishment key (when pseudonymous credentials are on without encrypted
-    /// connection requests: the consent itself stays in clear).
-    pub sealed_connection_key: Option<VLBytes>,
+    /// `roomId`, when consent is asked for one room only (never, here).
+    pub room: Option<String>,
+    /// `clientKeyPackages` of a grant (empty here; -06 sends the field only with a grant,
+    /// this encoding always: one byte).
+    pub key_packages: Vec<VLBytes>,
+    /// `consent_extensions`.
+    pub extensions: Vec<ComponentData>,
 }
 
-/// A new room announced to its hub: the creator's GroupInfo and ratchet tree.
+impl Consent {
+    /// The sealed connection key in the extensions, if any.
+    pub fn sealed_connection_key(&self) -> Option<&VLBytes> {
+        self.extensions
+            .iter()
+            .find(|c| c.component_id == SEALED_CONNECTION_KEY_COMPONENT)
+            .map(|c| &c.data)
+    }
+}
+
+/// A new room announced to its hub: the creator's GroupInfo and ratchet tree. (MIMI -06 makes
+/// room creation local to the hub's provider; rooms hosted elsewhere need this message.)
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct CreateRoom {
     /// Room URI.
@@ -75,29 +155,48 @@ pub struct RoomAck {
     pub room: String,
 }
 
-/// Handshake messages submitted to the hub: a commit (with its Welcome and the new epoch's
-/// GroupInfo) or standalone proposals.
+/// MIMI -06 section 5.3 `UpdateRequest` (its `HandshakeBundle`), for `POST /update/{roomId}`:
+/// a commit with its Welcome and the new epoch's GroupInfo, or proposals. It names no sender:
+/// the hub reads the committer from the PublicMessage.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct Handshake {
-    /// Room URI.
+    /// Room URI (the request path).
     pub room: String,
-    /// The submitting user's URI.
-    pub sender: String,
-    /// `MlsMessageOut` encodings of PublicMessages (one commit, or proposals).
+    /// `proposalOrCommit` and `moreProposals`: `MlsMessageOut` encodings of PublicMessages.
     pub messages: Vec<VLBytes>,
-    /// The Welcome for added clients, if any.
+    /// `welcome`, for added clients (the ratchet tree travels inside its GroupInfo).
     pub welcome: Option<VLBytes>,
-    /// The GroupInfo of the new epoch (committers upload one each epoch).
+    /// `groupInfoOption` (full): the GroupInfo of the new epoch, without the tree.
     pub group_info: Option<VLBytes>,
 }
 
-/// A request for a room's GroupInfo, to join it by external commit.
+/// MIMI -06 section 5.6 `GroupInfoRequestTBS`, for `POST /groupInfo/{roomId}`: the requesting
+/// client's credential (real under MIMI; under MIMIMI the pseudonymous one it will join with,
+/// which lets the hub correlate the request with the external commit) and a fresh HPKE key
+/// the answer is encrypted to.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct GroupInfoRequestTbs {
+    /// `protocol` (MLS 1.0).
+    pub protocol: u8,
+    /// Room URI (the request path).
+    pub room: String,
+    /// `cipher_suite`.
+    pub ciphersuite: u16,
+    /// `requestingSignatureKey`.
+    pub signature_key: VLBytes,
+    /// `requestingCredential`: TLS encoding of an MLS Credential.
+    pub credential: VLBytes,
+    /// `groupInfoPublicKey`.
+    pub group_info_key: VLBytes,
+    /// `joiningCode` (empty).
+    pub joining_code: VLBytes,
+}
+
+/// MIMI -06 section 5.6 `GroupInfoRequest`: the TBS and its signature by the requesting key.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct GroupInfoRequest {
-    /// Room URI.
-    pub room: String,
-    /// The requesting user's URI (MIMI; absent when the request is anonymous).
-    pub requester: Option<String>,
+    pub tbs: GroupInfoRequestTbs,
+    pub signature: VLBytes,
 }
 
 /// A member's identity link key, encrypted under the room's wrapper key, as the hub stores it.
@@ -109,22 +208,48 @@ pub struct LinkKey {
     pub encrypted_key: VLBytes,
 }
 
-/// The hub's answer to a [`GroupInfoRequest`].
+/// MIMI -06 `GroupInfoRatchetTreeTBE`: what a GroupInfo answer encrypts to the requester.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
-pub struct GroupInfoResponse {
-    /// Room URI.
-    pub room: String,
-    /// The requesting user's URI, if the request named one.
-    pub requester: Option<String>,
-    /// `MlsMessageOut` encoding of the latest GroupInfo.
+pub struct GroupInfoRatchetTreeTbe {
+    /// `groupInfo`: `MlsMessageOut` encoding of the latest GroupInfo.
     pub group_info: VLBytes,
-    /// TLS encoding of the hub's ratchet tree.
+    /// `ratchetTreeOption` (full): TLS encoding of the hub's ratchet tree.
     pub ratchet_tree: VLBytes,
-    /// The members' encrypted identity link keys.
+    /// `pending_proposals` (none: operations on a room are serialized).
+    pub pending_proposals: Vec<VLBytes>,
+    /// MIMIMI: the members' identity link keys encrypted under the room's wrapper key.
     pub link_keys: Vec<LinkKey>,
 }
 
-/// An application message (PrivateMessage) submitted with the sending user's URI.
+/// MIMI -06 section 5.6 `GroupInfoResponseTBS`: the GroupInfo, the tree and (MIMIMI) the
+/// encrypted identity link keys, encrypted to the request's `groupInfoPublicKey`.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct GroupInfoResponseTbs {
+    /// `version` (MLS 1.0).
+    pub protocol: u8,
+    /// `room_id`.
+    pub room: String,
+    /// `status` (1: success).
+    pub status: u8,
+    /// `cipher_suite`.
+    pub ciphersuite: u16,
+    /// `hub_sender`: the hub's signature key and credential (MLS `ExternalSender`).
+    pub hub_signature_key: VLBytes,
+    pub hub_credential: VLBytes,
+    /// `encrypted_groupinfo_and_tree`: HPKE ciphertext of a [`GroupInfoRatchetTreeTbe`].
+    pub encrypted: VLBytes,
+}
+
+/// MIMI -06 section 5.6 `GroupInfoResponse`: the TBS, signed by the hub.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct GroupInfoResponse {
+    pub tbs: GroupInfoResponseTbs,
+    /// `SignWithLabel(hub_sender.signature_key, "GroupInfoResponseTBS", tbs)`.
+    pub signature: VLBytes,
+}
+
+/// MIMI -06 section 5.4 `SubmitMessageRequest`: an application message (PrivateMessage)
+/// submitted with the sending user's URI (a pseudonym in a minimal metadata room).
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct AppMessage {
     /// Room URI.
@@ -145,21 +270,24 @@ pub mod fanout_kind {
     pub const WELCOME: u8 = 3;
 }
 
-/// Hub to follower provider: messages for some of that provider's clients.
+/// MIMI -06 section 5.5 `FanoutMessage`, hub to a provider with members in the room
+/// (`POST /notify/{roomId}`): the hub's timestamp and the MLS messages. It names neither the
+/// sender nor, in plain MIMI, the recipients: a provider delivers to its own clients that are
+/// members, which it knows. MIMIMI ("Message Fanout") adds the recipients' queue IDs sealed to
+/// the provider.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct Fanout {
-    /// Room URI.
+    /// Room URI (the request path).
     pub room: String,
-    /// The hub's acceptance timestamp (virtual microseconds).
+    /// `timestamp`: the hub's acceptance time (virtual microseconds).
     pub timestamp: u64,
     /// See [`fanout_kind`].
     pub kind: u8,
-    /// The sending user's URI, for application messages (MIMI forwards it).
-    pub sender: Option<String>,
-    /// Client URIs whose queues receive the messages (MIMI routing).
-    pub recipients: Vec<String>,
-    /// Queue IDs sealed to the follower provider, from the members' leaves (MIMIMI routing).
+    /// Queue IDs sealed to the provider, from the recipients' leaves (MIMIMI routing).
     pub encrypted_recipients: Vec<VLBytes>,
+    /// Client pseudonyms of the recipients (the ablation with pseudonymous credentials and
+    /// without encrypted queue IDs: fanout addressed by registered pseudonym).
+    pub pseudonym_recipients: Vec<String>,
     /// `MlsMessageOut` encodings.
     pub messages: Vec<VLBytes>,
     /// With a Welcome: the room's encrypted identity link keys.
@@ -424,13 +552,13 @@ impl Wire {
             | Wire::Relay(_)
             | Wire::RelayResponse(_)
             | Wire::PseudonymRegistration(_) => None,
-            Wire::KeyPackageClaim(m) => Some(&m.room),
-            Wire::KeyPackageClaimResponse(m) => Some(&m.room),
+            Wire::KeyPackageClaim(m) => Some(&m.tbs.room),
+            Wire::KeyPackageClaimResponse(_) => None,
             Wire::CreateRoom(m) => Some(&m.room),
             Wire::RoomAck(m) => Some(&m.room),
             Wire::Handshake(m) => Some(&m.room),
-            Wire::GroupInfoRequest(m) => Some(&m.room),
-            Wire::GroupInfoResponse(m) => Some(&m.room),
+            Wire::GroupInfoRequest(m) => Some(&m.tbs.room),
+            Wire::GroupInfoResponse(m) => Some(&m.tbs.room),
             Wire::AppMessage(m) => Some(&m.room),
             Wire::Fanout(m) => Some(&m.room),
         }
@@ -491,9 +619,8 @@ mod tests {
             room: room_uri("a.example", "lunch"),
             timestamp: 42,
             kind: fanout_kind::APPLICATION,
-            sender: Some(user_uri("a.example", "alice")),
-            recipients: vec![client_uri("b.example", "bob", 1)],
             encrypted_recipients: vec![],
+            pseudonym_recipients: vec![client_uri("b.example", "bob", 1)],
             messages: vec![VLBytes::new(vec![1, 2, 3])],
             link_keys: vec![],
             room_state: None,
