@@ -248,15 +248,34 @@ fn peers_of(out: &RunOutput, flow: &str) -> BTreeSet<&'static str> {
 
 #[test]
 fn the_anonymous_channel_decides_who_sees_the_account() {
-    // relay: uploads to the own provider arrive without the account; fetches elsewhere come
-    // from the relaying domain, and the relay itself sees only account, target domain, size.
+    // relay: every relayed request reaches its target from another domain, never with an
+    // account. A request for the own provider (every upload) goes through another provider,
+    // which the client reaches without an account: that relay sees only the target domain.
+    // A request elsewhere is relayed by the own provider, which sees the account and the
+    // target domain.
     let relay = run(&with_channel("relay"), "mimimi");
-    assert_eq!(peers_of(&relay, "kp_set_upload"), ["anonymous"].into());
-    assert_eq!(peers_of(&relay, "kp_fetch"), ["anonymous", "domain"].into());
-    assert_eq!(peers_of(&relay, "relay"), ["account"].into());
+    assert_eq!(peers_of(&relay, "kp_set_upload"), ["domain"].into());
+    assert_eq!(peers_of(&relay, "kp_fetch"), ["domain"].into());
+    assert_eq!(peers_of(&relay, "relay"), ["account", "anonymous"].into());
     for o in relay.observations.iter().filter(|o| o.flow == "relay") {
         let kinds: BTreeSet<Kind> = o.items.iter().map(|i| i.kind).collect();
-        assert_eq!(kinds, [Kind::Account, Kind::Domain].into(), "{o:?}");
+        let want: BTreeSet<Kind> = match o.peer {
+            Peer::Account(_) => [Kind::Account, Kind::Domain].into(),
+            _ => [Kind::Domain].into(),
+        };
+        assert_eq!(kinds, want, "{o:?}");
+        // The third-party relay is never the target.
+        if o.peer == Peer::Anonymous {
+            assert!(o.items.iter().all(|i| i.value != o.observer), "{o:?}");
+        }
+    }
+    for o in relay
+        .observations
+        .iter()
+        .filter(|o| o.flow == "kp_set_upload")
+    {
+        assert!(o.items.iter().all(|i| i.kind != Kind::Account), "{o:?}");
+        assert_ne!(o.peer, Peer::Domain(o.observer.clone()), "{o:?}");
     }
     // direct: nobody but the target sees anything, and the target sees no account.
     let direct = run(&with_channel("direct"), "mimimi");
@@ -315,4 +334,61 @@ fn a_declined_connection_connects_nobody() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("bob is not connected to alice"), "{err}");
+}
+
+/// `relay` names the provider that relays requests for a client's own provider; with a single
+/// provider there is nobody to relay, and the upload is recorded with the account.
+#[test]
+fn requests_for_the_own_provider_need_another_relay() {
+    let named = format!(
+        "relay = \"gamma.example\"\n{}",
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml"),
+        )
+        .unwrap()
+    );
+    let s = scenario::parse_str(&named, "quickstart.toml").unwrap();
+    let out = run(&s, "mimimi");
+    for o in out
+        .observations
+        .iter()
+        .filter(|o| o.flow == "kp_set_upload")
+    {
+        // gamma relays for alpha and beta; gamma's own users go through the first other one.
+        let want = if o.observer == "gamma.example" {
+            "domain:alpha.example"
+        } else {
+            "domain:gamma.example"
+        };
+        assert_eq!(o.peer.to_string(), want, "{o:?}");
+    }
+    let alone = r#"
+modes = ["mimimi"]
+[[provider]]
+domain = "only.example"
+[[user]]
+name = "alice"
+provider = "only.example"
+[[user]]
+name = "bob"
+provider = "only.example"
+[[action]]
+at = "0s"
+connect = { from = "alice", to = "bob" }
+[[action]]
+at = "5s"
+create_room = { room = "r", by = "alice", members = ["bob"] }
+"#;
+    let s = scenario::parse_str(alone, "alone.toml").unwrap();
+    let out = run(&s, "mimimi");
+    let uploads: Vec<_> = out
+        .observations
+        .iter()
+        .filter(|o| o.flow == "kp_set_upload")
+        .collect();
+    assert!(!uploads.is_empty());
+    for o in uploads {
+        assert!(matches!(o.peer, Peer::Account(_)), "{o:?}");
+        assert!(o.items.iter().any(|i| i.kind == Kind::Account), "{o:?}");
+    }
 }

@@ -334,7 +334,7 @@ fn unknown_top_level_key_lists_the_new_keys() {
     let e = assert_err(&src("mode = [\"mimi\"]\n", ""), 1, 1, "unknown key `mode`");
     assert_hint(
         &e,
-        "modes, channel, key_package_sets, last_resort_reupload, ablation",
+        "modes, channel, relay, key_package_sets, last_resort_reupload, ablation",
     );
 }
 
@@ -459,6 +459,19 @@ fn bad_channel() {
     );
     assert_hint(&e, "\"relay\" (the default), \"direct\" or \"none\"");
     assert_err(&src("channel = \"Relay\"\n", ""), 1, 11, "invalid channel");
+}
+
+#[test]
+fn relay_names_a_declared_provider() {
+    let e = assert_err(
+        &src("relay = \"gamma.example\"\n", ""),
+        1,
+        9,
+        "unknown provider \"gamma.example\" in `relay`",
+    );
+    assert_hint(&e, "declared providers: alpha.example, beta.example");
+    let s = ok(&src("relay = \"beta.example\"\n", ""));
+    assert_eq!(s.relay.as_deref(), Some("beta.example"));
 }
 
 #[test]

@@ -204,6 +204,21 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     let joins_need_connection = modes.iter().any(|m| m.mechanisms.pseudonymous_credentials);
 
     let providers = c.providers(raw);
+    let relay = raw.relay.as_ref().map(|r| {
+        let d = r.get_ref().as_str();
+        if !c.domains.contains(&d) {
+            c.report(
+                r.span(),
+                format!("unknown provider \"{d}\" in `relay`"),
+                Some(format!(
+                    "declared providers: {}; or remove `relay` to use the first provider other \
+                     than the client's own",
+                    list(c.domains.iter().copied())
+                )),
+            );
+        }
+        d.to_string()
+    });
     let users = c.users(raw);
     let coalitions = c.coalitions(raw);
     let expectations = c.expectations(raw, &modes, &coalitions);
@@ -248,6 +263,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
             .collect(),
         modes,
         channel,
+        relay,
         key_package_sets,
         last_resort_reupload_us,
         connections_required,

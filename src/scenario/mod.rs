@@ -13,6 +13,7 @@
 //! key_packages = 4             # optional, per client at registration
 //! modes = ["mimi", "mimimi", "pseudonyms-only"]  # optional, the modes to run, in order
 //! channel = "relay"            # optional: "relay", "direct" or "none"
+//! relay = "beta.example"       # optional: relays requests for a client's own provider
 //! key_package_sets = 4         # optional, 1..=1000, KeyPackage sets per user under MIMIMI
 //! last_resort_reupload = "10m" # optional, "0s" means never
 //!
@@ -114,6 +115,9 @@ pub struct Scenario {
     pub modes: Vec<Mode>,
     /// The `channel` key, default [`Channel::Relay`].
     pub channel: Channel,
+    /// The `relay` key: the provider that relays a client's anonymous requests for the
+    /// client's own provider (default: the first other provider).
+    pub relay: Option<String>,
     /// The `key_package_sets` key, default 4, 1..=1000: regular KeyPackage sets each user
     /// keeps when `last_resort_policy` is on (with it off, 1).
     pub key_package_sets: u32,

@@ -23,6 +23,7 @@ pub(crate) struct RawScenario {
     pub action: Vec<Spanned<RawAction>>,
     pub modes: Option<Spanned<Vec<Str>>>,
     pub channel: Option<Str>,
+    pub relay: Option<Str>,
     pub key_package_sets: Option<Spanned<i64>>,
     pub last_resort_reupload: Option<Str>,
     #[serde(default)]

@@ -4,8 +4,13 @@
 //!
 //! - `relay` (default): the sender's own provider forwards a request HPKE-sealed to the target
 //!   provider, in the manner of Oblivious HTTP. It sees the account, the target domain, the
-//!   size and the time; the target sees the content and the relaying domain (or `anonymous`
-//!   when it is the sender's own provider); answers come back sealed to a fresh key.
+//!   size and the time; the target sees the content and the relaying domain; answers come back
+//!   the same way, sealed to a fresh key. A request for the sender's own provider (every
+//!   KeyPackage upload) cannot be relayed by that provider without tying it to the account:
+//!   it goes through another provider acting as the relay (the scenario's `relay`, else the
+//!   first other provider), which the client reaches without an account, and the answer
+//!   comes back through it. With no other provider, such a request travels on the account's
+//!   session and is recorded with the account.
 //! - `direct`: a perfect anonymous channel; the target sees `anonymous`, nobody else anything.
 //! - `none`: the naive deployment; the own provider relays in clear and reads everything.
 //!
@@ -46,6 +51,22 @@ impl World<'_> {
                 self.schedule_in(self.scenario.latency_us, ev);
             }
             Channel::Relay => {
+                let home = self.users[self.clients[client].user].provider;
+                let third_party = if target == home {
+                    match self.relay_for(home) {
+                        Some(r) => Some(r),
+                        None => {
+                            // Nobody else to relay: on the session, with the account.
+                            let f = Wire::Forward(wire::Forward {
+                                target: domain,
+                                request: msg.to_bytes().into(),
+                            });
+                            return self.client_to_home(client, &f);
+                        }
+                    }
+                } else {
+                    None
+                };
                 let c = &mut self.clients[client];
                 let response = HpkeKeys::derive(&draw32(&mut c.rng)).expect("X25519 derivation");
                 let inner = wire::RelayedRequest {
@@ -70,7 +91,21 @@ impl World<'_> {
                         .expect("HPKE ciphertexts serialize")
                         .into(),
                 });
-                self.client_to_home(client, &r);
+                match third_party {
+                    None => self.client_to_home(client, &r),
+                    Some(relay) => {
+                        // Straight to the relay, without an account.
+                        let ev = Event::AtProvider {
+                            to: relay,
+                            peer: Peer::Anonymous,
+                            endpoint: Endpoint::RelayIn,
+                            reply: Some(Reply::Direct(client)),
+                            bytes: r.to_bytes(),
+                            local: vec![],
+                        };
+                        self.schedule_in(self.scenario.latency_us, ev);
+                    }
+                }
             }
         }
     }
@@ -111,33 +146,64 @@ impl World<'_> {
                 Ok(())
             }
             Wire::Relay(r) => {
+                // The sender's own provider relays (a request for itself goes elsewhere).
                 let target = self.domain_index_of(&r.target)?;
                 self.record(home, msg, peer, size, items);
                 let bytes = msg.to_bytes();
-                if target == home {
-                    // The relay hands it to the provider's gateway role without the account.
-                    let ev = Event::AtProvider {
-                        to: home,
-                        peer: Peer::Anonymous,
-                        endpoint: Endpoint::TargetIn,
-                        reply: Some(Reply::Home(client)),
-                        bytes,
-                        local: vec![],
-                    };
-                    self.schedule_in(0, ev);
-                } else {
-                    self.provider_to(
-                        home,
-                        target,
-                        Endpoint::TargetIn,
-                        Some(Reply::Home(client)),
-                        bytes,
-                    );
-                }
+                self.provider_to(
+                    home,
+                    target,
+                    Endpoint::TargetIn,
+                    Some(Reply::Home(client)),
+                    bytes,
+                );
                 Ok(())
             }
             _ => Err(SimError::Protocol("not a relay envelope".into())),
         }
+    }
+
+    /// The provider that relays requests of `home`'s clients for `home` itself: the scenario's
+    /// `relay`, unless it is `home`, else the first other provider; none if there is none.
+    pub(super) fn relay_for(&self, home: usize) -> Option<usize> {
+        let named = self
+            .scenario
+            .relay
+            .as_deref()
+            .and_then(|d| self.domain_index.get(d).copied());
+        named
+            .filter(|&r| r != home)
+            .or_else(|| (0..self.providers.len()).find(|&p| p != home))
+    }
+
+    /// A provider relays a request of another provider's client for that provider: it sees no
+    /// account, only the target domain, the size and the time.
+    pub(super) fn at_third_party_relay(
+        &mut self,
+        relay: usize,
+        peer: Peer,
+        reply: Option<Reply>,
+        msg: &Wire,
+        size: usize,
+        items: Vec<crate::observe::Item>,
+    ) -> Result<(), SimError> {
+        let Wire::Relay(r) = msg else {
+            return Err(SimError::Protocol("not a relay envelope".into()));
+        };
+        let client = reply
+            .as_ref()
+            .map(Reply::client)
+            .ok_or_else(|| SimError::Protocol("a relayed request without a sender".into()))?;
+        let target = self.domain_index_of(&r.target)?;
+        self.record(relay, msg, peer, size, items);
+        self.provider_to(
+            relay,
+            target,
+            Endpoint::TargetIn,
+            Some(Reply::Direct(client)),
+            msg.to_bytes(),
+        );
+        Ok(())
     }
 
     /// A relayed request arrives at its target provider: it opens the request and handles it
@@ -157,9 +223,14 @@ impl World<'_> {
         let plain = hpke_open(&ct, &self.providers[target].keys.private, RELAY_INFO, b"")
             .map_err(|_| SimError::Protocol("a relayed request that does not open".into()))?;
         let inner = wire::RelayedRequest::tls_deserialize_exact(plain)?;
+        let relay = match &peer {
+            Peer::Domain(d) => self.domain_index_of(d)?,
+            _ => return Err(SimError::Protocol("a relayed request from no relay".into())),
+        };
         let reply = Reply::Relay {
             client,
             key: inner.response_key.as_slice().to_vec(),
+            relay,
         };
         self.at_provider(
             target,
@@ -176,7 +247,7 @@ impl World<'_> {
         let (client, bytes) = match reply {
             Reply::Direct(client) => return self.provider_to_client(client, msg.to_bytes()),
             Reply::Home(client) => (client, msg.to_bytes()),
-            Reply::Relay { client, key } => {
+            Reply::Relay { client, key, relay } => {
                 let seed = draw32(&mut self.providers[from].rng);
                 let sealed =
                     hpke_seal_seeded(seed, &key, RELAY_RESPONSE_INFO, b"", &msg.to_bytes())
@@ -187,6 +258,17 @@ impl World<'_> {
                         .expect("HPKE ciphertexts serialize")
                         .into(),
                 });
+                let home = self.users[self.clients[client].user].provider;
+                if relay != home {
+                    // Back through the third-party relay.
+                    return self.provider_to(
+                        from,
+                        relay,
+                        Endpoint::RelayReturn,
+                        Some(Reply::Direct(client)),
+                        r.to_bytes(),
+                    );
+                }
                 (client, r.to_bytes())
             }
         };

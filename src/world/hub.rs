@@ -65,6 +65,20 @@ impl World<'_> {
                 return self.at_relay(to, peer, reply, &msg, bytes.len(), items.into_vec());
             }
             (Endpoint::TargetIn, Wire::Relay(r)) => return self.open_relayed(to, peer, reply, r),
+            (Endpoint::RelayIn, Wire::Relay(_)) => {
+                return self.at_third_party_relay(
+                    to,
+                    peer,
+                    reply,
+                    &msg,
+                    bytes.len(),
+                    items.into_vec(),
+                );
+            }
+            (Endpoint::RelayReturn, Wire::RelayResponse(_)) => {
+                let client = reply_to(&reply)?.client();
+                self.provider_to_client(client, bytes.clone());
+            }
             (Endpoint::Home, Wire::KeyPackageUpload(m)) => {
                 let client = reply_to(&reply)?.client();
                 let p = &mut self.providers[to];

@@ -125,6 +125,10 @@ pub enum Endpoint {
     HomeReturn,
     /// A hub's fanout to a follower provider.
     FollowerIn,
+    /// A request of another provider's client for that provider, to relay (no account).
+    RelayIn,
+    /// The answer to a request this provider relayed for another provider's client.
+    RelayReturn,
 }
 
 /// Where the answer to a request goes.
@@ -132,8 +136,13 @@ pub enum Endpoint {
 pub(crate) enum Reply {
     /// Back over the client's own provider, in clear (`HomeReturn`).
     Home(usize),
-    /// Back through the relay: sealed to this response key, then to the client.
-    Relay { client: usize, key: Vec<u8> },
+    /// Back through the relay `relay` (the client's own provider, or a third party for a
+    /// request to the own provider): sealed to this response key, then to the client.
+    Relay {
+        client: usize,
+        key: Vec<u8>,
+        relay: usize,
+    },
     /// Straight to the client (the perfect anonymous channel).
     Direct(usize),
 }
