@@ -183,6 +183,7 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
             "from_us",
             "to_us",
             "last_resort",
+            "key_package_set",
         ],
         o.memberships.iter().map(|r| {
             [
@@ -193,6 +194,7 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
                 r.from_us.to_string(),
                 r.to_us.map(|t| t.to_string()).unwrap_or_default(),
                 u8::from(r.last_resort).to_string(),
+                r.key_package_set.clone(),
             ]
         }),
     );

@@ -392,3 +392,74 @@ create_room = { room = "r", by = "alice", members = ["bob"] }
         assert!(o.items.iter().any(|i| i.kind == Kind::Account), "{o:?}");
     }
 }
+
+/// A room creator with a single client spends no KeyPackage set: its leaf gets a fresh user
+/// pseudonym. alice (one client, one regular set) creates four rooms hosted at b.example with
+/// bob: if she spent her sets, three rooms would get her reused last-resort pseudonym and
+/// b.example would link 3 of her 6 room pairs. She does not: 0 of 6, and none of her
+/// memberships used a set. bob (at b.example, two clients) enters with his sets: the first
+/// room with his regular set, the other three with his last-resort set.
+#[test]
+fn a_single_client_creator_spends_no_set() {
+    let mut src = String::from(
+        r#"modes = ["mimimi"]
+key_package_sets = 1
+last_resort_reupload = "0s"
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+[[user]]
+name = "bob"
+provider = "b.example"
+clients = 2
+[[action]]
+at = "0s"
+connect = { from = "alice", to = "bob" }
+"#,
+    );
+    for r in 1..=4 {
+        src += &format!(
+            "[[action]]\nat = \"5s\"\ncreate_room = {{ room = \"r{r}\", by = \"alice\", hub = \"b.example\", members = [\"bob\"] }}\n"
+        );
+    }
+    let s = scenario::parse_str(&src, "sets.toml").unwrap();
+    let out = run(&s, "mimimi");
+    let rooms: Vec<_> = out
+        .memberships
+        .iter()
+        .filter(|m| m.purpose == "room")
+        .collect();
+    for m in rooms.iter().filter(|m| m.user == "alice") {
+        assert_eq!(m.key_package_set, "", "{m:?}");
+        assert!(!m.last_resort);
+    }
+    let bob_sets: BTreeSet<(&str, bool)> = rooms
+        .iter()
+        .filter(|m| m.user == "bob")
+        .map(|m| (m.key_package_set.as_str(), m.last_resort))
+        .collect();
+    assert_eq!(bob_sets.len(), 2, "{bob_sets:?}");
+    assert_eq!(
+        rooms
+            .iter()
+            .filter(|m| m.user == "bob" && m.last_resort)
+            .count(),
+        6,
+        "three rooms, two clients each, with the last-resort set"
+    );
+    let analysis = mimimi_sim::check::analyse(&s, s.seed).unwrap();
+    let recall = analysis
+        .metrics
+        .iter()
+        .find(|m| {
+            m.observer == "b.example"
+                && m.scope.as_str() == "foreign"
+                && m.metric == "cross_room_recall"
+        })
+        .unwrap();
+    assert_eq!((recall.numerator, recall.denominator), (0.0, 6.0));
+}

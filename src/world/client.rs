@@ -177,9 +177,11 @@ impl World<'_> {
             let pk = leaf.signature_key().as_slice().to_vec();
             if c.signers.contains_key(&pk) {
                 op.key_packages.remove(i);
-                if kp.last_resort() {
-                    self.last_resort_entries.insert((room, actor));
-                }
+                let set = self.set_of(actor, &kp)?;
+                self.entries
+                    .entry((room, actor))
+                    .or_default()
+                    .push(Some(set));
                 return Ok(Some(LeafIdentity {
                     cwk: openmls::prelude::CredentialWithKey {
                         credential: leaf.credential().clone(),
@@ -201,10 +203,24 @@ impl World<'_> {
                 Ok(leaf)
             }
             None => {
+                self.entries.entry((room, actor)).or_default().push(None);
                 let pseudonym = self.fresh_user_pseudonym(actor);
                 self.leaf_identity(actor, &pseudonym)
             }
         }
+    }
+
+    /// The set a KeyPackage of `client`'s was made for: its label and whether it is the
+    /// last-resort set (the client remembers the KeyPackages it made).
+    fn set_of(&self, client: usize, kp: &KeyPackage) -> Result<(String, bool), SimError> {
+        let c = &self.clients[client];
+        let r = kp
+            .hash_ref(c.mls.crypto())
+            .map_err(mls_err("hash a KeyPackage"))?;
+        c.key_package_sets
+            .get(r.as_slice())
+            .cloned()
+            .ok_or_else(|| SimError::Protocol(format!("{} did not make this KeyPackage", c.uri)))
     }
 
     /// A user pseudonym for a leaf outside any KeyPackage set.
@@ -1233,12 +1249,15 @@ impl World<'_> {
             )
             .map(|e| e.wrapper_key())
             .transpose()?;
-            if processed
+            let own = processed
                 .own_key_package()
-                .is_some_and(|kp| kp.last_resort())
-            {
-                self.last_resort_entries.insert((room, client));
-            }
+                .ok_or_else(|| SimError::Protocol("a Welcome for no KeyPackage".into()))?;
+            let set = self.set_of(client, own)?;
+            self.entries
+                .entry((room, client))
+                .or_default()
+                .push(Some(set));
+            let c = &mut self.clients[client];
             let group = processed
                 .into_staged_welcome(&c.mls, None)
                 .map_err(mls_err("stage a Welcome"))?

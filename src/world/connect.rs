@@ -42,7 +42,7 @@ impl World<'_> {
         let hub = self.users[from].provider;
         let room = self.add_room(format!("connection-{}", k + 1), hub, Purpose::Connection);
         let mut steps = vec![];
-        if self.mech.pseudonymous_credentials || self.users[from].clients.len() > 1 {
+        if self.users[from].clients.len() > 1 {
             steps.push(Step::Claim(vec![from]));
         }
         steps.extend([Step::Create, Step::CommitAdds, Step::RequestConnection(to)]);

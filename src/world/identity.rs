@@ -287,6 +287,9 @@ impl World<'_> {
             .map_err(mls_err("hash a KeyPackage"))?;
         let bytes = mls::to_bytes(&MlsMessageOut::from(kp.clone()));
         let user = c.user;
+        self.clients[client]
+            .key_package_sets
+            .insert(r.as_slice().to_vec(), (label.to_string(), last_resort));
         self.add_truth(
             Kind::KeyPackageRef,
             digest(r.as_slice()),

@@ -247,6 +247,9 @@ struct Client {
     rng: ChaCha20Rng,
     /// Response keys of relayed requests awaiting an answer.
     relay_keys: Vec<HpkeKeys>,
+    /// The KeyPackages this client made, by reference: their set's label and whether it is
+    /// the last-resort set.
+    key_package_sets: BTreeMap<Vec<u8>, (String, bool)>,
 }
 
 impl Client {
@@ -437,8 +440,12 @@ pub struct MembershipRow {
     pub from_us: Micros,
     /// When the hub accepted the commit that removed it (None: still a member at the end).
     pub to_us: Option<Micros>,
-    /// The client entered with a reused last-resort KeyPackage.
+    /// The client entered with a KeyPackage of its user's last-resort set (first use
+    /// included).
     pub last_resort: bool,
+    /// The KeyPackage set it entered with (a digest of the set's label, as 16 hex digits), or
+    /// empty for a fresh leaf.
+    pub key_package_set: String,
 }
 
 /// One row of `messages.csv`: an application message a user sent.
@@ -552,10 +559,15 @@ pub struct World<'s> {
     memberships: BTreeMap<(usize, usize), Vec<Span>>,
     connections: Vec<(String, String)>,
     messages: Vec<MessageRow>,
-    /// (room, client) entries made with a last-resort KeyPackage.
-    last_resort_entries: BTreeSet<(usize, usize)>,
+    /// Per (room, client), the KeyPackage set of each entry in order: (set label, whether it
+    /// is the last-resort set), or None for a fresh leaf (the creator's or a joiner's).
+    entries: BTreeMap<(usize, usize), Vec<Option<SetUsed>>>,
     stats: RunStats,
 }
+
+/// A KeyPackage set a client entered a room with: its label, and whether it is the user's
+/// last-resort set.
+type SetUsed = (String, bool);
 
 /// An application message held back: its payload, and whether it is a scenario `send`.
 type Held = (Vec<u8>, bool);
@@ -608,7 +620,7 @@ impl<'s> World<'s> {
             memberships: BTreeMap::new(),
             connections: vec![],
             messages: vec![],
-            last_resort_entries: BTreeSet::new(),
+            entries: BTreeMap::new(),
             stats: RunStats::default(),
         };
         for p in &scenario.providers {
@@ -682,6 +694,7 @@ impl<'s> World<'s> {
                     groups: BTreeMap::new(),
                     rng,
                     relay_keys: vec![],
+                    key_package_sets: BTreeMap::new(),
                 });
                 w.add_truth(Kind::ClientId, curi, uid, Some(cid));
                 let pk = w.clients[cid].signer.public().to_vec();
@@ -822,7 +835,21 @@ impl<'s> World<'s> {
         for (&(room, client), spans) in &self.memberships {
             let c = &self.clients[client];
             let u = &self.users[c.user];
-            for &(from_us, to_us) in spans {
+            let entries = self
+                .entries
+                .get(&(room, client))
+                .map_or(&[][..], Vec::as_slice);
+            if entries.len() != spans.len() {
+                let e = SimError::Protocol(format!(
+                    "{} entered room {} {} times, the hub saw {}",
+                    c.uri,
+                    self.rooms[room].name,
+                    entries.len(),
+                    spans.len()
+                ));
+                return Err(self.run_error(e));
+            }
+            for (&(from_us, to_us), entry) in spans.iter().zip(entries) {
                 memberships.push(MembershipRow {
                     room: self.rooms[room].name.clone(),
                     purpose: self.rooms[room].purpose.as_str(),
@@ -830,7 +857,11 @@ impl<'s> World<'s> {
                     client: client_label(c),
                     from_us,
                     to_us,
-                    last_resort: self.last_resort_entries.contains(&(room, client)),
+                    last_resort: entry.as_ref().is_some_and(|(_, lr)| *lr),
+                    key_package_set: entry
+                        .as_ref()
+                        .map(|(label, _)| crate::observe::digest(label.as_bytes()))
+                        .unwrap_or_default(),
                 });
             }
         }
@@ -1128,10 +1159,10 @@ impl<'s> World<'s> {
 
     fn start_queued_action(&mut self, room: usize, i: usize) -> Result<(), SimError> {
         let action = &self.scenario.actions[i];
-        let pc = self.mech.pseudonymous_credentials;
-        // With pseudonyms, a user's own clients join through one of its KeyPackage sets, so
-        // that all its leaves in the room share the set's user pseudonym.
-        let own_set = |w: &Self, u: usize| pc || w.users[u].clients.len() > 1;
+        // A user with several clients adds its other clients through one of its KeyPackage
+        // sets, so that all its leaves in the room share the set's user pseudonym (MIMIMI
+        // "KeyPackages"); a single client makes a fresh leaf and spends no set.
+        let own_set = |w: &Self, u: usize| w.users[u].clients.len() > 1;
         match &action.kind {
             ActionKind::CreateRoom { by, members, .. } => {
                 let creator = self.user_index[by];
@@ -1189,7 +1220,7 @@ impl<'s> World<'s> {
         if helper_needed {
             steps.push(Step::Await(Need::AnyMember(user)));
         }
-        if pc || self.users[user].clients.len() > 1 {
+        if self.users[user].clients.len() > 1 {
             steps.push(Step::Claim(vec![user]));
         }
         if helper_needed {
