@@ -463,3 +463,64 @@ connect = { from = "alice", to = "bob" }
         .unwrap();
     assert_eq!((recall.numerator, recall.denominator), (0.0, 6.0));
 }
+
+/// Which sets lack a client's KeyPackage is a request to the own provider, under the
+/// connection token and through the relay (draft section 6, step 1): the provider sees it
+/// from another domain, never with the account. alice has two clients; each completes the
+/// sets the other started, so both her clients enter each room with one set.
+#[test]
+fn set_coordination_is_an_observed_request() {
+    let src = r#"modes = ["mimimi"]
+key_package_sets = 2
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+clients = 2
+[[user]]
+name = "bob"
+provider = "b.example"
+[[action]]
+at = "0s"
+connect = { from = "bob", to = "alice" }
+[[action]]
+at = "5s"
+create_room = { room = "r1", by = "bob", members = ["alice"] }
+[[action]]
+at = "6s"
+create_room = { room = "r2", by = "bob", members = ["alice"] }
+"#;
+    let s = scenario::parse_str(src, "coordination.toml").unwrap();
+    let out = run(&s, "mimimi");
+    let lists: Vec<_> = out
+        .observations
+        .iter()
+        .filter(|o| o.flow == "kp_set_list")
+        .collect();
+    // At least one question per client of alice's (two) and of bob's (one).
+    assert!(lists.len() >= 3, "{lists:?}");
+    for o in &lists {
+        let want = if o.observer == "a.example" {
+            "domain:b.example"
+        } else {
+            "domain:a.example"
+        };
+        assert_eq!(o.peer.to_string(), want, "{o:?}");
+        let kinds: BTreeSet<Kind> = o.items.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds, [Kind::ConnectionToken].into(), "{o:?}");
+    }
+    for room in ["r1", "r2"] {
+        let sets: Vec<&str> = out
+            .memberships
+            .iter()
+            .filter(|m| m.user == "alice" && m.room == room)
+            .map(|m| m.key_package_set.as_str())
+            .collect();
+        assert_eq!(sets.len(), 2, "{room}: {sets:?}");
+        assert_ne!(sets[0], "", "{room}: {sets:?}");
+        assert_eq!(sets[0], sets[1], "{room}: both clients from one set");
+    }
+}

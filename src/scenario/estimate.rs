@@ -82,7 +82,8 @@ impl Model<'_> {
     fn commit(&self, clients: u64, providers: u64, welcomed: u64) -> Estimate {
         let readers = clients.saturating_sub(1);
         let replenish = if self.m.anonymous_key_packages {
-            work(2 * welcomed, welcomed)
+            // A turn with the sets: the list asked and answered, then an upload.
+            work(6 * welcomed, welcomed)
         } else {
             Estimate::default()
         };
@@ -108,7 +109,8 @@ impl Model<'_> {
             } else {
                 1
             } + 1;
-            work(1 + clients * (2 * sets + 1) + 1, clients * sets)
+            // Per client: its turn (the list asked and answered), then one upload per set.
+            work(1 + clients * (2 * sets + 5) + 1, clients * sets)
         } else {
             let kps = u64::from(s.key_packages_per_client) + 1;
             work(
@@ -124,7 +126,7 @@ impl Model<'_> {
             members: BTreeSet::from([by]),
         };
         let mut e = work(3, 2); // group creation, announced and acknowledged; the hub follows
-        if self.m.pseudonymous_credentials || self.clients[by] > 1 {
+        if self.clients[by] > 1 {
             e += self.claim();
         }
         for _ in members {
@@ -149,7 +151,7 @@ impl Model<'_> {
             e += self.message(conn, 2);
             e += self.message(conn, 2);
         }
-        if self.m.pseudonymous_credentials || self.clients[user] > 1 {
+        if self.clients[user] > 1 {
             e += self.claim();
         }
         e += self.commit(clients + 1, providers, 0);

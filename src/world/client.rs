@@ -910,6 +910,7 @@ impl World<'_> {
                     .collect();
                 self.claim_answered(client, target, &key_packages)
             }
+            Wire::KeyPackageSetListResponse(m) => self.set_list_answered(client, m),
             Wire::KeyPackageFetchResponse(m) => {
                 if m.last_resort == 1 {
                     self.stats.last_resort_claims += 1;

@@ -16,7 +16,7 @@ use tls_codec::VLBytes;
 
 use super::mls::{self, mls_err};
 use super::wire::{self, fanout_kind, Wire};
-use super::{draw32, Endpoint, HubRoom, Reply, SimError, World};
+use super::{draw32, Endpoint, HubRoom, Reply, SimError, StoredSet, World};
 use crate::observe::{digest, Items, Kind, Peer};
 use crate::protocol::{self, AddAad, ExternalJoinAad};
 
@@ -207,43 +207,89 @@ impl World<'_> {
                 self.provider_to_client(c, bytes.clone());
             }
             (Endpoint::TargetIn, Wire::KeyPackageSetUpload(m)) => {
+                let p = &mut self.providers[to];
+                let mut kps = vec![];
+                for k in &m.key_packages {
+                    let kp = mls::parse_key_package(p.mls.crypto(), k.as_slice())?;
+                    let r = kp
+                        .hash_ref(p.mls.crypto())
+                        .map_err(mls_err("hash a KeyPackage"))?;
+                    kps.push((k.as_slice().to_vec(), r.as_slice().to_vec()));
+                }
+                let stock = p.sets.entry(m.token.as_slice().to_vec()).or_default();
+                let label = m.set.as_slice().to_vec();
+                let new = |key_packages| StoredSet {
+                    label: label.clone(),
+                    key_packages,
+                };
+                if m.last_resort == 1 {
+                    // A new last-resort label replaces the current set.
+                    match &mut stock.last_resort {
+                        Some(s) if s.label == label => s.key_packages.extend(kps),
+                        slot => *slot = Some(new(kps)),
+                    }
+                } else {
+                    match stock.regular.iter_mut().find(|s| s.label == label) {
+                        Some(s) => s.key_packages.extend(kps),
+                        None => stock.regular.push(new(kps)),
+                    }
+                }
+            }
+            (Endpoint::TargetIn, Wire::KeyPackageSetList(m)) => {
                 let stock = self.providers[to]
                     .sets
                     .entry(m.token.as_slice().to_vec())
                     .or_default();
-                let label = m.set.as_slice().to_vec();
-                let kps = m.key_packages.iter().map(|k| k.as_slice().to_vec());
-                if m.last_resort == 1 {
-                    match &mut stock.last_resort {
-                        Some((l, set)) if *l == label => set.extend(kps),
-                        slot => *slot = Some((label, kps.collect())),
-                    }
-                } else {
-                    match stock.regular.iter_mut().find(|(l, _)| *l == label) {
-                        Some((_, set)) => set.extend(kps),
-                        None => stock.regular.push((label, kps.collect())),
-                    }
-                }
+                let summary = |s: &StoredSet, last_resort: u8| wire::KeyPackageSetSummary {
+                    set: s.label.clone().into(),
+                    last_resort,
+                    key_package_refs: s
+                        .key_packages
+                        .iter()
+                        .map(|(_, r)| VLBytes::from(r.clone()))
+                        .collect(),
+                };
+                let sets = stock
+                    .regular
+                    .iter()
+                    .map(|s| summary(s, 0))
+                    .chain(stock.last_resort.iter().map(|s| summary(s, 1)))
+                    .collect();
+                let answer = Wire::KeyPackageSetListResponse(wire::KeyPackageSetListResponse {
+                    token: m.token.clone(),
+                    sets,
+                });
+                self.respond(to, reply_to(&reply)?, &answer);
             }
             (Endpoint::TargetIn, Wire::KeyPackageFetch(m)) => {
                 let stock = self.providers[to]
                     .sets
                     .entry(m.token.as_slice().to_vec())
                     .or_default();
-                let (last_resort, key_packages) = if stock.regular.is_empty() {
-                    let set = stock
-                        .last_resort
-                        .as_ref()
-                        .map(|(_, s)| s.clone())
-                        .unwrap_or_default();
-                    (1, set)
-                } else {
-                    (0, stock.regular.remove(0).1)
+                // The oldest of the fullest regular sets (the provider cannot tell how many
+                // clients a token's user has; the fullest sets are the complete ones), else
+                // the last-resort set, which is handed out again and again.
+                let fullest = stock.regular.iter().map(|s| s.key_packages.len()).max();
+                let pick = fullest
+                    .and_then(|n| stock.regular.iter().position(|s| s.key_packages.len() == n));
+                let (last_resort, key_packages) = match pick {
+                    Some(i) => (0, stock.regular.remove(i).key_packages),
+                    None => (
+                        1,
+                        stock
+                            .last_resort
+                            .as_ref()
+                            .map(|s| s.key_packages.clone())
+                            .unwrap_or_default(),
+                    ),
                 };
                 let answer = Wire::KeyPackageFetchResponse(wire::KeyPackageFetchResponse {
                     token: m.token.clone(),
                     last_resort,
-                    key_packages: key_packages.into_iter().map(VLBytes::from).collect(),
+                    key_packages: key_packages
+                        .into_iter()
+                        .map(|(k, _)| VLBytes::from(k))
+                        .collect(),
                 });
                 self.respond(to, reply_to(&reply)?, &answer);
             }
@@ -543,6 +589,25 @@ impl World<'_> {
                 items.push(s, Kind::ConnectionToken, digest(m.token.as_slice()));
                 if let Some(a) = account {
                     items.single(Kind::Account, a);
+                }
+            }
+            Wire::KeyPackageSetList(m) => {
+                // From the user's own client: the account, if the request came on a session,
+                // belongs with the token.
+                let s = items.subject();
+                items.push(s, Kind::ConnectionToken, digest(m.token.as_slice()));
+                if let Some(a) = account {
+                    items.push(s, Kind::Account, a);
+                }
+            }
+            Wire::KeyPackageSetListResponse(m) => {
+                let s = items.subject();
+                items.push(s, Kind::ConnectionToken, digest(m.token.as_slice()));
+                for set in &m.sets {
+                    items.push(s, Kind::KeyPackageSet, digest(set.set.as_slice()));
+                    for r in &set.key_package_refs {
+                        items.push(s, Kind::KeyPackageRef, digest(r.as_slice()));
+                    }
                 }
             }
             Wire::KeyPackageFetchResponse(m) => {

@@ -10,7 +10,7 @@ use tls_codec::VLBytes;
 
 use super::mls::{self, mls_err};
 use super::wire::{self, Wire};
-use super::{draw32, Event, KeyPackageSet, SimError, World};
+use super::{draw32, Event, KeyPackageSet, SetTask, SimError, World};
 use crate::crypto::signature_keys_from_seed;
 use crate::observe::{digest, Kind};
 use crate::protocol::{self, PseudonymousCredential, PseudonymousCredentialTbs};
@@ -43,22 +43,139 @@ impl World<'_> {
             });
             self.client_to_home(clients[0], &msg);
         }
-        let regular = if !self.mech.anonymous_key_packages {
-            self.scenario.key_packages_per_client
-        } else if self.mech.last_resort_policy {
-            self.scenario.key_package_sets
+        if self.mech.anonymous_key_packages {
+            // Token-indexed sets: each client takes its turn (the first starts the sets).
+            for c in clients {
+                self.set_turn(c, SetTask::Complete)?;
+            }
         } else {
-            1
-        };
-        for _ in 0..regular {
-            self.new_set(user, false);
-        }
-        self.new_set(user, true);
-        for c in clients {
-            self.upload_missing(c, false)?;
+            for _ in 0..self.scenario.key_packages_per_client {
+                self.new_set(user, false);
+            }
+            self.new_set(user, true);
+            for c in clients {
+                self.upload_missing(c)?;
+            }
+            self.registered(user);
         }
         self.schedule_last_resort_reupload(user);
         Ok(())
+    }
+
+    /// The number of regular token-indexed sets a user keeps.
+    fn regular_sets(&self) -> usize {
+        if self.mech.last_resort_policy {
+            self.scenario.key_package_sets as usize
+        } else {
+            1
+        }
+    }
+
+    /// `client` wants a turn with its user's token-indexed sets; turns run one at a time.
+    /// A client already waiting keeps one turn, doing both tasks.
+    pub(super) fn set_turn(&mut self, client: usize, task: SetTask) -> Result<(), SimError> {
+        let user = self.clients[client].user;
+        let turns = &mut self.users[user].set_turns;
+        match turns.waiting.iter_mut().find(|(c, _)| *c == client) {
+            Some((_, t)) => {
+                *t = match (*t, task) {
+                    (SetTask::Publish(a), SetTask::Publish(b)) => SetTask::Publish(a + b),
+                    (SetTask::Complete, other) | (other, SetTask::Complete) => other,
+                    (a, _) => a,
+                }
+            }
+            None => turns.waiting.push_back((client, task)),
+        }
+        self.next_set_turn(user)
+    }
+
+    /// Starts the next waiting turn, if none is in flight: step 1 of MIMIMI "KeyPackages",
+    /// asking the provider which sets the user's clients have uploaded.
+    fn next_set_turn(&mut self, user: usize) -> Result<(), SimError> {
+        let turns = &mut self.users[user].set_turns;
+        if turns.current.is_some() {
+            return Ok(());
+        }
+        let Some((client, task)) = turns.waiting.pop_front() else {
+            if !self.users[user].registered {
+                // Every client has had its first turn.
+                self.registered(user);
+            }
+            return Ok(());
+        };
+        turns.current = Some((client, task));
+        let msg = Wire::KeyPackageSetList(wire::KeyPackageSetList {
+            token: self.users[user].token.clone().into(),
+        });
+        let home = self.users[user].provider;
+        self.send_anonymous(client, home, &msg);
+        Ok(())
+    }
+
+    /// The provider's list arrived: the client completes the sets that lack its KeyPackage
+    /// (it recognises its own KeyPackages), starts new sets up to the number the user keeps
+    /// (or as many as published, or a new last-resort set), and hands the turn on. When it
+    /// started sets, the user's other clients take a turn to complete them.
+    pub(super) fn set_list_answered(
+        &mut self,
+        client: usize,
+        m: wire::KeyPackageSetListResponse,
+    ) -> Result<(), SimError> {
+        let user = self.clients[client].user;
+        let task = match self.users[user].set_turns.current.take() {
+            Some((c, task)) if c == client => task,
+            _ => {
+                return Err(SimError::Protocol(
+                    "a KeyPackage set list nobody asked for".into(),
+                ))
+            }
+        };
+        let mine = &self.clients[client].key_package_sets;
+        let mut uploads: Vec<(String, bool)> = vec![];
+        for s in &m.sets {
+            let own = s
+                .key_package_refs
+                .iter()
+                .any(|r| mine.contains_key(r.as_slice()));
+            if !own {
+                let label = String::from_utf8(s.set.as_slice().to_vec())
+                    .map_err(|_| SimError::Protocol("a set label that is not UTF-8".into()))?;
+                uploads.push((label, s.last_resort == 1));
+            }
+        }
+        let regular = m.sets.iter().filter(|s| s.last_resort == 0).count();
+        let new_regular = match task {
+            SetTask::Publish(n) => n as usize,
+            _ => self.regular_sets().saturating_sub(regular),
+        };
+        let new_last_resort =
+            task == SetTask::NewLastResort || !m.sets.iter().any(|s| s.last_resort == 1);
+        let started = new_regular + usize::from(new_last_resort);
+        for _ in 0..new_regular {
+            uploads.push((self.set_label(client), false));
+        }
+        if new_last_resort {
+            uploads.push((self.set_label(client), true));
+        }
+        for (label, last_resort) in uploads {
+            let kp = self.key_package(client, &label, last_resort)?;
+            let msg = Wire::KeyPackageSetUpload(wire::KeyPackageSetUpload {
+                token: self.users[user].token.clone().into(),
+                set: label.into_bytes().into(),
+                last_resort: u8::from(last_resort),
+                key_packages: vec![kp.into()],
+            });
+            let home = self.users[user].provider;
+            self.send_anonymous(client, home, &msg);
+        }
+        if started > 0 {
+            for c in self.users[user].clients.clone() {
+                if c != client {
+                    self.set_turn(c, SetTask::Complete)?;
+                }
+            }
+        }
+        self.next_set_turn(user)
     }
 
     fn schedule_last_resort_reupload(&mut self, user: usize) {
@@ -72,61 +189,76 @@ impl World<'_> {
     }
 
     /// The last-resort set is replaced by a fresh one (new user pseudonym), so that its reuse
-    /// links rooms only within one period.
+    /// links rooms only within one period: the user's first client starts it, the others
+    /// complete it.
     pub(super) fn reupload_last_resort(&mut self, user: usize) -> Result<(), SimError> {
-        self.users[user].sets.retain(|s| !s.last_resort);
-        self.new_set(user, true);
-        for c in self.users[user].clients.clone() {
-            self.upload_missing(c, false)?;
-        }
+        let first = self.users[user].clients[0];
+        self.set_turn(first, SetTask::NewLastResort)?;
         self.schedule_last_resort_reupload(user);
         Ok(())
     }
 
     /// `publish_key_packages`: `count` new regular sets, completed by every client.
     pub(super) fn publish_key_packages(&mut self, user: usize, count: u32) -> Result<(), SimError> {
+        if self.mech.anonymous_key_packages {
+            let first = self.users[user].clients[0];
+            return self.set_turn(first, SetTask::Publish(count));
+        }
         for _ in 0..count {
             self.new_set(user, false);
         }
         for c in self.users[user].clients.clone() {
-            self.upload_missing(c, false)?;
+            self.upload_missing(c)?;
         }
         Ok(())
     }
 
-    /// A client whose KeyPackage was used uploads a new one: it completes the oldest set that
-    /// lacks its KeyPackage, or starts a new set (MIMIMI "KeyPackages": complete missing sets
-    /// first, then start new ones). Without token-indexed sets, clients do not replenish.
+    /// A client whose KeyPackage was used takes a turn with its user's token-indexed sets:
+    /// it completes the sets that lack its KeyPackage and starts new ones (MIMIMI
+    /// "KeyPackages"). Without token-indexed sets, clients do not replenish.
     pub(super) fn replenish(&mut self, client: usize) -> Result<(), SimError> {
         if !self.mech.anonymous_key_packages {
             return Ok(());
         }
-        let user = self.clients[client].user;
-        if !self.users[user]
-            .sets
-            .iter()
-            .any(|s| !s.last_resort && s.missing.contains(&client))
-        {
-            self.new_set(user, false);
-        }
-        self.upload_missing(client, true)
+        self.set_turn(client, SetTask::Complete)
     }
 
-    /// Starts a KeyPackage set of `user` that every client still has to complete.
-    fn new_set(&mut self, user: usize, last_resort: bool) {
-        let u = &mut self.users[user];
-        let id = hex::encode(&draw32(&mut u.rng)[..16]);
-        let domain = &self.providers[u.provider].domain;
-        let label = if self.mech.pseudonymous_credentials {
+    /// A fresh label for a set `client` starts: a user pseudonym, or a random label without
+    /// pseudonyms.
+    fn set_label(&mut self, client: usize) -> String {
+        let user = self.clients[client].user;
+        let id = hex::encode(&draw32(&mut self.clients[client].rng)[..16]);
+        let label = self.label_of(user, &id);
+        self.record_set(user, &label);
+        label
+    }
+
+    fn label_of(&self, user: usize, id: &str) -> String {
+        let domain = &self.providers[self.users[user].provider].domain;
+        if self.mech.pseudonymous_credentials {
             format!("{id}@{domain}")
         } else {
-            id
-        };
+            id.to_string()
+        }
+    }
+
+    /// Starts a session-uploaded KeyPackage set of `user` that every client still has to
+    /// complete (without token-indexed sets, the clients agree on the labels at registration).
+    fn new_set(&mut self, user: usize, last_resort: bool) {
+        let id = hex::encode(&draw32(&mut self.users[user].rng)[..16]);
+        let label = self.label_of(user, &id);
+        let u = &mut self.users[user];
         u.sets.push(KeyPackageSet {
             label: label.clone(),
             last_resort,
             missing: u.clients.iter().copied().collect(),
         });
+        self.record_set(user, &label);
+    }
+
+    /// Records who owns a set label: a user pseudonym, or a set id.
+    fn record_set(&mut self, user: usize, label: &str) {
+        let label = label.to_string();
         let kind = if self.mech.pseudonymous_credentials {
             Kind::UserPseudonym
         } else {
@@ -140,18 +272,16 @@ impl World<'_> {
         self.add_truth(kind, value, user, None);
     }
 
-    /// Uploads this client's KeyPackages for the sets that lack them (only the oldest such
-    /// regular set with `first_only`): one anonymous upload per set under the user's token, or
-    /// one upload of all over the account's session without token-indexed sets.
-    fn upload_missing(&mut self, client: usize, first_only: bool) -> Result<(), SimError> {
+    /// Uploads this client's KeyPackages for the session-uploaded sets that lack them, in one
+    /// upload over the account's session.
+    fn upload_missing(&mut self, client: usize) -> Result<(), SimError> {
         let user = self.clients[client].user;
         let todo: Vec<usize> = self.users[user]
             .sets
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.missing.contains(&client) && !(first_only && s.last_resort))
+            .filter(|(_, s)| s.missing.contains(&client))
             .map(|(i, _)| i)
-            .take(if first_only { 1 } else { usize::MAX })
             .collect();
         let mut batch = vec![];
         for i in todo {
@@ -160,19 +290,11 @@ impl World<'_> {
                 let s = &self.users[user].sets[i];
                 (s.label.clone(), s.last_resort)
             };
-            let kp = self.key_package(client, &label, last_resort)?;
-            if self.mech.anonymous_key_packages {
-                let msg = Wire::KeyPackageSetUpload(wire::KeyPackageSetUpload {
-                    token: self.users[user].token.clone().into(),
-                    set: label.into_bytes().into(),
-                    last_resort: u8::from(last_resort),
-                    key_packages: vec![kp.into()],
-                });
-                let home = self.users[user].provider;
-                self.send_anonymous(client, home, &msg);
-            } else {
-                batch.push(VLBytes::from(kp));
-            }
+            batch.push(VLBytes::from(self.key_package(
+                client,
+                &label,
+                last_resort,
+            )?));
         }
         if !batch.is_empty() {
             let msg = Wire::KeyPackageUpload(wire::KeyPackageUpload {

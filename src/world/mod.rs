@@ -188,13 +188,37 @@ pub(crate) struct Caused {
     event: Event,
 }
 
-/// A KeyPackage set a user's clients coordinate on (MIMIMI "KeyPackages").
+/// A KeyPackage set of a user whose KeyPackages go on the account's session (no connection
+/// token): its label is agreed among the user's clients at registration.
 struct KeyPackageSet {
     /// The set's label: its user pseudonym, or a random label without pseudonyms.
     label: String,
     last_resort: bool,
     /// Clients that have not yet uploaded their KeyPackage for this set.
     missing: BTreeSet<usize>,
+}
+
+/// What a client sets out to do when it takes its turn with the user's token-indexed
+/// KeyPackage sets (MIMIMI "KeyPackages": check which sets lack its KeyPackage, complete them,
+/// then start new ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SetTask {
+    /// Complete the sets lacking this client's KeyPackage and keep the number of regular sets.
+    Complete,
+    /// Also start this many more regular sets (`publish_key_packages`).
+    Publish(u32),
+    /// Also start a new last-resort set, replacing the current one.
+    NewLastResort,
+}
+
+/// A user's clients take turns with its token-indexed sets, one at a time, so that each sees
+/// what the previous one uploaded.
+#[derive(Default)]
+struct SetTurns {
+    /// Clients waiting for their turn, with what they will do.
+    waiting: VecDeque<(usize, SetTask)>,
+    /// The client whose list request is in flight, and its task.
+    current: Option<(usize, SetTask)>,
 }
 
 struct User {
@@ -210,8 +234,13 @@ struct User {
     establishment: HpkeKeys,
     /// Connection keys of the users this one is connected to.
     contacts: BTreeMap<usize, ConnectionKey>,
-    /// KeyPackage sets, oldest first.
+    /// KeyPackage sets uploaded on the session (without a connection token), oldest first.
     sets: Vec<KeyPackageSet>,
+    /// Turns of the user's clients with its token-indexed sets.
+    set_turns: SetTurns,
+    /// Registration is complete: every client has uploaded its KeyPackages (with
+    /// token-indexed sets, after its turn). The user's actions wait for it.
+    registered: bool,
     /// Pseudonyms and labels.
     rng: ChaCha20Rng,
 }
@@ -275,10 +304,16 @@ struct KeyPackageStock {
 /// KeyPackage sets a provider keeps under one connection token.
 #[derive(Default)]
 struct SetStock {
-    /// Regular sets by label, in order of first upload.
-    regular: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Regular sets, in order of first upload.
+    regular: Vec<StoredSet>,
     /// The current last-resort set.
-    last_resort: Option<(Vec<u8>, Vec<Vec<u8>>)>,
+    last_resort: Option<StoredSet>,
+}
+
+/// One stored KeyPackage set: its label and its KeyPackages with their references.
+struct StoredSet {
+    label: Vec<u8>,
+    key_packages: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A provider's hub state for one room it hosts.
@@ -342,9 +377,11 @@ enum Step {
     Await(Need),
 }
 
-/// Connections an operation needs before it can start.
+/// What an operation waits for before it can start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Need {
+    /// These users have registered (their clients have uploaded their KeyPackage sets).
+    Registered(Vec<usize>),
     /// The user is connected to each of these users.
     All(usize, Vec<usize>),
     /// The user is connected to at least one member of the room (a joiner's helper).
@@ -531,8 +568,10 @@ pub struct World<'s> {
     run: u64,
     /// Completed connections, as (lower, higher) user index.
     connected: BTreeSet<(usize, usize)>,
-    /// Rooms whose operation waits for a connection that has just completed.
+    /// Rooms whose operation waits for a connection or a registration that has just completed.
     wake: BTreeSet<usize>,
+    /// `connect` actions waiting for their users' registration, in order.
+    deferred_connects: Vec<usize>,
     /// Application messages held back while proposals are pending: (client, room) ->
     /// (payload, whether it is a scenario `send`).
     held: BTreeMap<(usize, usize), Vec<Held>>,
@@ -603,6 +642,7 @@ impl<'s> World<'s> {
             run,
             connected: BTreeSet::new(),
             wake: BTreeSet::new(),
+            deferred_connects: vec![],
             held: BTreeMap::new(),
             users: vec![],
             clients: vec![],
@@ -722,6 +762,8 @@ impl<'s> World<'s> {
                 establishment,
                 contacts: BTreeMap::new(),
                 sets: vec![],
+                set_turns: SetTurns::default(),
+                registered: false,
                 rng: urng,
             });
         }
@@ -1045,6 +1087,11 @@ impl<'s> World<'s> {
         let action: &Action = &self.scenario.actions[i];
         match &action.kind {
             ActionKind::Connect { from, to, accept } => {
+                if !self.action_users_registered(i) {
+                    // A client that has not finished registering cannot connect yet.
+                    self.deferred_connects.push(i);
+                    return Ok(());
+                }
                 let (f, t) = (self.user_index[from], self.user_index[to]);
                 self.decisions.entry((f, t)).or_default().push_back(*accept);
                 self.connect(f, t)
@@ -1128,12 +1175,49 @@ impl<'s> World<'s> {
     /// Whether the connections of `need` are complete.
     fn need_met(&self, room: usize, need: &Need) -> bool {
         match need {
+            Need::Registered(users) => users.iter().all(|&u| self.users[u].registered),
             Need::All(user, others) => others.iter().all(|&o| self.is_connected(*user, o)),
             Need::AnyMember(user) => self
                 .clients
                 .iter()
                 .filter(|c| c.groups.contains_key(&room))
                 .any(|c| self.is_connected(*user, c.user)),
+        }
+    }
+
+    /// The users an action involves (its actor and the users it names).
+    fn action_users(&self, i: usize) -> Vec<usize> {
+        let names: Vec<&String> = match &self.scenario.actions[i].kind {
+            ActionKind::Connect { from, to, .. } => vec![from, to],
+            ActionKind::CreateRoom { by, members, .. } => {
+                std::iter::once(by).chain(members).collect()
+            }
+            ActionKind::Add { by, users, .. } => std::iter::once(by).chain(users).collect(),
+            ActionKind::Join { user, .. } => vec![user],
+            ActionKind::Remove { by, .. } => vec![by],
+            ActionKind::Leave { user, .. } => vec![user],
+            ActionKind::Send { from, .. } => vec![from],
+            ActionKind::PublishKeyPackages { user, .. } => vec![user],
+        };
+        names.into_iter().map(|n| self.user_index[n]).collect()
+    }
+
+    fn action_users_registered(&self, i: usize) -> bool {
+        self.action_users(i)
+            .iter()
+            .all(|&u| self.users[u].registered)
+    }
+
+    /// A user's registration completed: the actions waiting for it go on.
+    pub(super) fn registered(&mut self, user: usize) {
+        self.users[user].registered = true;
+        for room in 0..self.rooms.len() {
+            if matches!(
+                self.rooms[room].op.as_ref().and_then(|op| op.steps.front()),
+                Some(Step::Await(_))
+            ) {
+                self.wake.insert(room);
+            }
         }
     }
 
@@ -1144,6 +1228,20 @@ impl<'s> World<'s> {
 
     /// Resumes the operations that wait for a connection, once one has completed.
     fn wake_waiting(&mut self) -> Result<(), SimError> {
+        let ready: Vec<usize> = self
+            .deferred_connects
+            .iter()
+            .copied()
+            .filter(|&i| self.action_users_registered(i))
+            .collect();
+        if !ready.is_empty() {
+            self.deferred_connects.retain(|i| !ready.contains(i));
+            for i in ready {
+                let outer = self.cause.replace(i);
+                self.start_action(i)?;
+                self.cause = outer;
+            }
+        }
         while let Some(room) = self.wake.pop_first() {
             let Some(op) = &self.rooms[room].op else {
                 continue;
@@ -1231,8 +1329,23 @@ impl<'s> World<'s> {
         Op::new(action, self.users[user].clients[0], steps)
     }
 
-    /// Starts an operation on an idle room.
-    fn begin(&mut self, room: usize, op: Op) -> Result<(), SimError> {
+    /// Starts an operation on an idle room. A room action of users that have not finished
+    /// registering waits for them first.
+    fn begin(&mut self, room: usize, mut op: Op) -> Result<(), SimError> {
+        if let Some(i) = op.cause {
+            let room_action = matches!(
+                self.scenario.actions[i].kind,
+                ActionKind::CreateRoom { .. } | ActionKind::Add { .. } | ActionKind::Join { .. }
+            );
+            let pending: Vec<usize> = self
+                .action_users(i)
+                .into_iter()
+                .filter(|&u| !self.users[u].registered)
+                .collect();
+            if room_action && !pending.is_empty() {
+                op.steps.push_front(Step::Await(Need::Registered(pending)));
+            }
+        }
         let outer = std::mem::replace(&mut self.cause, op.cause);
         self.rooms[room].op = Some(op);
         self.advance(room)?;

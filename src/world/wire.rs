@@ -367,6 +367,31 @@ pub struct KeyPackageSetUpload {
     pub key_packages: Vec<VLBytes>,
 }
 
+/// MIMIMI "KeyPackages", step 1: a client asks its provider which KeyPackage sets the user's
+/// clients have uploaded under the connection token (over the anonymous channel).
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageSetList {
+    /// The user's connection token.
+    pub token: VLBytes,
+}
+
+/// One KeyPackage set a provider holds: its label, whether it is the last-resort set, and the
+/// references of its KeyPackages (a client recognises its own).
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageSetSummary {
+    pub set: VLBytes,
+    pub last_resort: u8,
+    pub key_package_refs: Vec<VLBytes>,
+}
+
+/// The answer to a [`KeyPackageSetList`]: the regular sets in order of first upload, then the
+/// last-resort set.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageSetListResponse {
+    pub token: VLBytes,
+    pub sets: Vec<KeyPackageSetSummary>,
+}
+
 /// A fetch of one KeyPackage set by connection token.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct KeyPackageFetch {
@@ -497,6 +522,12 @@ pub enum Wire {
     /// See [`PseudonymRegistration`].
     #[tls_codec(discriminant = 24)]
     PseudonymRegistration(PseudonymRegistration),
+    /// See [`KeyPackageSetList`].
+    #[tls_codec(discriminant = 25)]
+    KeyPackageSetList(KeyPackageSetList),
+    /// See [`KeyPackageSetListResponse`].
+    #[tls_codec(discriminant = 26)]
+    KeyPackageSetListResponse(KeyPackageSetListResponse),
 }
 
 impl Wire {
@@ -531,6 +562,8 @@ impl Wire {
             Wire::Relay(_) => "relay",
             Wire::RelayResponse(_) => "relay_response",
             Wire::PseudonymRegistration(_) => "pseudonym_registration",
+            Wire::KeyPackageSetList(_) => "kp_set_list",
+            Wire::KeyPackageSetListResponse(_) => "kp_set_list_response",
         }
     }
 
@@ -551,7 +584,9 @@ impl Wire {
             | Wire::Forward(_)
             | Wire::Relay(_)
             | Wire::RelayResponse(_)
-            | Wire::PseudonymRegistration(_) => None,
+            | Wire::PseudonymRegistration(_)
+            | Wire::KeyPackageSetList(_)
+            | Wire::KeyPackageSetListResponse(_) => None,
             Wire::KeyPackageClaim(m) => Some(&m.tbs.room),
             Wire::KeyPackageClaimResponse(_) => None,
             Wire::CreateRoom(m) => Some(&m.room),
