@@ -603,7 +603,8 @@ pub fn write_reports(dir: &Path) -> Result<mimimi_analysis::model::Analysis, Out
     Ok(analysis)
 }
 
-/// The metrics as nested JSON: mode -> observer -> scope -> metric -> value.
+/// The metrics as nested JSON: mode -> observer -> scope -> metric -> value, `null` for a
+/// metric taken over nothing (n/a).
 fn metrics_json(a: &mimimi_analysis::model::Analysis) -> serde_json::Value {
     let mut root = serde_json::Map::new();
     for m in &a.metrics {

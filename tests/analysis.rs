@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use mimimi_analysis::model::{Analysis, RunData, Scope};
+use mimimi_analysis::model::{Analysis, MetricRow, RunData, Scope};
 use mimimi_analysis::{input, metrics};
 
 /// Runs a shipped scenario with the binary into a fresh directory and loads what it wrote.
@@ -24,15 +24,28 @@ fn run(name: &str) -> (tempfile::TempDir, RunData) {
     (tmp, data)
 }
 
-fn value(a: &Analysis, mode: &str, observer: &str, scope: Scope, metric: &str) -> (f64, f64, f64) {
-    let m = a
-        .metrics
+fn row<'a>(
+    a: &'a Analysis,
+    mode: &str,
+    observer: &str,
+    scope: Scope,
+    metric: &str,
+) -> &'a MetricRow {
+    a.metrics
         .iter()
         .find(|m| {
             m.mode == mode && m.observer == observer && m.scope == scope && m.metric == metric
         })
-        .unwrap_or_else(|| panic!("no {metric} for {mode}/{observer}/{scope:?}"));
-    (m.value, m.numerator, m.denominator)
+        .unwrap_or_else(|| panic!("no {metric} for {mode}/{observer}/{scope:?}"))
+}
+
+/// (value, numerator, denominator) of a metric that was measured (not n/a).
+fn value(a: &Analysis, mode: &str, observer: &str, scope: Scope, metric: &str) -> (f64, f64, f64) {
+    let m = row(a, mode, observer, scope, metric);
+    let v = m
+        .value
+        .unwrap_or_else(|| panic!("{metric} for {mode}/{observer}/{scope:?} is n/a"));
+    (v, m.numerator.unwrap_or(v), m.denominator)
 }
 
 /// Room -> hub domain: each `room_create` is observed by the creator's provider and then by
@@ -85,11 +98,15 @@ fn under_mimimi_no_observer_names_or_links_foreign_users() {
     let mut own_links = 0.0;
     for observer in &a.observers {
         for metric in ["identity_disclosure", "cross_room_recall"] {
+            if observer == "all" {
+                // Every user is its own: nothing foreign to measure, n/a rather than 0.
+                let m = row(&a, "mimimi", observer, Scope::Foreign, metric);
+                assert_eq!((m.value, m.denominator), (None, 0.0), "{metric}");
+                continue;
+            }
             let (v, _, d) = value(&a, "mimimi", observer, Scope::Foreign, metric);
             assert_eq!(v, 0.0, "{observer} {metric}");
-            if observer != "all" {
-                assert!(d > 0.0, "{observer} saw foreign memberships for {metric}");
-            }
+            assert!(d > 0.0, "{observer} saw foreign memberships for {metric}");
         }
         let (v, _, _) = value(&a, "mimimi", observer, Scope::Own, "cross_room_recall");
         own_links += v;
@@ -166,6 +183,19 @@ fn report_recomputes_what_run_wrote() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert!(summary["metrics"]["mimimi"]["alpha.example"]["all"]["last_resort_links"].is_number());
+    // `all` has no foreign users: its foreign ratios are n/a, null in JSON and an empty value
+    // in metrics.csv, never 0.
+    let foreign = &summary["metrics"]["mimimi"]["all"]["foreign"];
+    assert!(foreign["identity_disclosure"].is_null(), "{foreign}");
+    assert!(
+        summary["metrics"]["mimimi"]["alpha.example"]["foreign"]["identity_disclosure"].is_number()
+    );
+    let csv = String::from_utf8(before).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l == "mimimi,all,foreign,identity_disclosure,,0,0"),
+        "{csv}"
+    );
     // A directory that is not a run is a clear error, not a panic.
     let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
         .args(["report"])

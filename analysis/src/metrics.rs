@@ -305,8 +305,8 @@ impl<'a> ObserverView<'a> {
     }
 
     /// The metrics of one scope, in [`METRICS`] order, and the sorted anonymity set sizes.
-    pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Ratio)>, Vec<u64>) {
-        let mut v: BTreeMap<&'static str, Ratio> = BTreeMap::new();
+    pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Measure)>, Vec<u64>) {
+        let mut v: BTreeMap<&'static str, Measure> = BTreeMap::new();
         let scored: Vec<&SeenMembership> = self
             .scored()
             .filter(|m| self.in_scope(scope, &m.user))
@@ -315,7 +315,7 @@ impl<'a> ObserverView<'a> {
 
         // Identity disclosure.
         let disclosed = scored.iter().filter(|m| m.disclosed).count() as f64;
-        v.insert("identity_disclosure", Ratio::of(disclosed, n));
+        v.insert("identity_disclosure", Measure::ratio(disclosed, n));
 
         // Cross-room links.
         let pairs = self.cross_room_pairs();
@@ -342,8 +342,8 @@ impl<'a> ObserverView<'a> {
                 }
             }
         }
-        v.insert("cross_room_recall", Ratio::of(same_linked, same));
-        v.insert("cross_room_precision", Ratio::of(linked_same, linked));
+        v.insert("cross_room_recall", Measure::ratio(same_linked, same));
+        v.insert("cross_room_precision", Measure::ratio(linked_same, linked));
 
         // Anonymity sets.
         let mut disclosed_in_room: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -368,10 +368,7 @@ impl<'a> ObserverView<'a> {
             .collect();
         sizes.sort_unstable();
         let count = sizes.len();
-        let stat = |value: Option<u64>| match value {
-            Some(x) => Ratio::count(x as f64, count as f64),
-            None => Ratio::zero(),
-        };
+        let stat = |value: Option<u64>| Measure::order(value.map(|x| x as f64), count as f64);
         v.insert("anonymity_set_min", stat(sizes.first().copied()));
         // Nearest rank: index ceil(n / 10) - 1.
         let p10 = (count > 0).then(|| sizes[count.div_ceil(10) - 1]);
@@ -381,9 +378,15 @@ impl<'a> ObserverView<'a> {
             stat((count > 0).then(|| sizes[(count - 1) / 2])),
         );
         let unique = sizes.iter().filter(|&&s| s == 1).count() as f64;
-        v.insert("anonymity_unique_fraction", Ratio::of(unique, count as f64));
+        v.insert(
+            "anonymity_unique_fraction",
+            Measure::ratio(unique, count as f64),
+        );
         let entropy: f64 = sizes.iter().map(|&s| (s as f64).log2()).sum();
-        v.insert("anonymity_entropy_mean", Ratio::of(entropy, count as f64));
+        v.insert(
+            "anonymity_entropy_mean",
+            Measure::mean(entropy, count as f64),
+        );
         let total = self.truth.users as f64;
         let degree: f64 = if self.truth.users <= 1 {
             0.0
@@ -393,7 +396,10 @@ impl<'a> ObserverView<'a> {
                 .map(|&s| (s as f64).log2() / total.log2())
                 .sum()
         };
-        v.insert("degree_of_anonymity_mean", Ratio::of(degree, count as f64));
+        v.insert(
+            "degree_of_anonymity_mean",
+            Measure::mean(degree, count as f64),
+        );
 
         // Social graph (co-membership).
         let scoped = |pairs: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
@@ -444,7 +450,7 @@ impl<'a> ObserverView<'a> {
                 named_msgs += 1.0;
             }
         }
-        v.insert("message_attribution", Ratio::of(named_msgs, seen_msgs));
+        v.insert("message_attribution", Measure::ratio(named_msgs, seen_msgs));
 
         // Last-resort reuse.
         let (mut all_scored, mut lr_rooms) = (0.0, 0.0);
@@ -456,12 +462,17 @@ impl<'a> ObserverView<'a> {
                 }
             }
         }
-        v.insert("last_resort_rooms", Ratio::count(lr_rooms, all_scored));
-        v.insert("last_resort_links", Ratio::count(lr_linked, lr));
+        v.insert("last_resort_rooms", Measure::count(lr_rooms, all_scored));
+        v.insert("last_resort_links", Measure::count(lr_linked, lr));
 
         let rows = METRICS
             .iter()
-            .map(|(name, _)| (*name, v.remove(name).unwrap_or_else(Ratio::zero)))
+            .map(|(name, _)| {
+                let m = v
+                    .remove(name)
+                    .unwrap_or_else(|| panic!("metric {name} of METRICS not computed"));
+                (*name, m)
+            })
             .collect();
         debug_assert!(v.is_empty(), "metrics missing from METRICS: {:?}", v.keys());
         (rows, sizes)
@@ -520,40 +531,46 @@ impl<'a> ObserverView<'a> {
     }
 }
 
-/// A metric's value with its numerator and denominator.
+/// A metric's value with its numerator and denominator (see [`MetricKind`](crate::model::MetricKind)).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Ratio {
-    pub value: f64,
-    pub numerator: f64,
+pub struct Measure {
+    /// `None`: n/a, taken over nothing.
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
     pub denominator: f64,
 }
 
-impl Ratio {
-    /// `numerator / denominator`, 0 when the denominator is 0.
-    pub fn of(numerator: f64, denominator: f64) -> Self {
-        let value = if denominator == 0.0 {
-            0.0
-        } else {
-            numerator / denominator
-        };
-        Ratio {
-            value,
-            numerator,
+impl Measure {
+    /// `numerator / denominator`; n/a when the denominator is 0.
+    pub fn ratio(numerator: f64, denominator: f64) -> Self {
+        Measure {
+            value: (denominator != 0.0).then(|| numerator / denominator),
+            numerator: Some(numerator),
             denominator,
         }
     }
 
-    /// A count or order statistic over `samples`.
-    pub fn count(value: f64, samples: f64) -> Self {
-        Ratio {
-            value,
-            numerator: value,
+    /// The mean of `samples` values that add up to `sum`; n/a without samples.
+    pub fn mean(sum: f64, samples: f64) -> Self {
+        Measure::ratio(sum, samples)
+    }
+
+    /// An order statistic of `samples` values (`None` without samples).
+    pub fn order(value: Option<f64>, samples: f64) -> Self {
+        Measure {
+            value: value.filter(|_| samples > 0.0),
+            numerator: None,
             denominator: samples,
         }
     }
 
-    pub fn zero() -> Self {
-        Ratio::of(0.0, 0.0)
+    /// A count among `among`; a count of nothing is 0, never n/a.
+    pub fn count(value: f64, among: f64) -> Self {
+        Measure {
+            value: Some(value),
+            numerator: Some(value),
+            denominator: among,
+        }
     }
 }
 
@@ -583,13 +600,13 @@ fn pairs_of<'s>(users: impl Iterator<Item = &'s str>) -> Vec<(String, String)> {
 fn graph_scores(
     truth: &BTreeSet<(String, String)>,
     inferred: &BTreeSet<(String, String)>,
-) -> [Ratio; 3] {
+) -> [Measure; 3] {
     let tp = inferred.intersection(truth).count() as f64;
     let (ni, nt) = (inferred.len() as f64, truth.len() as f64);
     [
-        Ratio::of(tp, ni),
-        Ratio::of(tp, nt),
-        Ratio::of(2.0 * tp, ni + nt),
+        Measure::ratio(tp, ni),
+        Measure::ratio(tp, nt),
+        Measure::ratio(2.0 * tp, ni + nt),
     ]
 }
 

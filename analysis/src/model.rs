@@ -125,18 +125,42 @@ impl Scope {
     }
 }
 
-/// One number of `metrics.csv`. For ratios, `value = numerator / denominator` (0 when the
-/// denominator is 0); for counts and order statistics, `numerator = value` and `denominator` is
-/// the number of samples it was taken over.
+/// What kind of number a metric is: what its value, numerator and denominator hold, and when it
+/// is n/a (taken over nothing, so not measured: never written as 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// `value = numerator / denominator`; n/a when the denominator is 0.
+    Ratio,
+    /// A mean over samples: the numerator is the sum, the denominator the number of samples;
+    /// n/a without samples.
+    Mean,
+    /// An order statistic (minimum, percentile, median) of samples: no numerator, the
+    /// denominator is the number of samples; n/a without samples.
+    OrderStatistic,
+    /// A count: `numerator = value`, and the denominator is what it was counted among (see the
+    /// metric's meaning). Never n/a: a count of nothing is 0.
+    Count,
+}
+
+/// One number of `metrics.csv` (see [`MetricKind`] for what the three numbers hold).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricRow {
     pub mode: String,
     pub observer: String,
     pub scope: Scope,
     pub metric: String,
-    pub value: f64,
-    pub numerator: f64,
+    /// `None`: n/a, the metric was taken over nothing.
+    pub value: Option<f64>,
+    /// `None` for order statistics.
+    pub numerator: Option<f64>,
     pub denominator: f64,
+}
+
+impl MetricRow {
+    /// Whether the metric was taken over nothing (n/a).
+    pub fn is_empty(&self) -> bool {
+        self.value.is_none()
+    }
 }
 
 /// Which flow made links, per observer and mode (leak attribution).
@@ -219,7 +243,10 @@ pub const METRICS: &[(&str, &str)] = &[
         "social_graph_recall",
         "share of true co-membership edges the observer infers",
     ),
-    ("social_graph_f1", "F1 of co-membership edge recovery"),
+    (
+        "social_graph_f1",
+        "F1 of co-membership edge recovery: 2 true inferred / (inferred + true)",
+    ),
     (
         "connection_graph_precision",
         "share of inferred connection edges that are true",
@@ -228,7 +255,10 @@ pub const METRICS: &[(&str, &str)] = &[
         "connection_graph_recall",
         "share of true connections the observer infers",
     ),
-    ("connection_graph_f1", "F1 of connection edge recovery"),
+    (
+        "connection_graph_f1",
+        "F1 of connection edge recovery: 2 true inferred / (inferred + true)",
+    ),
     (
         "message_attribution",
         "share of seen application messages whose sender the observer names",
@@ -242,6 +272,28 @@ pub const METRICS: &[(&str, &str)] = &[
         "cross-room pairs the observer links among last-resort memberships",
     ),
 ];
+
+/// The kind of a metric of [`METRICS`]; `None` for a name the analysis does not produce.
+pub fn metric_kind(metric: &str) -> Option<MetricKind> {
+    use MetricKind::*;
+    Some(match metric {
+        "identity_disclosure"
+        | "cross_room_recall"
+        | "cross_room_precision"
+        | "anonymity_unique_fraction"
+        | "social_graph_precision"
+        | "social_graph_recall"
+        | "social_graph_f1"
+        | "connection_graph_precision"
+        | "connection_graph_recall"
+        | "connection_graph_f1"
+        | "message_attribution" => Ratio,
+        "anonymity_entropy_mean" | "degree_of_anonymity_mean" => Mean,
+        "anonymity_set_min" | "anonymity_set_p10" | "anonymity_set_median" => OrderStatistic,
+        "last_resort_rooms" | "last_resort_links" => Count,
+        _ => return None,
+    })
+}
 
 /// Observer name of the coalition of every provider.
 pub const ALL_PROVIDERS: &str = "all";

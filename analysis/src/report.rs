@@ -17,46 +17,39 @@ use crate::model::Analysis;
 pub use num::fmt_num;
 
 /// `metrics.csv`: header `mode,observer,scope,metric,value,numerator,denominator`, one row per
-/// [`MetricRow`](crate::model::MetricRow) in `a.metrics` order, numbers as [`fmt_num`] writes them.
+/// [`MetricRow`](crate::model::MetricRow) in `a.metrics` order, numbers as [`fmt_num`] writes
+/// them; an n/a value and an order statistic's numerator are empty cells.
 pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[&str]| {
-        w.write_record(rec)
-            .expect("writing CSV to memory cannot fail")
-    };
-    write(
-        &mut w,
-        &[
-            "mode",
-            "observer",
-            "scope",
-            "metric",
-            "value",
-            "numerator",
-            "denominator",
-        ],
-    );
+    w.write_record(METRICS_CSV_HEADER)
+        .expect("writing CSV to memory cannot fail");
+    let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_default();
     for m in &a.metrics {
-        let (v, n, d) = (
-            fmt_num(m.value),
-            fmt_num(m.numerator),
-            fmt_num(m.denominator),
-        );
-        write(
-            &mut w,
-            &[
-                &m.mode,
-                &m.observer,
-                m.scope.as_str(),
-                &m.metric,
-                &v,
-                &n,
-                &d,
-            ],
-        );
+        let (v, n, d) = (opt(m.value), opt(m.numerator), fmt_num(m.denominator));
+        w.write_record([
+            &m.mode,
+            &m.observer,
+            m.scope.as_str(),
+            &m.metric,
+            &v,
+            &n,
+            &d,
+        ])
+        .expect("writing CSV to memory cannot fail");
     }
     w.into_inner().expect("flushing CSV to memory cannot fail")
 }
+
+/// The columns of `metrics.csv`.
+pub const METRICS_CSV_HEADER: [&str; 7] = [
+    "mode",
+    "observer",
+    "scope",
+    "metric",
+    "value",
+    "numerator",
+    "denominator",
+];
 
 /// `report.md`: headline, per-observer tables, mechanism effects and leak attribution.
 pub fn report_md(a: &Analysis) -> String {

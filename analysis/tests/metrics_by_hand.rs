@@ -4,16 +4,17 @@
 //! pair of memberships is written `a1-a2` for (alice, r1)-(alice, r2). `{...}` is a user-level
 //! cluster of the observer. "Seen" rooms are those with at least one observation of the
 //! observer. Tables list every metric of `METRICS` as (numerator, denominator); the value is
-//! numerator/denominator for ratios (0 when the denominator is 0) and the numerator itself for
-//! the counts and order statistics.
+//! numerator/denominator for ratios and means, n/a (none) when the denominator is 0, and the
+//! numerator itself for counts. Order statistics are listed as (value, samples): their row has
+//! no numerator, and the value is n/a without samples.
 
 use std::path::Path;
 
 use mimimi_analysis::input::{self, AnalysisError};
 use mimimi_analysis::metrics::{analyze, observers, ObserverView, TruthIndex};
 use mimimi_analysis::model::{
-    Analysis, AttributionRow, Coalition, Item, Membership, Message, ModeData, Observation, RunData,
-    Scope, Truth, METRICS,
+    metric_kind, Analysis, AttributionRow, Coalition, Item, Membership, Message, MetricKind,
+    ModeData, Observation, RunData, Scope, Truth, METRICS,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -171,15 +172,6 @@ fn run_of(providers: &[&str], coalitions: Vec<Coalition>, mode: ModeData) -> Run
 // ---------------------------------------------------------------------------------------------
 // Checking.
 
-/// Metrics whose value is the numerator itself (counts and order statistics).
-const COUNTS: &[&str] = &[
-    "anonymity_set_min",
-    "anonymity_set_p10",
-    "anonymity_set_median",
-    "last_resort_rooms",
-    "last_resort_links",
-];
-
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
 }
@@ -198,17 +190,20 @@ fn check(a: &Analysis, mode: &str, observer: &str, scope: Scope, table: &[(&str,
     assert_eq!(rows.len(), METRICS.len(), "{mode} {observer} {scope:?}");
     for (row, (metric, num, den)) in rows.iter().zip(table) {
         assert_eq!(row.metric, *metric);
-        let value = if COUNTS.contains(metric) {
-            *num
-        } else if *den == 0.0 {
-            0.0
-        } else {
-            num / den
-        };
         let ctx = format!("{mode} {observer} {} {metric}", scope.as_str());
+        let kind = metric_kind(metric).unwrap_or_else(|| panic!("{ctx}: no kind"));
+        let (value, numerator) = match kind {
+            MetricKind::Ratio | MetricKind::Mean => ((*den != 0.0).then(|| num / den), Some(*num)),
+            MetricKind::OrderStatistic => ((*den != 0.0).then_some(*num), None),
+            MetricKind::Count => (Some(*num), Some(*num)),
+        };
+        let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => close(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
         assert!(
-            close(row.numerator, *num),
-            "{ctx}: numerator {} != {num}",
+            same(row.numerator, numerator),
+            "{ctx}: numerator {:?} != {numerator:?}",
             row.numerator
         );
         assert!(
@@ -217,8 +212,8 @@ fn check(a: &Analysis, mode: &str, observer: &str, scope: Scope, table: &[(&str,
             row.denominator
         );
         assert!(
-            close(row.value, value),
-            "{ctx}: value {} != {value}",
+            same(row.value, value),
+            "{ctx}: value {:?} != {value:?}",
             row.value
         );
     }
@@ -1201,7 +1196,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
             .iter()
             .find(|r| r.observer == observer && r.scope == scope && r.metric == metric)
             .unwrap();
-        (r.numerator, r.denominator)
+        (r.numerator.unwrap(), r.denominator)
     };
     assert_eq!(get(A, Scope::Foreign, "identity_disclosure"), (0.0, 3.0)); // c1, e1, c2
     assert_eq!(get(A, Scope::Foreign, "message_attribution"), (0.0, 1.0));
@@ -1593,7 +1588,7 @@ fn print_run_directory() {
     let a = analyze(&run);
     for r in &a.metrics {
         println!(
-            "{} {} {} {} {:.4} ({}/{})",
+            "{} {} {} {} {:?} ({:?}/{})",
             r.mode,
             r.observer,
             r.scope.as_str(),

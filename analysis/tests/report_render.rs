@@ -25,8 +25,8 @@ fn row(mode: &str, observer: &str, scope: Scope, metric: &str, num: f64, den: f6
         observer: observer.to_owned(),
         scope,
         metric: metric.to_owned(),
-        value: if den == 0.0 { 0.0 } else { num / den },
-        numerator: num,
+        value: (den != 0.0).then(|| num / den),
+        numerator: Some(num),
         denominator: den,
     }
 }
@@ -37,8 +37,21 @@ fn count(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: 
         observer: observer.to_owned(),
         scope,
         metric: metric.to_owned(),
-        value,
-        numerator: value,
+        value: Some(value),
+        numerator: Some(value),
+        denominator: n,
+    }
+}
+
+/// An order statistic of `n` samples (n/a when `n` is 0).
+fn order(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: f64) -> MetricRow {
+    MetricRow {
+        mode: mode.to_owned(),
+        observer: observer.to_owned(),
+        scope,
+        metric: metric.to_owned(),
+        value: (n > 0.0).then_some(value),
+        numerator: None,
         denominator: n,
     }
 }
@@ -143,7 +156,7 @@ fn small() -> Analysis {
                 att.0,
                 att.1,
             ));
-            metrics.push(count(
+            metrics.push(order(
                 mode,
                 obs,
                 Scope::All,
@@ -213,8 +226,14 @@ fn csv_header_and_rows() {
         csv.contains("\npseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
         "{csv}"
     );
+    // An order statistic has no numerator.
     assert!(
-        csv.contains("\npseudonyms-only,alpha.example,all,anonymity_set_median,1.5,1.5,10\n"),
+        csv.contains("\npseudonyms-only,alpha.example,all,anonymity_set_median,1.5,,10\n"),
+        "{csv}"
+    );
+    // 0/0 is n/a: an empty value, never 0.
+    assert!(
+        csv.contains("\nmimimi,all,foreign,identity_disclosure,,0,0\n"),
         "{csv}"
     );
     assert!(csv.ends_with('\n') && !csv.contains('\r'));
@@ -261,10 +280,11 @@ fn markdown_headline() {
         | 1 (4/4) | 1 (1/1) | 1 (3/3) \
         | 0 (0/4) | 0 (0/1) | 1 (3/3) \
         | 0.25 (1/4) | 1 (1/1) | 1 (3/3) |";
+    // Nothing foreign to measure for `all`: n/a, not 0.
     let all = "| `all` \
-        | 0 (0/0) | 0 (0/0) | 1 (5/5) \
-        | 0 (0/0) | 0 (0/0) | 1 (5/5) \
-        | 0 (0/0) | 0 (0/0) | 1 (5/5) |";
+        | n/a (0/0) | n/a (0/0) | 1 (5/5) \
+        | n/a (0/0) | n/a (0/0) | 1 (5/5) \
+        | n/a (0/0) | n/a (0/0) | 1 (5/5) |";
     let table = format!(
         "{header}\n| --- |{}\n{alpha}\n{beta}\n{all}\n",
         " ---: |".repeat(9)
@@ -523,15 +543,15 @@ fn realistic() -> Analysis {
                         "cross_room_recall" => row(mode, obs, scope, metric, linked, pairs),
                         "cross_room_precision" => row(mode, obs, scope, metric, linked, linked),
                         "anonymity_set_min" => {
-                            count(mode, obs, scope, metric, stat(set.first()), n)
+                            order(mode, obs, scope, metric, stat(set.first()), n)
                         }
                         "anonymity_set_p10" => {
                             let i = ((n * 0.1).ceil() as usize).max(1) - 1;
-                            count(mode, obs, scope, metric, stat(set.get(i)), n)
+                            order(mode, obs, scope, metric, stat(set.get(i)), n)
                         }
                         "anonymity_set_median" => {
                             let i = set.len().saturating_sub(1) / 2;
-                            count(mode, obs, scope, metric, stat(set.get(i)), n)
+                            order(mode, obs, scope, metric, stat(set.get(i)), n)
                         }
                         "anonymity_unique_fraction" => row(mode, obs, scope, metric, unique, n),
                         "anonymity_entropy_mean" => row(mode, obs, scope, metric, entropy, n),
@@ -617,4 +637,63 @@ fn realistic_report() {
         std::fs::write(dir.join("report.md"), &md).unwrap();
         std::fs::write(dir.join("metrics.csv"), metrics_csv(&a)).unwrap();
     }
+}
+
+/// A number taken over nothing is n/a in the CSV (an empty cell), in every table and in the
+/// charts, and never 0.
+#[test]
+fn nothing_measured_is_n_a_everywhere() {
+    let mut a = small();
+    // beta.example saw no foreign membership under pseudonyms-only, and no membership at all
+    // for the anonymity set median.
+    for m in a
+        .metrics
+        .iter_mut()
+        .filter(|m| m.mode == "pseudonyms-only" && m.observer == "beta.example")
+    {
+        if m.scope == Scope::Foreign {
+            *m = row(&m.mode, &m.observer, m.scope, &m.metric, 0.0, 0.0);
+        }
+        if m.metric == "anonymity_set_median" {
+            *m = order(&m.mode, &m.observer, m.scope, &m.metric, 0.0, 0.0);
+        }
+    }
+    let csv = String::from_utf8(metrics_csv(&a)).unwrap();
+    assert!(
+        csv.contains("\npseudonyms-only,beta.example,foreign,identity_disclosure,,0,0\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\npseudonyms-only,beta.example,all,anonymity_set_median,,,0\n"),
+        "{csv}"
+    );
+    let md = report_md(&a);
+    let beta = "| `beta.example` \
+        | 1 (4/4) | 1 (1/1) | 1 (3/3) \
+        | 0 (0/4) | 0 (0/1) | 1 (3/3) \
+        | n/a (0/0) | n/a (0/0) | 1 (3/3) |";
+    assert!(md.contains(beta), "{md}");
+    // Mechanism effects: from or to n/a is shown without a change.
+    assert!(
+        md.contains(
+            "|  |  | `beta.example` | 1 → 0.625 (-0.375) | 1 → n/a | 1 → n/a | 1 → 0.75 (-0.25) |"
+        ),
+        "{md}"
+    );
+    // Per observer: the median over no membership.
+    let beta_section = &md[md.find("### Observer `beta.example`").unwrap()..];
+    assert!(
+        beta_section.contains("| `anonymity_set_median` | all | 1 | 2 | n/a (n=0) |"),
+        "{md}"
+    );
+    let html = report_html(&a);
+    assert!(html.contains(
+        "<td class=\"num\">n/a<span class=\"frac\"> (0/0)</span></td>\
+         <td class=\"num\">n/a<span class=\"frac\"> (0/0)</span></td>"
+    ));
+    // The headline charts mark the bars they cannot draw.
+    let first = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert!(first.contains(">\nn/a\n</text>"), "{first}");
+    // Nothing here writes a measured 0 for the empty ratios.
+    assert!(!md.contains("| 0 (0/0)"), "{md}");
 }

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::content::Index;
-use super::num::{fmt_decimals, is_empty};
+use super::num::fmt_decimals;
 use crate::model::{Analysis, Scope};
 
 /// Mode colours, in mode order (Tableau 10).
@@ -210,7 +210,7 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
                     continue;
                 };
                 let fits = |s: &str| bar_px >= SMALL_CHAR_PX * s.chars().count() as f64 + 2.0;
-                if is_empty(row) {
+                let Some(value) = row.value else {
                     if fits("n/a") {
                         chart
                             .plotting_area()
@@ -221,9 +221,9 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
                             .ok()?;
                     }
                     continue;
-                }
-                let v = if row.value.is_finite() {
-                    row.value.clamp(0.0, 1.0)
+                };
+                let v = if value.is_finite() {
+                    value.clamp(0.0, 1.0)
                 } else {
                     0.0
                 };
@@ -242,7 +242,7 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
                         ))
                         .ok()?;
                 }
-                let label = fmt_decimals(row.value, 2);
+                let label = fmt_decimals(value, 2);
                 if fits(&label) {
                     chart
                         .plotting_area()

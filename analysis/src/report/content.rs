@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::doc::{code, dim, text, Block, Cell, Chart, Figure, Inline, Row, Table, Tone};
-use super::num::{fmt_delta, fmt_num, is_empty, value_parts};
-use crate::model::{Analysis, MetricRow, Scope, ALL_PROVIDERS, METRICS};
+use super::num::{fmt_delta, fmt_num, is_empty, kind, value_parts, NA};
+use crate::model::{Analysis, MetricKind, MetricRow, Scope, ALL_PROVIDERS, METRICS};
 
 /// The MIMIMI mechanisms, in the order the reports list them.
 pub(crate) const MECHANISMS: &[&str] = &[
@@ -299,9 +299,9 @@ fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         for (mode, _) in &a.modes {
             for (metric, scope, _) in HEADLINE {
                 let row = ix.get(mode, obs, *scope, metric);
-                let tone = match row {
-                    Some(r) if *scope == Scope::Foreign && !is_empty(r) => {
-                        if r.value == 0.0 {
+                let tone = match row.and_then(|r| r.value) {
+                    Some(v) if *scope == Scope::Foreign => {
+                        if v == 0.0 {
                             Tone::Good
                         } else {
                             Tone::Bad
@@ -348,10 +348,15 @@ fn effect_cell(base: Option<&MetricRow>, row: Option<&MetricRow>, lower_is_bette
     let (Some(b), Some(r)) = (base, row) else {
         return Cell::num(vec![text("–")]);
     };
-    if is_empty(b) && is_empty(r) {
-        return Cell::num(vec![text("n/a")]);
-    }
-    let d = r.value - b.value;
+    let (Some(bv), Some(rv)) = (b.value, r.value) else {
+        // Nothing to compare: a change from or to n/a is no change for better or worse.
+        if is_empty(b) && is_empty(r) {
+            return Cell::num(vec![text(NA)]);
+        }
+        let show = |v: Option<f64>| v.map_or_else(|| NA.to_owned(), fmt_num);
+        return Cell::num(vec![text(format!("{} → {}", show(b.value), show(r.value)))]);
+    };
+    let d = rv - bv;
     let tone = if fmt_num(d) == "0" {
         Tone::Plain
     } else if (d < 0.0) == lower_is_better {
@@ -360,7 +365,7 @@ fn effect_cell(base: Option<&MetricRow>, row: Option<&MetricRow>, lower_is_bette
         Tone::Bad
     };
     Cell::num(vec![
-        text(format!("{} → {}", fmt_num(b.value), fmt_num(r.value))),
+        text(format!("{} → {}", fmt_num(bv), fmt_num(rv))),
         dim(format!(" ({})", fmt_delta(d))),
     ])
     .tone(tone)
@@ -603,10 +608,13 @@ fn observers_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
             3,
             vec![text("Observer "), code(obs.as_str())],
         ));
-        let has_foreign = a
-            .metrics
-            .iter()
-            .any(|m| m.observer == *obs && m.scope == Scope::Foreign && !is_empty(m));
+        // Counts are 0 rather than n/a over nothing: they do not show that anything was seen.
+        let has_foreign = a.metrics.iter().any(|m| {
+            m.observer == *obs
+                && m.scope == Scope::Foreign
+                && !is_empty(m)
+                && kind(m) != MetricKind::Count
+        });
         let scopes: &[Scope] = if has_foreign {
             &[Scope::Foreign, Scope::All]
         } else {
