@@ -155,8 +155,34 @@ pub struct Expectation {
     pub max: Option<f64>,
     /// `equals` with its `tolerance` (default 1e-9).
     pub equals: Option<(f64, f64)>,
+    /// What a metric taken over nothing (n/a) gives: `when_empty`, default fail.
+    pub when_empty: WhenEmpty,
     /// Why the bound holds (shown when it fails).
     pub why: Option<String>,
+}
+
+/// The outcome of an expectation whose metric was taken over nothing (n/a): the value is
+/// not measured, so no bound can hold of it, unless the expectation says that nothing to
+/// measure is fine (`when_empty = "pass"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenEmpty {
+    /// Nothing measured fails (the default).
+    #[default]
+    Fail,
+    /// Nothing measured passes.
+    Pass,
+}
+
+impl WhenEmpty {
+    /// Parses a TOML value of `when_empty`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pass" => Some(WhenEmpty::Pass),
+            "fail" => Some(WhenEmpty::Fail),
+            _ => None,
+        }
+    }
 }
 
 impl Expectation {
@@ -167,7 +193,15 @@ impl Expectation {
             && self.equals.is_none_or(|(e, t)| (value - e).abs() <= t)
     }
 
-    /// The bounds as text, e.g. `<= 0` or `== 0.5 ± 0.01`.
+    /// Whether a measured value (`None`: n/a, taken over nothing) passes.
+    pub fn passes(&self, value: Option<f64>) -> bool {
+        match value {
+            Some(v) => self.holds(v),
+            None => self.when_empty == WhenEmpty::Pass,
+        }
+    }
+
+    /// The bounds as text, e.g. `<= 0`, `== 0.5 ± 0.01` or `<= 0 (n/a passes)`.
     pub fn bounds(&self) -> String {
         let mut parts = vec![];
         if let Some(m) = self.min {
@@ -183,7 +217,11 @@ impl Expectation {
                 parts.push(format!("== {e}"));
             }
         }
-        parts.join(" and ")
+        let mut text = parts.join(" and ");
+        if self.when_empty == WhenEmpty::Pass {
+            text.push_str(" (n/a passes)");
+        }
+        text
     }
 }
 
