@@ -133,7 +133,10 @@ pub struct SeenMembership {
     /// `room` purpose (scored) rather than a connection room.
     pub scored: bool,
     pub last_resort: bool,
-    /// The observer saw the room at all.
+    /// The spans of the membership's rows, (from_us, to_us) (`None`: until the end).
+    pub spans: Vec<(u64, Option<u64>)>,
+    /// The observer saw an observation of the room while the membership lasted (within one of
+    /// its spans): only then can it have learned anything about it.
     pub seen: bool,
     /// Items of the room's observations that truth assigns to the user.
     pub items: Vec<NodeId>,
@@ -181,13 +184,24 @@ impl<'a> ObserverView<'a> {
                     .extend(owners.iter().cloned());
             }
         }
-        // Distinct (user, room) memberships; last_resort if any client entered with one.
-        let mut distinct: BTreeMap<(String, String), (bool, bool)> = BTreeMap::new();
+        // Distinct (user, room) memberships with the spans of all their rows (every client,
+        // every time in the room); last_resort if any client entered with one.
+        struct Rows {
+            scored: bool,
+            last_resort: bool,
+            spans: Vec<(u64, Option<u64>)>,
+        }
+        let mut distinct: BTreeMap<(String, String), Rows> = BTreeMap::new();
         for m in &mode.memberships {
             let e = distinct
                 .entry((m.user.clone(), m.room.clone()))
-                .or_insert((m.purpose == "room", false));
-            e.1 |= m.last_resort;
+                .or_insert(Rows {
+                    scored: m.purpose == "room",
+                    last_resort: false,
+                    spans: Vec::new(),
+                });
+            e.last_resort |= m.last_resort;
+            e.spans.push((m.from_us, m.to_us));
         }
         // Items of each (user, room), found per room from the items' owners.
         let mut items: BTreeMap<(String, String), Vec<NodeId>> = BTreeMap::new();
@@ -204,7 +218,12 @@ impl<'a> ObserverView<'a> {
         }
         let memberships = distinct
             .into_iter()
-            .map(|((user, room), (scored, last_resort))| {
+            .map(|((user, room), rows)| {
+                let Rows {
+                    scored,
+                    last_resort,
+                    spans,
+                } = rows;
                 let items = items
                     .remove(&(user.clone(), room.clone()))
                     .unwrap_or_default();
@@ -213,12 +232,16 @@ impl<'a> ObserverView<'a> {
                 let disclosed = clusters
                     .iter()
                     .any(|c| named.get(c).is_some_and(|us| us.contains(&user)));
+                let seen = spans
+                    .iter()
+                    .any(|&(from, to)| linker.saw_room_between(&room, from, to));
                 SeenMembership {
-                    seen: linker.saw_room(&room),
+                    seen,
                     user,
                     room,
                     scored,
                     last_resort,
+                    spans,
                     items,
                     clusters,
                     disclosed,

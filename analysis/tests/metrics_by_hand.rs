@@ -1054,6 +1054,97 @@ fn a_provider_with_one_user_gives_no_anonymity() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// "Seen" respects time: a membership counts for an observer only if it saw the room while the
+// membership lasted.
+
+#[test]
+fn a_membership_counts_only_if_the_observer_saw_the_room_while_it_lasted() {
+    // a has alice and bob, b has carol; room r on hub a. Times are seq * 1 ms. Alice is in r
+    // from 0 on; carol from 1 ms to 3 ms (removed); bob joins at 9 ms, after b's last view of
+    // r (the fanout of carol's removal at 4 ms), like judy in the quickstart.
+    let observations = "
+        0 a room_create      r user_id=mimi://a.example/u/alice client_id=Ca
+        1 a handshake        r user_id=mimi://b.example/u/carol client_id=Cc
+        2 b fanout_welcome   r client_id=Cc
+        3 a handshake        r client_id=Cc
+        4 b fanout_handshake r client_id=Cc
+        9 a handshake        r user_id=mimi://a.example/u/bob client_id=Cb
+    ";
+    let truth = "
+        alice@a.example
+        bob@a.example
+        carol@b.example
+        client_id Ca alice
+        client_id Cb bob
+        client_id Cc carol
+    ";
+    let mut mode = mode_of("mimi", observations, truth, "", vec![], vec![]);
+    let span = |user: &str, from_us: u64, to_us: Option<u64>| Membership {
+        from_us,
+        to_us,
+        ..members(&format!("r room {user} 0"))[0].clone()
+    };
+    mode.memberships = vec![
+        span("alice", 0, None),
+        span("carol", 1000, Some(3000)),
+        span("bob", 9000, None),
+    ];
+    let run = run_of(&[A, B], vec![], mode);
+    let a = analyze(&run);
+
+    // b saw r at 2 ms and 4 ms. alice [0, end): seen at 2 ms, no item of hers at b: not
+    // disclosed. carol [1, 3]: seen at 2 ms, disclosed by Cc (own). bob [9, end): b saw r
+    // last at 4 ms: not seen, in no denominator of b.
+    // Foreign = alice, bob; seen: alice. Anonymity: a has 2 users, none placed: [2]; N = 3.
+    // Social: true {ab, ac, bc} over every membership; foreign pairs {ab}; inferred {}.
+    let table = [
+        ("identity_disclosure", 0.0, 1.0), // alice only (bob not seen)
+        ("cross_room_recall", 0.0, 0.0),
+        ("cross_room_precision", 0.0, 0.0),
+        ("anonymity_set_min", 2.0, 1.0),
+        ("anonymity_set_p10", 2.0, 1.0),
+        ("anonymity_set_median", 2.0, 1.0),
+        ("anonymity_unique_fraction", 0.0, 1.0),
+        ("anonymity_entropy_mean", 1.0, 1.0),
+        ("degree_of_anonymity_mean", 1.0 / l3(), 1.0),
+        ("social_graph_precision", 0.0, 0.0),
+        ("social_graph_recall", 0.0, 1.0),
+        ("social_graph_f1", 0.0, 1.0),
+        ("connection_graph_precision", 0.0, 0.0),
+        ("connection_graph_recall", 0.0, 0.0),
+        ("connection_graph_f1", 0.0, 0.0),
+        ("message_attribution", 0.0, 0.0),
+        ("last_resort_rooms", 0.0, 2.0), // alice, bob: every membership, seen or not
+        ("last_resort_links", 0.0, 0.0),
+    ];
+    check(&a, "mimi", B, Scope::Foreign, &table);
+    let get = |observer: &str, scope: Scope, metric: &str| {
+        let r = a
+            .metrics
+            .iter()
+            .find(|r| r.observer == observer && r.scope == scope && r.metric == metric)
+            .unwrap();
+        (r.numerator.unwrap(), r.denominator)
+    };
+    assert_eq!(get(B, Scope::Own, "identity_disclosure"), (1.0, 1.0)); // carol
+                                                                       // a saw r at 0, 1, 3 and 9 ms: every membership, bob's from its first instant on.
+    assert_eq!(get(A, Scope::Own, "identity_disclosure"), (2.0, 2.0));
+    assert_eq!(get(A, Scope::Foreign, "identity_disclosure"), (1.0, 1.0));
+
+    // Both ends of a span count.
+    let truth_index = TruthIndex::new(&run.modes[0]);
+    let obs_list = observers(&run);
+    let view = ObserverView::new(&obs_list[1], &run.modes[0], &truth_index);
+    let l = &view.linker;
+    assert!(l.saw_room_between("r", 2000, Some(2000)));
+    assert!(l.saw_room_between("r", 4000, None));
+    assert!(!l.saw_room_between("r", 2001, Some(3999)));
+    assert!(!l.saw_room_between("r", 4001, None));
+    assert!(!l.saw_room_between("r", 0, Some(1999)));
+    assert!(!l.saw_room_between("elsewhere", 0, None));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Coalitions pool observations; their own users are the users of every member.
 
 #[test]
