@@ -330,15 +330,12 @@ impl<'a> ObserverView<'a> {
     /// The metrics of one scope, in [`METRICS`] order, and the sorted anonymity set sizes.
     pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Measure)>, Vec<u64>) {
         let mut v: BTreeMap<&'static str, Measure> = BTreeMap::new();
-        let scored: Vec<&SeenMembership> = self
-            .scored()
-            .filter(|m| self.in_scope(scope, &m.user))
-            .collect();
-        let n = scored.len() as f64;
 
-        // Identity disclosure.
-        let disclosed = scored.iter().filter(|m| m.disclosed).count() as f64;
-        v.insert("identity_disclosure", Measure::ratio(disclosed, n));
+        // Identity disclosure, identification and anonymity sets.
+        let (measures, sizes) = self.membership_measures(true, scope);
+        for (name, m) in MEMBERSHIP_METRICS.iter().zip(measures) {
+            v.insert(name, m);
+        }
 
         // Cross-room links.
         let pairs = self.cross_room_pairs();
@@ -367,62 +364,6 @@ impl<'a> ObserverView<'a> {
         }
         v.insert("cross_room_recall", Measure::ratio(same_linked, same));
         v.insert("cross_room_precision", Measure::ratio(linked_same, linked));
-
-        // Anonymity sets.
-        let mut disclosed_in_room: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for m in self.scored().filter(|m| m.disclosed) {
-            if let Some(p) = self.truth.provider_of(&m.user) {
-                *disclosed_in_room.entry((&m.room, p)).or_default() += 1;
-            }
-        }
-        let mut sizes: Vec<u64> = scored
-            .iter()
-            .map(|m| {
-                if m.disclosed {
-                    return 1;
-                }
-                let Some(p) = self.truth.provider_of(&m.user) else {
-                    return 1;
-                };
-                let users = self.truth.users_per_provider.get(p).copied().unwrap_or(0);
-                let placed = disclosed_in_room.get(&(&m.room, p)).copied().unwrap_or(0);
-                users.saturating_sub(placed).max(1) as u64
-            })
-            .collect();
-        sizes.sort_unstable();
-        let count = sizes.len();
-        let stat = |value: Option<u64>| Measure::order(value.map(|x| x as f64), count as f64);
-        v.insert("anonymity_set_min", stat(sizes.first().copied()));
-        // Nearest rank: index ceil(n / 10) - 1.
-        let p10 = (count > 0).then(|| sizes[count.div_ceil(10) - 1]);
-        v.insert("anonymity_set_p10", stat(p10));
-        v.insert(
-            "anonymity_set_median",
-            stat((count > 0).then(|| sizes[(count - 1) / 2])),
-        );
-        let unique = sizes.iter().filter(|&&s| s == 1).count() as f64;
-        v.insert(
-            "anonymity_unique_fraction",
-            Measure::ratio(unique, count as f64),
-        );
-        let entropy: f64 = sizes.iter().map(|&s| (s as f64).log2()).sum();
-        v.insert(
-            "anonymity_entropy_mean",
-            Measure::mean(entropy, count as f64),
-        );
-        let total = self.truth.users as f64;
-        let degree: f64 = if self.truth.users <= 1 {
-            0.0
-        } else {
-            sizes
-                .iter()
-                .map(|&s| (s as f64).log2() / total.log2())
-                .sum()
-        };
-        v.insert(
-            "degree_of_anonymity_mean",
-            Measure::mean(degree, count as f64),
-        );
 
         // Social graph (co-membership).
         let scoped = |pairs: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
@@ -501,6 +442,84 @@ impl<'a> ObserverView<'a> {
         (rows, sizes)
     }
 
+    /// The anonymity set size of every seen membership of one purpose (`scored`: the
+    /// scenario's rooms; else connection rooms), in membership order: 1 if disclosed, else the
+    /// users of the member's provider (the domain its pseudonym names) minus those the observer
+    /// has named in the same room, at least 1.
+    fn anonymity_sets(&self, scored: bool) -> Vec<(&SeenMembership, u64)> {
+        let seen = || {
+            self.memberships
+                .iter()
+                .filter(move |m| m.scored == scored && m.seen)
+        };
+        let mut disclosed_in_room: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for m in seen().filter(|m| m.disclosed) {
+            if let Some(p) = self.truth.provider_of(&m.user) {
+                *disclosed_in_room.entry((&m.room, p)).or_default() += 1;
+            }
+        }
+        seen()
+            .map(|m| {
+                if m.disclosed {
+                    return (m, 1);
+                }
+                let Some(p) = self.truth.provider_of(&m.user) else {
+                    return (m, 1);
+                };
+                let users = self.truth.users_per_provider.get(p).copied().unwrap_or(0);
+                let placed = disclosed_in_room.get(&(&m.room, p)).copied().unwrap_or(0);
+                (m, users.saturating_sub(placed).max(1) as u64)
+            })
+            .collect()
+    }
+
+    /// The measures of [`MEMBERSHIP_METRICS`], in order, over the seen memberships of one
+    /// purpose in scope, and their sorted anonymity set sizes.
+    fn membership_measures(&self, scored: bool, scope: Scope) -> (Vec<Measure>, Vec<u64>) {
+        let sets: Vec<(&SeenMembership, u64)> = self
+            .anonymity_sets(scored)
+            .into_iter()
+            .filter(|(m, _)| self.in_scope(scope, &m.user))
+            .collect();
+        let n = sets.len() as f64;
+        let disclosed = sets.iter().filter(|(m, _)| m.disclosed).count() as f64;
+        // Named, or narrowed to one user: identified either way.
+        let identified = sets
+            .iter()
+            .filter(|(m, size)| m.disclosed || *size == 1)
+            .count() as f64;
+        let mut sizes: Vec<u64> = sets.iter().map(|(_, size)| *size).collect();
+        sizes.sort_unstable();
+        let count = sizes.len();
+        let stat = |value: Option<u64>| Measure::order(value.map(|x| x as f64), count as f64);
+        // Nearest rank: index ceil(n / 10) - 1.
+        let p10 = (count > 0).then(|| sizes[count.div_ceil(10) - 1]);
+        let median = (count > 0).then(|| sizes[(count - 1) / 2]);
+        let unique = sizes.iter().filter(|&&s| s == 1).count() as f64;
+        let entropy: f64 = sizes.iter().map(|&s| (s as f64).log2()).sum();
+        let total = self.truth.users as f64;
+        let degree: f64 = if self.truth.users <= 1 {
+            0.0
+        } else {
+            sizes
+                .iter()
+                .map(|&s| (s as f64).log2() / total.log2())
+                .sum()
+        };
+        let measures = vec![
+            Measure::ratio(disclosed, n),
+            Measure::ratio(identified, n),
+            stat(sizes.first().copied()),
+            stat(p10),
+            stat(median),
+            Measure::ratio(unique, count as f64),
+            Measure::mean(entropy, count as f64),
+            Measure::mean(degree, count as f64),
+        ];
+        debug_assert_eq!(measures.len(), MEMBERSHIP_METRICS.len());
+        (measures, sizes)
+    }
+
     /// Leak attribution: per flow, the disclosed memberships and linked cross-room pairs whose
     /// shortest linking path uses it (scope all).
     pub fn attribution(&self) -> BTreeMap<String, (u64, u64)> {
@@ -553,6 +572,19 @@ impl<'a> ObserverView<'a> {
             .collect()
     }
 }
+
+/// The metrics [`ObserverView::membership_measures`] computes for the scenario's rooms, in
+/// its order.
+const MEMBERSHIP_METRICS: [&str; 8] = [
+    "identity_disclosure",
+    "identification",
+    "anonymity_set_min",
+    "anonymity_set_p10",
+    "anonymity_set_median",
+    "anonymity_unique_fraction",
+    "anonymity_entropy_mean",
+    "degree_of_anonymity_mean",
+];
 
 /// A metric's value with its numerator and denominator (see [`MetricKind`](crate::model::MetricKind)).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -207,6 +207,10 @@ pub const METRICS: &[(&str, &str)] = &[
         "share of memberships whose member the observer can name",
     ),
     (
+        "identification",
+        "share of memberships whose member the observer names or narrows to one user",
+    ),
+    (
         "cross_room_recall",
         "share of same-user membership pairs in two rooms the observer links",
     ),
@@ -278,6 +282,7 @@ pub fn metric_kind(metric: &str) -> Option<MetricKind> {
     use MetricKind::*;
     Some(match metric {
         "identity_disclosure"
+        | "identification"
         | "cross_room_recall"
         | "cross_room_precision"
         | "anonymity_unique_fraction"

@@ -310,7 +310,8 @@ fn mimi_hub_names_every_member_of_its_room() {
     // inferred from o0, o1 {ab, ac}. Messages: m1 in A names alice; m2 alone names nobody.
     let table = [
         ("identity_disclosure", 3.0, 3.0), // a1, b1, a2
-        ("cross_room_recall", 1.0, 1.0),   // a1-a2
+        ("identification", 3.0, 3.0),
+        ("cross_room_recall", 1.0, 1.0), // a1-a2
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 3.0), // sizes [1, 1, 1]
         ("anonymity_set_p10", 1.0, 3.0),
@@ -331,6 +332,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     check(&a, "mimi", A, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 1.0, 2.0), // c1 yes, c2 no
+        ("identification", 2.0, 2.0),      // c1 named; c2 carol is b's only user
         ("cross_room_recall", 0.0, 1.0),   // c1-c2 not linked
         ("cross_room_precision", 0.0, 0.0),
         // c1 disclosed: 1; c2: b has one user, none placed in r2: 1 - 0 = 1. Sizes [1, 1].
@@ -353,6 +355,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     check(&a, "mimi", A, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 4.0, 5.0),
+        ("identification", 5.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0),
@@ -381,6 +384,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     // Social: inferred r2 {ac}. Connections: inferred from o2 {ac}.
     let table = [
         ("identity_disclosure", 2.0, 2.0),
+        ("identification", 2.0, 2.0),
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 2.0),
@@ -402,7 +406,8 @@ fn mimi_hub_names_every_member_of_its_room() {
     check(&a, "mimi", B, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 1.0, 3.0), // a1 no, b1 no, a2 yes
-        ("cross_room_recall", 0.0, 1.0),   // a1-a2
+        ("identification", 1.0, 3.0),
+        ("cross_room_recall", 0.0, 1.0), // a1-a2
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 1.0, 3.0),    // sizes [1, 2, 2]
         ("anonymity_set_p10", 1.0, 3.0),    // index ceil(0.3) - 1 = 0
@@ -423,6 +428,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     check(&a, "mimi", B, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 3.0, 5.0),
+        ("identification", 3.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // sizes [1, 1, 1, 2, 2]
@@ -446,6 +452,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     // All providers: every membership disclosed, both same-user pairs linked; every user own.
     let table = [
         ("identity_disclosure", 5.0, 5.0),
+        ("identification", 5.0, 5.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 5.0),
@@ -467,6 +474,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     check(&a, "mimi", "all", Scope::All, &table);
     let table = [
         ("identity_disclosure", 0.0, 0.0),
+        ("identification", 0.0, 0.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 0.0, 0.0),
@@ -617,6 +625,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // Users: a has 2, b has 2 (carol, dave); N = 4.
     let table = [
         ("identity_disclosure", 3.0, 3.0),
+        ("identification", 3.0, 3.0),
         ("cross_room_recall", 1.0, 1.0), // a1-a2 share A
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 3.0),
@@ -638,7 +647,8 @@ fn mimimi_only_the_own_provider_names_its_users() {
     check(&a, "mimimi", A, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 2.0), // c1, c2
-        ("cross_room_recall", 0.0, 1.0),   // c1-c2
+        ("identification", 0.0, 2.0),
+        ("cross_room_recall", 0.0, 1.0), // c1-c2
         ("cross_room_precision", 0.0, 0.0),
         // c1, c2: b has 2 users, none placed by a: size 2 each.
         ("anonymity_set_min", 2.0, 2.0),
@@ -660,6 +670,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     check(&a, "mimimi", A, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 3.0, 5.0),
+        ("identification", 3.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 1, 2, 2]
@@ -685,6 +696,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // c2 -> {C} disclosed; connection room c1: carol disclosed, alice not.
     let table = [
         ("identity_disclosure", 2.0, 2.0),
+        ("identification", 2.0, 2.0),
         ("cross_room_recall", 1.0, 1.0), // c1-c2
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 2.0),
@@ -706,7 +718,8 @@ fn mimimi_only_the_own_provider_names_its_users() {
     check(&a, "mimimi", B, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 3.0), // a1, b1, a2
-        ("cross_room_recall", 0.0, 1.0),   // a1-a2
+        ("identification", 0.0, 3.0),
+        ("cross_room_recall", 0.0, 1.0), // a1-a2
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 2.0, 3.0), // [2, 2, 2]
         ("anonymity_set_p10", 2.0, 3.0),
@@ -727,6 +740,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     check(&a, "mimimi", B, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 2.0, 5.0),
+        ("identification", 2.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 2, 2, 2]
@@ -751,6 +765,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // everything is disclosed and both same-user pairs are linked; c1 gives the connection.
     let table = [
         ("identity_disclosure", 5.0, 5.0),
+        ("identification", 5.0, 5.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 5.0),
@@ -868,6 +883,7 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
     // Social: true {ac, ad, cd}, inferred {}. Last resort: a1, a2, c1, c2 (not d2).
     let table = [
         ("identity_disclosure", 0.0, 3.0),
+        ("identification", 0.0, 3.0),
         ("cross_room_recall", 0.0, 1.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 2.0, 3.0),
@@ -889,6 +905,7 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
     check(&a, "mimimi", B, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 2.0),
+        ("identification", 2.0, 2.0), // a1, a2: alice is a's only user, named or not
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 2.0),
@@ -910,6 +927,7 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
     check(&a, "mimimi", B, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 0.0, 5.0),
+        ("identification", 2.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 2, 2, 2]
@@ -933,6 +951,7 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
     // the same for every observer.
     let table = [
         ("identity_disclosure", 0.0, 0.0),
+        ("identification", 0.0, 0.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 0.0, 0.0),
@@ -989,6 +1008,7 @@ fn a_provider_with_one_user_gives_no_anonymity() {
     // Social: true {ab, ad, bd}; inferred {} (only alice disclosed).
     let table = [
         ("identity_disclosure", 1.0, 2.0),
+        ("identification", 1.0, 2.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 1.0, 2.0), // [1, 2]
@@ -1010,9 +1030,10 @@ fn a_provider_with_one_user_gives_no_anonymity() {
     check(&a, "mimimi", A, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 1.0), // not disclosed ...
+        ("identification", 1.0, 1.0),      // ... but identified, being
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
-        ("anonymity_set_min", 1.0, 1.0), // ... but alone in its anonymity set
+        ("anonymity_set_min", 1.0, 1.0), // alone in its anonymity set
         ("anonymity_set_p10", 1.0, 1.0),
         ("anonymity_set_median", 1.0, 1.0),
         ("anonymity_unique_fraction", 1.0, 1.0),
@@ -1031,6 +1052,7 @@ fn a_provider_with_one_user_gives_no_anonymity() {
     check(&a, "mimimi", A, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 1.0, 3.0),
+        ("identification", 2.0, 3.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 1.0, 3.0), // [1, 1, 2]
@@ -1099,6 +1121,7 @@ fn a_membership_counts_only_if_the_observer_saw_the_room_while_it_lasted() {
     // Social: true {ab, ac, bc} over every membership; foreign pairs {ab}; inferred {}.
     let table = [
         ("identity_disclosure", 0.0, 1.0), // alice only (bob not seen)
+        ("identification", 0.0, 1.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 2.0, 1.0),
@@ -1219,6 +1242,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
     // Social: true {ac, ae, ce}; inferred {ac}. Connections: true {ac}; inferred {}.
     let table = [
         ("identity_disclosure", 4.0, 4.0),
+        ("identification", 4.0, 4.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 4.0),
@@ -1240,6 +1264,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
     check(&a, "mimimi", "a+b", Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 1.0),
+        ("identification", 0.0, 1.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 2.0, 1.0),
@@ -1261,6 +1286,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
     check(&a, "mimimi", "a+b", Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 4.0, 5.0),
+        ("identification", 4.0, 5.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 1, 1, 2]
@@ -1339,6 +1365,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
     // Social: true {ac, bc}; inferred {} (only carol disclosed).
     let table = [
         ("identity_disclosure", 2.0, 2.0),
+        ("identification", 2.0, 2.0),
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 1.0), // a1-b2 is not an own pair
         ("anonymity_set_min", 1.0, 2.0),
@@ -1360,6 +1387,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
     check(&a, "mimimi", B, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 2.0),
+        ("identification", 0.0, 2.0),
         ("cross_room_recall", 0.0, 0.0), // alice and bob are in one room each
         ("cross_room_precision", 0.0, 1.0), // a1-b2: two users
         ("anonymity_set_min", 2.0, 2.0),
@@ -1381,6 +1409,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
     check(&a, "mimimi", B, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 2.0, 4.0),
+        ("identification", 2.0, 4.0),
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 2.0), // c1-c2 right, a1-b2 wrong
         ("anonymity_set_min", 1.0, 4.0),    // [1, 1, 2, 2]

@@ -115,7 +115,22 @@ fn small() -> Analysis {
     for (mode, _) in &modes {
         for obs in observers {
             let (idf, crf, cro, att, median) = numbers(mode, obs);
+            // Identification: what disclosure names, and under mimimi two of alpha.example's
+            // foreign memberships are of a provider with one user.
+            let idn = if (mode.as_str(), obs) == ("mimimi", "alpha.example") {
+                (2.0, 6.0)
+            } else {
+                idf
+            };
             metrics.push(row(mode, obs, Scope::Own, "identity_disclosure", 4.0, 4.0));
+            metrics.push(row(
+                mode,
+                obs,
+                Scope::Foreign,
+                "identification",
+                idn.0,
+                idn.1,
+            ));
             metrics.push(row(
                 mode,
                 obs,
@@ -269,25 +284,25 @@ fn markdown_headline() {
         "{md}"
     );
     let header = "| observer \
-        | `mimi` disclosure, foreign | `mimi` recall, foreign | `mimi` recall, own \
-        | `mimimi` disclosure, foreign | `mimimi` recall, foreign | `mimimi` recall, own \
-        | `pseudonyms-only` disclosure, foreign | `pseudonyms-only` recall, foreign | `pseudonyms-only` recall, own |";
+        | `mimi` disclosure, foreign | `mimi` identification, foreign | `mimi` recall, foreign | `mimi` recall, own \
+        | `mimimi` disclosure, foreign | `mimimi` identification, foreign | `mimimi` recall, foreign | `mimimi` recall, own \
+        | `pseudonyms-only` disclosure, foreign | `pseudonyms-only` identification, foreign | `pseudonyms-only` recall, foreign | `pseudonyms-only` recall, own |";
     let alpha = "| `alpha.example` \
-        | 1 (6/6) | 1 (3/3) | 1 (2/2) \
-        | 0 (0/6) | 0 (0/3) | 1 (2/2) \
-        | 0.5 (3/6) | 0.333333 (1/3) | 1 (2/2) |";
+        | 1 (6/6) | 1 (6/6) | 1 (3/3) | 1 (2/2) \
+        | 0 (0/6) | 0.333333 (2/6) | 0 (0/3) | 1 (2/2) \
+        | 0.5 (3/6) | 0.5 (3/6) | 0.333333 (1/3) | 1 (2/2) |";
     let beta = "| `beta.example` \
-        | 1 (4/4) | 1 (1/1) | 1 (3/3) \
-        | 0 (0/4) | 0 (0/1) | 1 (3/3) \
-        | 0.25 (1/4) | 1 (1/1) | 1 (3/3) |";
+        | 1 (4/4) | 1 (4/4) | 1 (1/1) | 1 (3/3) \
+        | 0 (0/4) | 0 (0/4) | 0 (0/1) | 1 (3/3) \
+        | 0.25 (1/4) | 0.25 (1/4) | 1 (1/1) | 1 (3/3) |";
     // Nothing foreign to measure for `all`: n/a, not 0.
     let all = "| `all` \
-        | n/a (0/0) | n/a (0/0) | 1 (5/5) \
-        | n/a (0/0) | n/a (0/0) | 1 (5/5) \
-        | n/a (0/0) | n/a (0/0) | 1 (5/5) |";
+        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (5/5) \
+        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (5/5) \
+        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (5/5) |";
     let table = format!(
         "{header}\n| --- |{}\n{alpha}\n{beta}\n{all}\n",
-        " ---: |".repeat(9)
+        " ---: |".repeat(12)
     );
     assert!(md.contains(&table), "{md}");
     let headline = md.find("## Headline").unwrap();
@@ -362,9 +377,9 @@ fn html_is_self_contained_and_escaped() {
     let html = report_html(&a);
     assert!(html.starts_with("<!DOCTYPE html>\n"));
     assert!(html.ends_with("</html>\n"));
-    // 4 headline charts, anonymity charts of alpha.example and all.
-    assert_eq!(html.matches("<svg").count(), 6, "{html}");
-    assert_eq!(html.matches("</svg>").count(), 6);
+    // 5 headline charts, anonymity charts of alpha.example and all.
+    assert_eq!(html.matches("<svg").count(), 7, "{html}");
+    assert_eq!(html.matches("</svg>").count(), 7);
     for bad in [
         "http://",
         "https://",
@@ -391,7 +406,7 @@ fn html_is_self_contained_and_escaped() {
         "<td class=\"num bad\">0.5<span class=\"frac\"> (3/6)</span></td>\
          <td class=\"num bad\">0.333333<span class=\"frac\"> (1/3)</span></td>"
     ));
-    assert!(html.contains("<th class=\"group\" colspan=\"3\"><code>pseudonyms-only</code></th>"));
+    assert!(html.contains("<th class=\"group\" colspan=\"4\"><code>pseudonyms-only</code></th>"));
     // Every chart has a legend with every mode, and the observers on its axis.
     let first = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
     for name in [
@@ -539,7 +554,9 @@ fn realistic() -> Analysis {
                 let samples = if n == 0.0 { 0.0 } else { 1.0 };
                 for (metric, _) in METRICS {
                     let r = match *metric {
-                        "identity_disclosure" => row(mode, obs, scope, metric, unique, n),
+                        "identity_disclosure" | "identification" => {
+                            row(mode, obs, scope, metric, unique, n)
+                        }
                         "cross_room_recall" => row(mode, obs, scope, metric, linked, pairs),
                         "cross_room_precision" => row(mode, obs, scope, metric, linked, linked),
                         "anonymity_set_min" => {
@@ -571,7 +588,7 @@ fn realistic() -> Analysis {
                             let lr = if mode == "mimi" || n == 0.0 { 0.0 } else { 2.0 };
                             count(mode, obs, scope, metric, lr, n)
                         }
-                        _ => {
+                        "last_resort_links" => {
                             let lr = if mode == "mimi" || scope == Scope::Foreign {
                                 0.0
                             } else {
@@ -579,6 +596,7 @@ fn realistic() -> Analysis {
                             };
                             count(mode, obs, scope, metric, lr, samples)
                         }
+                        other => panic!("realistic(): no numbers for {other}"),
                     };
                     metrics.push(r);
                 }
@@ -625,8 +643,8 @@ fn realistic_report() {
     }
     let all = md.find("### Observer `all`").unwrap();
     assert!(md[all..].contains("scope all only"));
-    // 4 headline charts and one anonymity chart per observer.
-    assert_eq!(html.matches("<svg").count(), 4 + a.observers.len());
+    // 5 headline charts and one anonymity chart per observer.
+    assert_eq!(html.matches("<svg").count(), 5 + a.observers.len());
     for bad in ["http://", "https://", "@import", "url("] {
         assert!(!html.contains(bad));
     }
@@ -669,9 +687,9 @@ fn nothing_measured_is_n_a_everywhere() {
     );
     let md = report_md(&a);
     let beta = "| `beta.example` \
-        | 1 (4/4) | 1 (1/1) | 1 (3/3) \
-        | 0 (0/4) | 0 (0/1) | 1 (3/3) \
-        | n/a (0/0) | n/a (0/0) | 1 (3/3) |";
+        | 1 (4/4) | 1 (4/4) | 1 (1/1) | 1 (3/3) \
+        | 0 (0/4) | 0 (0/4) | 0 (0/1) | 1 (3/3) \
+        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (3/3) |";
     assert!(md.contains(beta), "{md}");
     // Mechanism effects: from or to n/a is shown without a change.
     assert!(

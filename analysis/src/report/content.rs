@@ -23,6 +23,7 @@ const BASELINE: &str = "mimi";
 /// The headline: (metric, scope, column label).
 pub(crate) const HEADLINE: &[(&str, Scope, &str)] = &[
     ("identity_disclosure", Scope::Foreign, "disclosure, foreign"),
+    ("identification", Scope::Foreign, "identification, foreign"),
     ("cross_room_recall", Scope::Foreign, "recall, foreign"),
     ("cross_room_recall", Scope::Own, "recall, own"),
 ];
@@ -30,6 +31,7 @@ pub(crate) const HEADLINE: &[(&str, Scope, &str)] = &[
 /// The charts of the headline section: (metric, scope).
 pub(crate) const HEADLINE_CHARTS: &[(&str, Scope)] = &[
     ("identity_disclosure", Scope::Foreign),
+    ("identification", Scope::Foreign),
     ("cross_room_recall", Scope::Foreign),
     ("cross_room_recall", Scope::Own),
     ("message_attribution", Scope::All),
@@ -270,7 +272,12 @@ fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         code("identity_disclosure"),
         text(
             " of other providers' users (the share of their memberships the observer can \
-             name); recall, foreign the ",
+             name); identification, foreign the ",
+        ),
+        code("identification"),
+        text(
+            " of the same memberships (named, or narrowed to an anonymity set of one user, as \
+             the pseudonym of a provider with one user is); recall, foreign the ",
         ),
         code("cross_room_recall"),
         text(
