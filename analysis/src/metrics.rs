@@ -12,8 +12,16 @@ use crate::model::{
     METRICS,
 };
 
-/// Flows whose observations name both ends of a connection (plain MIMI connection consent).
-pub const CONNECT_FLOWS: &[&str] = &["connect_request", "connect_response"];
+/// Flows whose observations can name both ends of a connection: plain MIMI connection consent
+/// (both user ids), and MIMIMI's connection-key fetch and connection request when they are
+/// forwarded in clear (channel `none`, or the anonymous channel off): the requester's account
+/// with the target's user id.
+pub const CONNECT_FLOWS: &[&str] = &[
+    "connect_request",
+    "connect_response",
+    "establishment_key_fetch",
+    "connection_request",
+];
 
 /// An observer: a name and the provider domains whose observations it pools.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -303,7 +311,8 @@ impl<'a> ObserverView<'a> {
         out
     }
 
-    /// Pairs of users whose user ids one connection-consent observation shows together.
+    /// Pairs of users that one observation of a [`CONNECT_FLOWS`] flow names together, by any
+    /// real identifier (user id, account, client id): an inferred connection edge.
     fn connect_pairs(&self) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
         for o in &self.mode.observations {
@@ -313,7 +322,7 @@ impl<'a> ObserverView<'a> {
             let users: BTreeSet<&str> = o
                 .items
                 .iter()
-                .filter(|i| i.kind == "user_id")
+                .filter(|i| REAL_KINDS.contains(&i.kind.as_str()))
                 .flat_map(|i| {
                     self.truth
                         .owners_of(&i.kind, &i.value)

@@ -1168,6 +1168,88 @@ fn a_membership_counts_only_if_the_observer_saw_the_room_while_it_lasted() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Connection requests forwarded in clear name both users.
+
+#[test]
+fn a_connection_request_in_clear_is_an_inferred_connection_edge() {
+    // Channel `none`: the own provider forwards the connection-key fetch and the connection
+    // request in clear, so it sees the requester's account with the target's user id. a has
+    // alice and bob, b has carol and dave. Alice connects to carol and to bob; bob asks carol,
+    // who never accepts. A MIMI-style handshake naming alice and dave together in room r is
+    // co-membership, not a connection.
+    let observations = "
+        0 a establishment_key_fetch - user_id=mimi://b.example/u/carol | account=alice
+        1 b establishment_key_fetch - user_id=mimi://b.example/u/carol
+        2 a connection_request      - user_id=mimi://b.example/u/carol | account=alice
+        3 b connection_request      - user_id=mimi://b.example/u/carol
+        4 a connection_request      - user_id=mimi://a.example/u/bob | account=alice
+        5 a connection_request      - user_id=mimi://b.example/u/carol | account=bob
+        6 a handshake               r user_id=mimi://a.example/u/alice | user_id=mimi://b.example/u/dave
+    ";
+    let truth = "
+        alice@a.example
+        bob@a.example
+        carol@b.example
+        dave@b.example
+    ";
+    let mode = mode_of(
+        "no-channel",
+        observations,
+        truth,
+        "",
+        vec![connection("alice", "carol"), connection("alice", "bob")],
+        vec![],
+    );
+    let a = analyze(&run_of(&[A, B], vec![], mode));
+    // a: inferred {ac (o0, o2), ab (o4), bc (o5)}, not ad (o6 is no connection flow);
+    // true {ab, ac}. No memberships: every membership metric is n/a.
+    let table = [
+        ("identity_disclosure", 0.0, 0.0),
+        ("identification", 0.0, 0.0),
+        ("cross_room_recall", 0.0, 0.0),
+        ("cross_room_precision", 0.0, 0.0),
+        ("anonymity_set_min", 0.0, 0.0),
+        ("anonymity_set_p10", 0.0, 0.0),
+        ("anonymity_set_median", 0.0, 0.0),
+        ("anonymity_unique_fraction", 0.0, 0.0),
+        ("anonymity_entropy_mean", 0.0, 0.0),
+        ("degree_of_anonymity_mean", 0.0, 0.0),
+        ("social_graph_precision", 0.0, 0.0),
+        ("social_graph_recall", 0.0, 0.0),
+        ("social_graph_f1", 0.0, 0.0),
+        ("connection_graph_precision", 2.0, 3.0), // bc was only asked for
+        ("connection_graph_recall", 2.0, 2.0),
+        ("connection_graph_f1", 4.0, 5.0),
+        ("message_attribution", 0.0, 0.0),
+        ("last_resort_rooms", 0.0, 0.0),
+        ("last_resort_links", 0.0, 0.0),
+    ];
+    check(&a, "no-channel", A, Scope::All, &table);
+    let get = |observer: &str, scope: Scope, metric: &str| {
+        let r = a
+            .metrics
+            .iter()
+            .find(|r| r.observer == observer && r.scope == scope && r.metric == metric)
+            .unwrap();
+        (r.value, r.numerator.unwrap(), r.denominator)
+    };
+    // Own users of a: alice and bob; true {ab}, inferred {ab}.
+    assert_eq!(
+        get(A, Scope::Own, "connection_graph_precision"),
+        (Some(1.0), 1.0, 1.0)
+    );
+    // b sees only carol's user id, from alpha's domain: no pair.
+    assert_eq!(
+        get(B, Scope::All, "connection_graph_precision"),
+        (None, 0.0, 0.0)
+    );
+    assert_eq!(
+        get(B, Scope::All, "connection_graph_recall"),
+        (Some(0.0), 0.0, 2.0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Coalitions pool observations; their own users are the users of every member.
 
 #[test]
