@@ -346,6 +346,14 @@ impl<'a> ObserverView<'a> {
             v.insert(name, m);
         }
 
+        // The same for connection rooms (MIMIMI), in their own rows, so that the rows of the
+        // scenario's rooms compare between modes: what a connection room shows its hub (the
+        // requester's provider) about the responder.
+        let (measures, _) = self.membership_measures(false, scope);
+        for (name, m) in CONNECTION_ROOM_METRICS.iter().zip(measures) {
+            v.insert(name, m);
+        }
+
         // Cross-room links.
         let pairs = self.cross_room_pairs();
         let (mut same, mut same_linked, mut lr, mut lr_linked) = (0.0, 0.0, 0.0, 0.0);
@@ -593,6 +601,18 @@ const MEMBERSHIP_METRICS: [&str; 8] = [
     "anonymity_unique_fraction",
     "anonymity_entropy_mean",
     "degree_of_anonymity_mean",
+];
+
+/// The metrics of [`MEMBERSHIP_METRICS`] for connection rooms, in the same order.
+const CONNECTION_ROOM_METRICS: [&str; 8] = [
+    "connection_room_identity_disclosure",
+    "connection_room_identification",
+    "connection_room_anonymity_set_min",
+    "connection_room_anonymity_set_p10",
+    "connection_room_anonymity_set_median",
+    "connection_room_anonymity_unique_fraction",
+    "connection_room_anonymity_entropy_mean",
+    "connection_room_degree_of_anonymity_mean",
 ];
 
 /// A metric's value with its numerator and denominator (see [`MetricKind`](crate::model::MetricKind)).

@@ -275,6 +275,39 @@ pub const METRICS: &[(&str, &str)] = &[
         "last_resort_links",
         "cross-room pairs the observer links among last-resort memberships",
     ),
+    (
+        "connection_room_identity_disclosure",
+        "share of connection-room memberships whose member the observer can name",
+    ),
+    (
+        "connection_room_identification",
+        "share of connection-room memberships whose member the observer names or narrows to \
+         one user",
+    ),
+    (
+        "connection_room_anonymity_set_min",
+        "smallest anonymity set of a connection-room membership",
+    ),
+    (
+        "connection_room_anonymity_set_p10",
+        "10th percentile of connection-room anonymity set sizes",
+    ),
+    (
+        "connection_room_anonymity_set_median",
+        "median connection-room anonymity set size",
+    ),
+    (
+        "connection_room_anonymity_unique_fraction",
+        "share of connection-room memberships whose anonymity set is one user",
+    ),
+    (
+        "connection_room_anonymity_entropy_mean",
+        "mean log2 of the connection-room anonymity set size (bits)",
+    ),
+    (
+        "connection_room_degree_of_anonymity_mean",
+        "mean log2|A| / log2 N over connection-room memberships",
+    ),
 ];
 
 /// The kind of a metric of [`METRICS`]; `None` for a name the analysis does not produce.
@@ -292,9 +325,20 @@ pub fn metric_kind(metric: &str) -> Option<MetricKind> {
         | "connection_graph_precision"
         | "connection_graph_recall"
         | "connection_graph_f1"
-        | "message_attribution" => Ratio,
-        "anonymity_entropy_mean" | "degree_of_anonymity_mean" => Mean,
-        "anonymity_set_min" | "anonymity_set_p10" | "anonymity_set_median" => OrderStatistic,
+        | "message_attribution"
+        | "connection_room_identity_disclosure"
+        | "connection_room_identification"
+        | "connection_room_anonymity_unique_fraction" => Ratio,
+        "anonymity_entropy_mean"
+        | "degree_of_anonymity_mean"
+        | "connection_room_anonymity_entropy_mean"
+        | "connection_room_degree_of_anonymity_mean" => Mean,
+        "anonymity_set_min"
+        | "anonymity_set_p10"
+        | "anonymity_set_median"
+        | "connection_room_anonymity_set_min"
+        | "connection_room_anonymity_set_p10"
+        | "connection_room_anonymity_set_median" => OrderStatistic,
         "last_resort_rooms" | "last_resort_links" => Count,
         _ => return None,
     })
