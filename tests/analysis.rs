@@ -127,26 +127,33 @@ fn under_mimimi_no_observer_names_or_links_foreign_users() {
 #[test]
 fn last_resort_reuse_gives_the_hub_the_links_counted_by_hand() {
     let (_tmp, data) = run("last-resort");
+    // The simulator names the KeyPackage set every client entered with.
+    let mimimi = data.modes.iter().find(|m| m.mode == "mimimi").unwrap();
+    assert!(
+        mimimi
+            .memberships
+            .iter()
+            .any(|m| m.last_resort && m.key_package_set.is_some()),
+        "memberships.csv names no last-resort KeyPackage set (column key_package_set)"
+    );
     let a = metrics::analyze(&data);
-    // By hand: bob entered rooms two and three with his reused last-resort set, alice entered
-    // room two with hers; one pair of bob's memberships (two, three) is last-resort on both
-    // sides, and alpha.example, hub of both, sees one user pseudonym in both.
+    // By hand: bob entered room one with his only regular set, rooms two and three with his
+    // last-resort set; one pair of bob's memberships (two, three) entered with that one set,
+    // and alpha.example, hub of both, sees one user pseudonym in both.
+    // bob is foreign to alpha.example. His pairs: (one, two), (one, three), (two, three); only
+    // the last shares a set.
     let (v, n, d) = value(
         &a,
         "mimimi",
         "alpha.example",
-        Scope::All,
-        "last_resort_links",
+        Scope::Foreign,
+        "last_resort_pairs",
     );
-    assert_eq!((v, n, d), (1.0, 1.0, 1.0));
-    let (v, _, _) = value(
-        &a,
-        "mimimi",
-        "alpha.example",
-        Scope::All,
-        "last_resort_rooms",
-    );
-    assert_eq!(v, 3.0);
+    assert_eq!((v, n, d), (1.0, 1.0, 3.0));
+    for scope in [Scope::Foreign, Scope::All] {
+        let (v, n, d) = value(&a, "mimimi", "alpha.example", scope, "last_resort_links");
+        assert_eq!((v, n, d), (1.0, 1.0, 1.0), "{scope:?}");
+    }
     let (v, n, d) = value(
         &a,
         "mimimi",
@@ -154,11 +161,13 @@ fn last_resort_reuse_gives_the_hub_the_links_counted_by_hand() {
         Scope::Foreign,
         "cross_room_recall",
     );
-    // bob's pairs: (one, two), (one, three), (two, three); only the last is linked.
+    // Only the pair that shares the set is linked.
     assert_eq!((v, n, d), (1.0 / 3.0, 1.0, 3.0));
     // No last-resort set was needed under MIMI's KeyPackages.
-    let (v, _, _) = value(&a, "mimi", "alpha.example", Scope::All, "last_resort_rooms");
-    assert_eq!(v, 0.0);
+    for metric in ["last_resort_rooms", "last_resort_pairs"] {
+        let (v, _, _) = value(&a, "mimi", "alpha.example", Scope::All, metric);
+        assert_eq!(v, 0.0, "{metric}");
+    }
 }
 
 #[test]

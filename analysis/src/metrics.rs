@@ -141,6 +141,8 @@ pub struct SeenMembership {
     /// `room` purpose (scored) rather than a connection room.
     pub scored: bool,
     pub last_resort: bool,
+    /// The last-resort KeyPackage sets its clients entered with (by set id).
+    pub last_resort_sets: BTreeSet<String>,
     /// The spans of the membership's rows, (from_us, to_us) (`None`: until the end).
     pub spans: Vec<(u64, Option<u64>)>,
     /// The observer saw an observation of the room while the membership lasted (within one of
@@ -197,6 +199,7 @@ impl<'a> ObserverView<'a> {
         struct Rows {
             scored: bool,
             last_resort: bool,
+            last_resort_sets: BTreeSet<String>,
             spans: Vec<(u64, Option<u64>)>,
         }
         let mut distinct: BTreeMap<(String, String), Rows> = BTreeMap::new();
@@ -206,9 +209,13 @@ impl<'a> ObserverView<'a> {
                 .or_insert(Rows {
                     scored: m.purpose == "room",
                     last_resort: false,
+                    last_resort_sets: BTreeSet::new(),
                     spans: Vec::new(),
                 });
             e.last_resort |= m.last_resort;
+            if let Some(set) = m.key_package_set.as_ref().filter(|_| m.last_resort) {
+                e.last_resort_sets.insert(set.clone());
+            }
             e.spans.push((m.from_us, m.to_us));
         }
         // Items of each (user, room), found per room from the items' owners.
@@ -230,6 +237,7 @@ impl<'a> ObserverView<'a> {
                 let Rows {
                     scored,
                     last_resort,
+                    last_resort_sets,
                     spans,
                 } = rows;
                 let items = items
@@ -249,6 +257,7 @@ impl<'a> ObserverView<'a> {
                     room,
                     scored,
                     last_resort,
+                    last_resort_sets,
                     spans,
                     items,
                     clusters,
@@ -365,7 +374,9 @@ impl<'a> ObserverView<'a> {
                 if is_linked {
                     same_linked += 1.0;
                 }
-                if a.last_resort && b.last_resort {
+                // Reuse of one last-resort set: both entered with it. Links through other
+                // identifiers of a user's other pairs are cross-room recall, not reuse.
+                if !a.last_resort_sets.is_disjoint(&b.last_resort_sets) {
                     lr += 1.0;
                     if is_linked {
                         lr_linked += 1.0;
@@ -444,6 +455,7 @@ impl<'a> ObserverView<'a> {
             }
         }
         v.insert("last_resort_rooms", Measure::count(lr_rooms, all_scored));
+        v.insert("last_resort_pairs", Measure::count(lr, same));
         v.insert("last_resort_links", Measure::count(lr_linked, lr));
 
         let rows = METRICS

@@ -50,8 +50,12 @@ pub struct Membership {
     pub client: String,
     pub from_us: u64,
     pub to_us: Option<u64>,
-    /// The client entered with a reused last-resort KeyPackage.
+    /// The client entered with a KeyPackage of the user's last-resort set (first use
+    /// included, as the simulator marks it).
     pub last_resort: bool,
+    /// Opaque id (16 hex digits) of the KeyPackage set the client entered with; `None` when it
+    /// entered without one, or the run directory predates the column.
+    pub key_package_set: Option<String>,
 }
 
 /// A row of `messages.csv`: an application message a user sent.
@@ -269,11 +273,16 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         "last_resort_rooms",
-        "memberships entered with a reused last-resort KeyPackage",
+        "memberships entered with a last-resort KeyPackage (of every membership)",
+    ),
+    (
+        "last_resort_pairs",
+        "same-user pairs in two rooms entered with one last-resort set (of the seen \
+         same-user pairs)",
     ),
     (
         "last_resort_links",
-        "cross-room pairs the observer links among last-resort memberships",
+        "last-resort pairs the observer links (of last_resort_pairs)",
     ),
     (
         "connection_room_identity_disclosure",
@@ -339,7 +348,7 @@ pub fn metric_kind(metric: &str) -> Option<MetricKind> {
         | "connection_room_anonymity_set_min"
         | "connection_room_anonymity_set_p10"
         | "connection_room_anonymity_set_median" => OrderStatistic,
-        "last_resort_rooms" | "last_resort_links" => Count,
+        "last_resort_rooms" | "last_resort_pairs" | "last_resort_links" => Count,
         _ => return None,
     })
 }

@@ -108,7 +108,8 @@ fn truths(text: &str) -> Vec<Truth> {
     out
 }
 
-/// Memberships, one a line: `room purpose user last_resort(0/1)`.
+/// Memberships, one a line: `room purpose user last_resort(0/1) [key_package_set]`, where the
+/// set is written with one hex digit and stands for 16 of them (`a` = `aaaaaaaaaaaaaaaa`).
 fn members(text: &str) -> Vec<Membership> {
     text.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
@@ -121,6 +122,7 @@ fn members(text: &str) -> Vec<Membership> {
             from_us: 0,
             to_us: None,
             last_resort: w[3] == "1",
+            key_package_set: w.get(4).map(|set| set.repeat(16)),
         })
         .collect()
 }
@@ -341,6 +343,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 2.0, 2.0),
         ("message_attribution", 1.0, 1.0), // m1
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", A, Scope::Own, &no_connection_rooms(&table));
@@ -364,6 +367,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 1.0), // m2
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", A, Scope::Foreign, &no_connection_rooms(&table));
@@ -386,6 +390,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 4.0, 4.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", A, Scope::All, &no_connection_rooms(&table));
@@ -415,6 +420,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 1.0, 1.0), // m2
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", B, Scope::Own, &no_connection_rooms(&table));
@@ -437,6 +443,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 0.0, 1.0), // m1
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", B, Scope::Foreign, &no_connection_rooms(&table));
@@ -459,6 +466,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 2.0, 3.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", B, Scope::All, &no_connection_rooms(&table));
@@ -483,6 +491,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 4.0, 4.0),
         ("message_attribution", 2.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", "all", Scope::All, &no_connection_rooms(&table));
@@ -505,6 +514,7 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 0.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -662,6 +672,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 1.0, 1.0), // m2 in A
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 1.0, 1.0), // alice in c1: Pca with her account
         ("connection_room_identification", 1.0, 1.0),
@@ -693,6 +704,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 1.0), // m1 in C1 names nobody
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 0.0, 1.0), // carol in c1: {Pcc, Ecc} names nobody
         ("connection_room_identification", 0.0, 1.0),
@@ -723,6 +735,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 1.0, 2.0),
         ("connection_room_identification", 1.0, 2.0),
@@ -757,6 +770,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 1.0, 1.0), // m1 in C
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 1.0, 1.0), // carol in c1: Pcc with her account
         ("connection_room_identification", 1.0, 1.0),
@@ -787,6 +801,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 1.0), // m2 in A2 names nobody
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 0.0, 1.0), // alice in c1: no item at b
         ("connection_room_identification", 0.0, 1.0),
@@ -817,6 +832,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 1.0, 2.0),
         ("connection_room_identification", 1.0, 2.0),
@@ -850,6 +866,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 2.0, 2.0),
         ("message_attribution", 2.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
         ("connection_room_identity_disclosure", 2.0, 2.0), // both named once pooled
         ("connection_room_identification", 2.0, 2.0),
@@ -919,14 +936,17 @@ fn mimimi_only_the_own_provider_names_its_users() {
 
 #[test]
 fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
-    // Providers a (alice) and b (carol, dave); r1 and r2 both on hub b. Alice enters both with
-    // her reused last-resort KeyPackage: the same pseudonym X in both rooms. Carol enters both
-    // with last-resort KeyPackages too, but of two sets (Y1, Y2). Dave enters r2 normally.
-    // a observes nothing.
+    // Providers a (alice) and b (carol, dave); r1 and r2 both on hub b. Alice enters both rooms
+    // with one last-resort set (id 1...1): the same pseudonym X in both. Carol enters both with
+    // last-resort KeyPackages too, but of two sets (2...2 and 3...3, pseudonyms Y1, Y2), and
+    // her own provider b links her rooms through her account anyway. Dave enters r2 with a
+    // regular set. a observes nothing.
     let observations = "
-        0 b handshake r1 user_pseudonym=X signature_key=k1 | user_pseudonym=Y1 signature_key=k2
-        1 b handshake r2 user_pseudonym=X signature_key=k3 | user_pseudonym=Y2 signature_key=k4
-                          | user_pseudonym=Z signature_key=k5
+        0 b handshake   r1 user_pseudonym=X signature_key=k1 | user_pseudonym=Y1 signature_key=k2
+        1 b handshake   r2 user_pseudonym=X signature_key=k3 | user_pseudonym=Y2 signature_key=k4
+                           | user_pseudonym=Z signature_key=k5
+        2 b app_message r1 user_pseudonym=Y1 account=carol
+        3 b app_message r2 user_pseudonym=Y2 account=carol
     ";
     let truth = "
         alice@a.example
@@ -943,31 +963,34 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         signature_key k5 dave
     ";
     let memberships = "
-        r1 room alice 1
-        r1 room carol 1
-        r2 room alice 1
-        r2 room carol 1
-        r2 room dave  0
+        r1 room alice 1 1
+        r1 room carol 1 2
+        r2 room alice 1 1
+        r2 room carol 1 3
+        r2 room dave  0 4
     ";
     let mode = mode_of("mimimi", observations, truth, memberships, vec![], vec![]);
     let a = analyze(&run_of(&[A, B], vec![], mode));
 
-    // b: clusters {X, k1, k3}, {Y1, k2}, {Y2, k4}, {Z, k5}; nothing disclosed.
-    // Same-user pairs: a1-a2 linked (X), c1-c2 not. Own = carol, dave; foreign = alice.
-    // Anonymity: b has 2 users (none placed), a has 1: alice's pseudonyms are as good as her
-    // name (size 1 without disclosure). N = 3.
-    // Social: true {ac, ad, cd}, inferred {}. Last resort: a1, a2, c1, c2 (not d2).
+    // b: clusters {X, k1, k3}, C = {Y1, k2, account carol, Y2, k4}, {Z, k5}. c1, c2 disclosed
+    // (own); a1, a2, d2 not. Same-user pairs: a1-a2 linked (X), c1-c2 linked (C).
+    // Own = carol, dave; foreign = alice. N = 3.
+    // Anonymity: a1, a2: a has one user: 1 without disclosure. d2: b has 2 users and carol is
+    // placed in r2: 2 - 1 = 1, identified by elimination. Every size is 1.
+    // Social: true {ac, ad, cd}; inferred {} (one disclosed user per room).
+    // Last resort: a1, a2, c1, c2. Same-set pairs: a1-a2 (set 1), linked. c1-c2 entered with
+    // two sets: linked through carol's account, which is cross-room recall, not reuse.
     let table = [
-        ("identity_disclosure", 0.0, 3.0),
-        ("identification", 0.0, 3.0),
-        ("cross_room_recall", 0.0, 1.0),
-        ("cross_room_precision", 0.0, 0.0),
-        ("anonymity_set_min", 2.0, 3.0),
-        ("anonymity_set_p10", 2.0, 3.0),
-        ("anonymity_set_median", 2.0, 3.0),
-        ("anonymity_unique_fraction", 0.0, 3.0),
-        ("anonymity_entropy_mean", 3.0, 3.0),
-        ("degree_of_anonymity_mean", 3.0 / l3(), 3.0),
+        ("identity_disclosure", 2.0, 3.0), // c1, c2 of c1, c2, d2
+        ("identification", 3.0, 3.0),      // and d2 by elimination
+        ("cross_room_recall", 1.0, 1.0),   // c1-c2
+        ("cross_room_precision", 1.0, 1.0),
+        ("anonymity_set_min", 1.0, 3.0),
+        ("anonymity_set_p10", 1.0, 3.0),
+        ("anonymity_set_median", 1.0, 3.0),
+        ("anonymity_unique_fraction", 3.0, 3.0),
+        ("anonymity_entropy_mean", 0.0, 3.0),
+        ("degree_of_anonymity_mean", 0.0, 3.0),
         ("social_graph_precision", 0.0, 0.0),
         ("social_graph_recall", 0.0, 1.0), // {cd}
         ("social_graph_f1", 0.0, 1.0),
@@ -976,7 +999,8 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 2.0, 3.0), // c1, c2 of c1, c2, d2
-        ("last_resort_links", 0.0, 1.0), // c1-c2 not linked
+        ("last_resort_pairs", 0.0, 1.0), // c1-c2: two sets
+        ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", B, Scope::Own, &no_connection_rooms(&table));
     let table = [
@@ -998,7 +1022,8 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 2.0, 2.0),
-        ("last_resort_links", 1.0, 1.0), // a1-a2 through X
+        ("last_resort_pairs", 1.0, 1.0), // a1-a2, set 1
+        ("last_resort_links", 1.0, 1.0), // through X
     ];
     check(
         &a,
@@ -1008,16 +1033,16 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         &no_connection_rooms(&table),
     );
     let table = [
-        ("identity_disclosure", 0.0, 5.0),
-        ("identification", 2.0, 5.0),
-        ("cross_room_recall", 1.0, 2.0),
-        ("cross_room_precision", 1.0, 1.0),
-        ("anonymity_set_min", 1.0, 5.0), // [1, 1, 2, 2, 2]
+        ("identity_disclosure", 2.0, 5.0),
+        ("identification", 5.0, 5.0),
+        ("cross_room_recall", 2.0, 2.0),
+        ("cross_room_precision", 2.0, 2.0),
+        ("anonymity_set_min", 1.0, 5.0), // [1, 1, 1, 1, 1]
         ("anonymity_set_p10", 1.0, 5.0),
-        ("anonymity_set_median", 2.0, 5.0),
-        ("anonymity_unique_fraction", 2.0, 5.0),
-        ("anonymity_entropy_mean", 3.0, 5.0),
-        ("degree_of_anonymity_mean", 3.0 / l3(), 5.0),
+        ("anonymity_set_median", 1.0, 5.0),
+        ("anonymity_unique_fraction", 5.0, 5.0),
+        ("anonymity_entropy_mean", 0.0, 5.0),
+        ("degree_of_anonymity_mean", 0.0, 5.0),
         ("social_graph_precision", 0.0, 0.0),
         ("social_graph_recall", 0.0, 3.0),
         ("social_graph_f1", 0.0, 3.0),
@@ -1026,7 +1051,8 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 4.0, 5.0),
-        ("last_resort_links", 1.0, 2.0),
+        ("last_resort_pairs", 1.0, 2.0), // a1-a2 of a1-a2, c1-c2
+        ("last_resort_links", 1.0, 1.0),
     ];
     check(&a, "mimimi", B, Scope::All, &no_connection_rooms(&table));
     // a saw no room: no membership is in any of its denominators, but the last-resort count is
@@ -1050,12 +1076,35 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 4.0, 5.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", A, Scope::All, &no_connection_rooms(&table));
-    // The link is X itself, seen in both rooms' handshakes.
-    assert_eq!(attribution(&a, B), flows(&[("handshake", 0, 1)]));
+    // c1 and c2 by carol's account in each room's app_message, and c1-c2 meet at it; a1-a2
+    // meet at X, seen in both rooms' handshakes.
+    assert_eq!(
+        attribution(&a, B),
+        flows(&[("app_message", 2, 1), ("handshake", 0, 1)])
+    );
     assert_eq!(attribution(&a, A), flows(&[]));
+
+    // Without set ids (a run directory older than the key_package_set column) no pair is
+    // known to share a set: the flags alone do not make reuse.
+    let mut run = run_of(
+        &[A, B],
+        vec![],
+        mode_of("mimimi", observations, truth, memberships, vec![], vec![]),
+    );
+    for m in &mut run.modes[0].memberships {
+        m.key_package_set = None;
+    }
+    let a = analyze(&run);
+    let r = a
+        .metrics
+        .iter()
+        .find(|r| r.observer == B && r.scope == Scope::All && r.metric == "last_resort_pairs")
+        .unwrap();
+    assert_eq!((r.value, r.denominator), (Some(0.0), 2.0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1107,6 +1156,7 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", A, Scope::Own, &no_connection_rooms(&table));
@@ -1129,6 +1179,7 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 1.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -1157,6 +1208,7 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", A, Scope::All, &no_connection_rooms(&table));
@@ -1226,6 +1278,7 @@ fn a_membership_counts_only_if_the_observer_saw_the_room_while_it_lasted() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0), // alice, bob: every membership, seen or not
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimi", B, Scope::Foreign, &no_connection_rooms(&table));
@@ -1310,6 +1363,7 @@ fn a_connection_request_in_clear_is_an_inferred_connection_edge() {
         ("connection_graph_f1", 4.0, 5.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 0.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -1435,6 +1489,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 1.0), // m1: a's fanout joined with b's app_message
         ("last_resort_rooms", 0.0, 4.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -1463,6 +1518,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 1.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -1491,6 +1547,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 1.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -1576,6 +1633,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", B, Scope::Own, &no_connection_rooms(&table));
@@ -1598,6 +1656,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(
@@ -1626,6 +1685,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 4.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", B, Scope::All, &no_connection_rooms(&table));
@@ -1676,9 +1736,9 @@ fn write_run(dir: &Path) {
         write(
             dir,
             &format!("{mode}/memberships.csv"),
-            "room,purpose,user,client,from_us,to_us,last_resort\n\
-             r1,room,alice,alice/1,40000,,1\n\
-             c1,connection,alice,alice/1,1000,2000,0\n",
+            "room,purpose,user,client,from_us,to_us,last_resort,key_package_set\n\
+             r1,room,alice,alice/1,40000,,1,00ff00ff00ff00ff\n\
+             c1,connection,alice,alice/1,1000,2000,0,\n",
         );
         write(
             dir,
@@ -1757,6 +1817,7 @@ fn load_reads_a_run_directory() {
                 from_us: 40000,
                 to_us: None,
                 last_resort: true,
+                key_package_set: Some("00ff00ff00ff00ff".to_string()),
             },
             Membership {
                 room: "c1".to_string(),
@@ -1766,6 +1827,7 @@ fn load_reads_a_run_directory() {
                 from_us: 1000,
                 to_us: Some(2000),
                 last_resort: false,
+                key_package_set: None,
             },
         ]
     );
@@ -1781,6 +1843,29 @@ fn load_reads_a_run_directory() {
     let a = analyze(&run);
     assert_eq!(a.observers, vec![A, B, "both", "all"]);
     assert_eq!(a.metrics.len(), 2 * 4 * 3 * METRICS.len());
+}
+
+/// A run directory written before `memberships.csv` had `key_package_set` reads as if no
+/// client had entered with a known set.
+#[test]
+fn load_reads_memberships_without_key_package_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path());
+    write(
+        tmp.path(),
+        "mimi/memberships.csv",
+        "room,purpose,user,client,from_us,to_us,last_resort\n\
+         r1,room,alice,alice/1,40000,,1\n",
+    );
+    let run = input::load(tmp.path()).unwrap();
+    let m = &run.modes[0].memberships;
+    assert_eq!(m.len(), 1);
+    assert!(m[0].last_resort);
+    assert_eq!(m[0].key_package_set, None);
+    assert_eq!(
+        run.modes[1].memberships[0].key_package_set.as_deref(),
+        Some("00ff00ff00ff00ff")
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1886,6 +1971,18 @@ fn load_errors_name_the_file_and_line() {
     assert_eq!(
         load_error(tmp.path()),
         "mimi/memberships.csv line 1: missing column `last_resort` in header"
+    );
+
+    write_run(tmp.path());
+    write(
+        tmp.path(),
+        "mimi/memberships.csv",
+        "room,purpose,user,client,from_us,to_us,last_resort,key_package_set\n\
+         r1,room,alice,alice/1,1,,1,00ff\n",
+    );
+    assert_eq!(
+        load_error(tmp.path()),
+        "mimi/memberships.csv line 2: `key_package_set` must be empty or 16 hex digits, not `00ff`"
     );
 
     write_run(tmp.path());

@@ -590,6 +590,14 @@ fn realistic() -> Analysis {
                             let lr = if mode == "mimi" || n == 0.0 { 0.0 } else { 2.0 };
                             count(mode, obs, scope, metric, lr, n)
                         }
+                        "last_resort_pairs" => {
+                            let lr = if mode == "mimi" || pairs == 0.0 {
+                                0.0
+                            } else {
+                                1.0
+                            };
+                            count(mode, obs, scope, metric, lr, pairs)
+                        }
                         "last_resort_links" => {
                             let lr = if mode == "mimi" || scope == Scope::Foreign {
                                 0.0
