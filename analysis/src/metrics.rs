@@ -549,10 +549,17 @@ impl<'a> ObserverView<'a> {
         (measures, sizes)
     }
 
-    /// Leak attribution: per flow, the disclosed memberships and linked cross-room pairs whose
-    /// shortest linking path uses it (scope all).
-    pub fn attribution(&self) -> BTreeMap<String, (u64, u64)> {
-        let mut counts: BTreeMap<FlowId, (u64, u64)> = BTreeMap::new();
+    /// Leak attribution: per scope (`own` or `foreign`, the user's) and flow, the disclosed
+    /// memberships and linked cross-room pairs whose shortest linking path uses it.
+    pub fn attribution(&self) -> BTreeMap<(Scope, String), (u64, u64)> {
+        let mut counts: BTreeMap<(Scope, FlowId), (u64, u64)> = BTreeMap::new();
+        let scope_of = |user: &str| {
+            if self.in_scope(Scope::Own, user) {
+                Scope::Own
+            } else {
+                Scope::Foreign
+            }
+        };
         let room_flows = |n: NodeId, room: &str| -> BTreeSet<FlowId> {
             self.linker
                 .room_items(room)
@@ -574,7 +581,7 @@ impl<'a> ObserverView<'a> {
                 flows.extend(room_flows(path[0], &m.room));
                 flows.extend(room_flows(path[path.len() - 1], &m.room));
                 for f in flows {
-                    counts.entry(f).or_default().0 += 1;
+                    counts.entry((scope_of(&m.user), f)).or_default().0 += 1;
                 }
             }
         }
@@ -591,13 +598,13 @@ impl<'a> ObserverView<'a> {
                 flows.extend(room_flows(path[0], &a.room));
                 flows.extend(room_flows(path[path.len() - 1], &b.room));
                 for f in flows {
-                    counts.entry(f).or_default().1 += 1;
+                    counts.entry((scope_of(&a.user), f)).or_default().1 += 1;
                 }
             }
         }
         counts
             .into_iter()
-            .map(|(f, c)| (self.linker.flow_name(f).to_string(), c))
+            .map(|((scope, f), c)| ((scope, self.linker.flow_name(f).to_string()), c))
             .collect()
     }
 }
@@ -746,10 +753,11 @@ pub fn analyze(run: &RunData) -> Analysis {
             }
             out.attribution
                 .extend(view.attribution().into_iter().filter_map(
-                    |(flow, (disclosed, linked))| {
+                    |((scope, flow), (disclosed, linked))| {
                         (disclosed > 0 || linked > 0).then(|| AttributionRow {
                             mode: mode.mode.clone(),
                             observer: observer.name.clone(),
+                            scope,
                             flow,
                             memberships_disclosed: disclosed,
                             room_pairs_linked: linked,

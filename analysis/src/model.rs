@@ -172,6 +172,8 @@ impl MetricRow {
 pub struct AttributionRow {
     pub mode: String,
     pub observer: String,
+    /// Whose memberships: `own` or `foreign` (the observer's users or other providers').
+    pub scope: Scope,
     pub flow: String,
     /// Memberships whose identity disclosure used an item or link from this flow.
     pub memberships_disclosed: u64,

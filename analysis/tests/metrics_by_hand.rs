@@ -235,11 +235,11 @@ fn no_connection_rooms<'t>(table: &[(&'t str, f64, f64)]) -> Vec<(&'t str, f64, 
     out
 }
 
-/// The attribution rows of one observer as (flow, disclosed, linked).
-fn attribution(a: &Analysis, observer: &str) -> Vec<(String, u64, u64)> {
+/// The attribution rows of one observer and scope as (flow, disclosed, linked).
+fn attribution(a: &Analysis, observer: &str, scope: Scope) -> Vec<(String, u64, u64)> {
     a.attribution
         .iter()
-        .filter(|r| r.observer == observer)
+        .filter(|r| r.observer == observer && r.scope == scope)
         .map(|r: &AttributionRow| (r.flow.clone(), r.memberships_disclosed, r.room_pairs_linked))
         .collect()
 }
@@ -541,26 +541,33 @@ fn mimi_hub_names_every_member_of_its_room() {
 
     // Attribution at a: a1 by Ua itself in r1 (room_create); b1 and c1 by their user ids in the
     // handshake; a2 by Ca in r2 (fanout_welcome, fanout_message). The pair a1-a2 meets at Ca,
-    // which a saw in r1 (room_create) and in r2 (both fanouts).
+    // which a saw in r1 (room_create) and in r2 (both fanouts). Carol is foreign.
     assert_eq!(
-        attribution(&a, A),
-        flows(&[
-            ("fanout_message", 1, 1),
-            ("fanout_welcome", 1, 1),
-            ("handshake", 2, 0),
-            ("room_create", 1, 1),
-        ])
-    );
-    // At b: c1 by Cc in r1 (both fanouts), a2 by Ua in the handshake, c2 by Uc at room_create;
-    // c1-c2 meet at Cc (fanouts in r1, room_create in r2).
-    assert_eq!(
-        attribution(&a, B),
+        attribution(&a, A, Scope::Own),
         flows(&[
             ("fanout_message", 1, 1),
             ("fanout_welcome", 1, 1),
             ("handshake", 1, 0),
             ("room_create", 1, 1),
         ])
+    );
+    assert_eq!(
+        attribution(&a, A, Scope::Foreign),
+        flows(&[("handshake", 1, 0)])
+    );
+    // At b: c1 by Cc in r1 (both fanouts), a2 by Ua in the handshake, c2 by Uc at room_create;
+    // c1-c2 meet at Cc (fanouts in r1, room_create in r2). Alice is foreign.
+    assert_eq!(
+        attribution(&a, B, Scope::Own),
+        flows(&[
+            ("fanout_message", 1, 1),
+            ("fanout_welcome", 1, 1),
+            ("room_create", 1, 1),
+        ])
+    );
+    assert_eq!(
+        attribution(&a, B, Scope::Foreign),
+        flows(&[("handshake", 1, 0)])
     );
 }
 
@@ -882,9 +889,10 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // Attribution at a: a1 via Qa (seen in r1 in fanout_message) -- account alice
     // (queue_registration); b1 via Qb (fanout_welcome, fanout_message in r1) -- account bob
     // (queue_registration); a2 by account alice itself in r2 (app_message). a1-a2 meet at Qa:
-    // fanout_message in r1, fanout_welcome in r2.
+    // fanout_message in r1, fanout_welcome in r2. Only own users are named.
+    assert_eq!(attribution(&a, A, Scope::Foreign), flows(&[]));
     assert_eq!(
-        attribution(&a, A),
+        attribution(&a, A, Scope::Own),
         flows(&[
             ("app_message", 1, 0),
             ("fanout_message", 2, 1),
@@ -895,8 +903,9 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // At b: c1 by account carol in r1 (app_message); c2 via Qc (fanout_message in r2) --
     // account carol (queue_registration); c1-c2 meet at Qc (fanout_welcome in r1,
     // fanout_message in r2).
+    assert_eq!(attribution(&a, B, Scope::Foreign), flows(&[]));
     assert_eq!(
-        attribution(&a, B),
+        attribution(&a, B, Scope::Own),
         flows(&[
             ("app_message", 1, 0),
             ("fanout_message", 1, 1),
@@ -1080,13 +1089,17 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", A, Scope::All, &no_connection_rooms(&table));
-    // c1 and c2 by carol's account in each room's app_message, and c1-c2 meet at it; a1-a2
-    // meet at X, seen in both rooms' handshakes.
+    // c1 and c2 (own) by carol's account in each room's app_message, and c1-c2 meet at it;
+    // a1-a2 (foreign) meet at X, seen in both rooms' handshakes.
     assert_eq!(
-        attribution(&a, B),
-        flows(&[("app_message", 2, 1), ("handshake", 0, 1)])
+        attribution(&a, B, Scope::Own),
+        flows(&[("app_message", 2, 1)])
     );
-    assert_eq!(attribution(&a, A), flows(&[]));
+    assert_eq!(
+        attribution(&a, B, Scope::Foreign),
+        flows(&[("handshake", 0, 1)])
+    );
+    assert!(a.attribution.iter().all(|r| r.observer != A));
 
     // Without set ids (a run directory older than the key_package_set column) no pair is
     // known to share a set: the flags alone do not make reuse.
@@ -1212,7 +1225,12 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("last_resort_links", 0.0, 0.0),
     ];
     check(&a, "mimimi", A, Scope::All, &no_connection_rooms(&table));
-    assert_eq!(attribution(&a, A), flows(&[("handshake", 1, 0)]));
+    // a1, alice's own.
+    assert_eq!(
+        attribution(&a, A, Scope::Own),
+        flows(&[("handshake", 1, 0)])
+    );
+    assert_eq!(attribution(&a, A, Scope::Foreign), flows(&[]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1690,7 +1708,12 @@ fn a_shared_signature_key_makes_a_wrong_link() {
     ];
     check(&a, "mimimi", B, Scope::All, &no_connection_rooms(&table));
     // c1 and c2 by carol's account in each room's app_message; c1-c2 meet at that account.
-    assert_eq!(attribution(&a, B), flows(&[("app_message", 2, 1)]));
+    assert_eq!(
+        attribution(&a, B, Scope::Own),
+        flows(&[("app_message", 2, 1)])
+    );
+    // The wrong link a1-b2 is of two users: no same-user pair, nothing attributed.
+    assert_eq!(attribution(&a, B, Scope::Foreign), flows(&[]));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ fn order(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: 
 fn attribution(
     mode: &str,
     observer: &str,
+    scope: Scope,
     flow: &str,
     disclosed: u64,
     linked: u64,
@@ -66,6 +67,7 @@ fn attribution(
     AttributionRow {
         mode: mode.to_owned(),
         observer: observer.to_owned(),
+        scope,
         flow: flow.to_owned(),
         memberships_disclosed: disclosed,
         room_pairs_linked: linked,
@@ -122,55 +124,31 @@ fn small() -> Analysis {
             } else {
                 idf
             };
-            metrics.push(row(mode, obs, Scope::Own, "identity_disclosure", 4.0, 4.0));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Foreign,
-                "identification",
-                idn.0,
-                idn.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Foreign,
-                "identity_disclosure",
-                idf.0,
-                idf.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
+            // Own users: 4 memberships, all named; 2 messages, both attributed. `all` has
+            // every user as its own: nothing foreign.
+            let everything = obs == ALL_PROVIDERS;
+            let (att_foreign, att_own) = if everything {
+                ((0.0, 0.0), att)
+            } else {
+                ((att.0 - 2.0, att.1 - 2.0), (2.0, 2.0))
+            };
+            let mut push = |scope: Scope, metric: &str, (num, den): (f64, f64)| {
+                metrics.push(row(mode, obs, scope, metric, num, den));
+            };
+            push(Scope::Own, "identity_disclosure", (4.0, 4.0));
+            push(Scope::Foreign, "identity_disclosure", idf);
+            push(
                 Scope::All,
                 "identity_disclosure",
-                idf.0 + 4.0,
-                idf.1 + 4.0,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Foreign,
-                "cross_room_recall",
-                crf.0,
-                crf.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Own,
-                "cross_room_recall",
-                cro.0,
-                cro.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::All,
-                "message_attribution",
-                att.0,
-                att.1,
-            ));
+                (idf.0 + 4.0, idf.1 + 4.0),
+            );
+            push(Scope::Own, "identification", (4.0, 4.0));
+            push(Scope::Foreign, "identification", idn);
+            push(Scope::Foreign, "cross_room_recall", crf);
+            push(Scope::Own, "cross_room_recall", cro);
+            push(Scope::Foreign, "message_attribution", att_foreign);
+            push(Scope::Own, "message_attribution", att_own);
+            push(Scope::All, "message_attribution", att);
             metrics.push(order(
                 mode,
                 obs,
@@ -178,6 +156,22 @@ fn small() -> Analysis {
                 "anonymity_set_median",
                 median,
                 10.0,
+            ));
+            metrics.push(order(
+                mode,
+                obs,
+                Scope::Own,
+                "anonymity_set_median",
+                1.0,
+                4.0,
+            ));
+            metrics.push(order(
+                mode,
+                obs,
+                Scope::Foreign,
+                "anonymity_set_median",
+                median,
+                if everything { 0.0 } else { 6.0 },
             ));
         }
     }
@@ -189,13 +183,37 @@ fn small() -> Analysis {
         observers: observers.iter().map(|o| o.to_string()).collect(),
         metrics,
         attribution: vec![
-            attribution("mimi", "alpha.example", "kp_claim", 6, 0),
-            attribution("mimi", "alpha.example", "fanout_message", 0, 3),
-            attribution("mimi", "alpha.example", "room_ack", 0, 0),
-            attribution("mimimi", "alpha.example", "fanout_message", 0, 0),
+            attribution("mimi", "alpha.example", Scope::Own, "kp_upload", 4, 0),
+            attribution("mimi", "alpha.example", Scope::Foreign, "kp_claim", 6, 0),
+            attribution(
+                "mimi",
+                "alpha.example",
+                Scope::Foreign,
+                "fanout_message",
+                0,
+                3,
+            ),
+            attribution("mimi", "alpha.example", Scope::Foreign, "room_ack", 0, 0),
+            attribution(
+                "mimimi",
+                "alpha.example",
+                Scope::Own,
+                "queue_registration",
+                4,
+                2,
+            ),
+            attribution(
+                "mimimi",
+                "alpha.example",
+                Scope::Foreign,
+                "fanout_message",
+                0,
+                0,
+            ),
             attribution(
                 "pseudonyms-only",
                 "beta.example",
+                Scope::Foreign,
                 "queue_registration",
                 1,
                 1,
@@ -284,29 +302,42 @@ fn markdown_headline() {
         "{md}"
     );
     let header = "| observer \
-        | `mimi` disclosure, foreign | `mimi` identification, foreign | `mimi` recall, foreign | `mimi` recall, own \
-        | `mimimi` disclosure, foreign | `mimimi` identification, foreign | `mimimi` recall, foreign | `mimimi` recall, own \
-        | `pseudonyms-only` disclosure, foreign | `pseudonyms-only` identification, foreign | `pseudonyms-only` recall, foreign | `pseudonyms-only` recall, own |";
+        | `mimi` disclosure | `mimi` identification | `mimi` recall \
+        | `mimimi` disclosure | `mimimi` identification | `mimimi` recall \
+        | `pseudonyms-only` disclosure | `pseudonyms-only` identification | `pseudonyms-only` recall |";
+    let rule = format!("| --- |{}", " ---: |".repeat(9));
+    // One table per scope, foreign first, each under its heading.
     let alpha = "| `alpha.example` \
-        | 1 (6/6) | 1 (6/6) | 1 (3/3) | 1 (2/2) \
-        | 0 (0/6) | 0.333333 (2/6) | 0 (0/3) | 1 (2/2) \
-        | 0.5 (3/6) | 0.5 (3/6) | 0.333333 (1/3) | 1 (2/2) |";
+        | 1 (6/6) | 1 (6/6) | 1 (3/3) \
+        | 0 (0/6) | 0.333333 (2/6) | 0 (0/3) \
+        | 0.5 (3/6) | 0.5 (3/6) | 0.333333 (1/3) |";
     let beta = "| `beta.example` \
-        | 1 (4/4) | 1 (4/4) | 1 (1/1) | 1 (3/3) \
-        | 0 (0/4) | 0 (0/4) | 0 (0/1) | 1 (3/3) \
-        | 0.25 (1/4) | 0.25 (1/4) | 1 (1/1) | 1 (3/3) |";
+        | 1 (4/4) | 1 (4/4) | 1 (1/1) \
+        | 0 (0/4) | 0 (0/4) | 0 (0/1) \
+        | 0.25 (1/4) | 0.25 (1/4) | 1 (1/1) |";
     // Nothing foreign to measure for `all`: n/a, not 0.
-    let all = "| `all` \
-        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (5/5) \
-        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (5/5) \
-        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (5/5) |";
-    let table = format!(
-        "{header}\n| --- |{}\n{alpha}\n{beta}\n{all}\n",
-        " ---: |".repeat(12)
+    let all = format!("| `all` |{}", " n/a (0/0) |".repeat(9));
+    let foreign = format!(
+        "### Scope `foreign`: other providers' users (the draft's goals)\n\n\
+         {header}\n{rule}\n{alpha}\n{beta}\n{all}\n"
     );
-    assert!(md.contains(&table), "{md}");
+    let alpha = "| `alpha.example` |".to_owned() + &" 1 (4/4) | 1 (4/4) | 1 (2/2) |".repeat(3);
+    let beta = "| `beta.example` |".to_owned() + &" 1 (4/4) | 1 (4/4) | 1 (3/3) |".repeat(3);
+    let all = "| `all` |".to_owned() + &" 1 (4/4) | 1 (4/4) | 1 (5/5) |".repeat(3);
+    let own = format!(
+        "### Scope `own`: the observer's own users\n\n\
+         {header}\n{rule}\n{alpha}\n{beta}\n{all}\n"
+    );
     let headline = md.find("## Headline").unwrap();
-    assert!(md[headline..].find(&table).is_some());
+    let effects = md.find("## Mechanism effects").unwrap();
+    let at_foreign = md[headline..effects].find(&foreign).expect(&md);
+    let at_own = md[headline..effects].find(&own).expect(&md);
+    assert!(at_foreign < at_own);
+    // What the numbers hold against, next to them.
+    assert!(md[headline..headline + at_foreign].contains(
+        "What these numbers hold against: an adversary that links identical identifier values \
+         only. Timing, message sizes and device counts are in the logs but unused"
+    ));
 }
 
 #[test]
@@ -337,33 +368,71 @@ fn markdown_sections() {
         ),
         "{md}"
     );
-    assert!(
-        md.contains("|  | all | 1 (10/10) | 0.4 (4/10) | 0.7 (7/10) |  |"),
-        "{md}"
-    );
-    // Mechanism effects against mimi, `all` first.
+    // Per observer: foreign, own and all.
     assert!(
         md.contains(
-            "| `mimimi` | all 7 | `all` | 1 → 1 (±0) | n/a | 1 → 1 (±0) | 1 → 1 (±0) |\n\
-             |  |  | `alpha.example` | 1 → 0.4 (-0.6) | 1 → 0 (-1) | 1 → 3 (+2) | 1 → 0.4 (-0.6) |"
+            "|  | own | 1 (4/4) | 1 (4/4) | 1 (4/4) |  |\n\
+             |  | all | 1 (10/10) | 0.4 (4/10) | 0.7 (7/10) |  |"
         ),
         "{md}"
     );
+    // Mechanism effects against mimi, `all` first, one table per scope.
+    let effects = &md[md.find("## Mechanism effects").unwrap()..md.find("## Leak").unwrap()];
+    let (foreign, own) = effects
+        .split_once("### Scope `own`: the observer's own users")
+        .expect(effects);
     assert!(
-        md.contains("| `pseudonyms-only` | `pseudonymous_credentials` | `all` |"),
+        foreign.contains(
+            "### Scope `foreign`: other providers' users (the draft's goals)\n\n\
+             | mode | mechanisms on | observer | identity disclosure | identification \
+             | cross-room recall | anonymity set median | message attribution |"
+        ),
+        "{effects}"
+    );
+    assert!(
+        foreign.contains(
+            "| `mimimi` | all 7 | `all` | n/a | n/a | n/a | n/a | n/a |\n\
+             |  |  | `alpha.example` | 1 → 0 (-1) | 1 → 0.333333 (-0.666667) | 1 → 0 (-1) \
+             | 1 → 3 (+2) | 1 → 0.25 (-0.75) |"
+        ),
+        "{effects}"
+    );
+    assert!(
+        own.contains(
+            "| `mimimi` | all 7 | `all` | 1 → 1 (±0) | 1 → 1 (±0) | 1 → 1 (±0) | 1 → 1 (±0) \
+             | 1 → 1 (±0) |"
+        ),
+        "{effects}"
+    );
+    assert!(
+        foreign.contains("| `pseudonyms-only` | `pseudonymous_credentials` | `all` |"),
         "{md}"
     );
-    // Leak attribution: non-zero rows only, grouped by mode.
+    // Leak attribution: non-zero rows only, grouped by mode, one table per scope.
+    let leaks = &md[md.find("## Leak attribution").unwrap()..md.find("## Per observer").unwrap()];
+    let (foreign, own) = leaks
+        .split_once("### Scope `own`: the observer's own users")
+        .expect(leaks);
     assert!(
-        md.contains(
+        foreign.contains(
             "| `mimi` | `alpha.example` | `kp_claim` | 6 | 0 |\n\
              |  |  | `fanout_message` | 0 | 3 |\n\
              | `pseudonyms-only` | `beta.example` | `queue_registration` | 1 | 1 |\n"
         ),
-        "{md}"
+        "{leaks}"
+    );
+    assert!(foreign.contains("No flow disclosed a membership or linked a room pair in: `mimimi`."));
+    assert!(
+        own.contains(
+            "| `mimi` | `alpha.example` | `kp_upload` | 4 | 0 |\n\
+             | `mimimi` | `alpha.example` | `queue_registration` | 4 | 2 |\n"
+        ),
+        "{leaks}"
+    );
+    assert!(
+        own.contains("No flow disclosed a membership or linked a room pair in: `pseudonyms-only`.")
     );
     assert!(!md.contains("room_ack"));
-    assert!(md.contains("No flow disclosed a membership or linked a room pair in: `mimimi`."));
     // The `all` observer has no foreign users.
     let all = md.find("### Observer `all`").unwrap();
     assert!(md[all..].contains("scope all only"));
@@ -377,9 +446,9 @@ fn html_is_self_contained_and_escaped() {
     let html = report_html(&a);
     assert!(html.starts_with("<!DOCTYPE html>\n"));
     assert!(html.ends_with("</html>\n"));
-    // 5 headline charts, anonymity charts of alpha.example and all.
-    assert_eq!(html.matches("<svg").count(), 7, "{html}");
-    assert_eq!(html.matches("</svg>").count(), 7);
+    // 6 headline charts, anonymity charts of alpha.example and all.
+    assert_eq!(html.matches("<svg").count(), 8, "{html}");
+    assert_eq!(html.matches("</svg>").count(), 8);
     for bad in [
         "http://",
         "https://",
@@ -406,7 +475,7 @@ fn html_is_self_contained_and_escaped() {
         "<td class=\"num bad\">0.5<span class=\"frac\"> (3/6)</span></td>\
          <td class=\"num bad\">0.333333<span class=\"frac\"> (1/3)</span></td>"
     ));
-    assert!(html.contains("<th class=\"group\" colspan=\"4\"><code>pseudonyms-only</code></th>"));
+    assert!(html.contains("<th class=\"group\" colspan=\"3\"><code>pseudonyms-only</code></th>"));
     // Every chart has a legend with every mode, and the observers on its axis.
     let first = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
     for name in [
@@ -627,7 +696,8 @@ fn realistic() -> Analysis {
                 ],
             };
             for (flow, d, l) in flows {
-                attr.push(attribution(mode, obs, flow, *d, *l));
+                attr.push(attribution(mode, obs, Scope::Foreign, flow, *d, *l));
+                attr.push(attribution(mode, obs, Scope::Own, flow, *d + 1, *l));
             }
         }
     }
@@ -653,8 +723,8 @@ fn realistic_report() {
     }
     let all = md.find("### Observer `all`").unwrap();
     assert!(md[all..].contains("scope all only"));
-    // 5 headline charts and one anonymity chart per observer.
-    assert_eq!(html.matches("<svg").count(), 5 + a.observers.len());
+    // 6 headline charts and one anonymity chart per observer.
+    assert_eq!(html.matches("<svg").count(), 6 + a.observers.len());
     for bad in ["http://", "https://", "@import", "url("] {
         assert!(!html.contains(bad));
     }
@@ -697,21 +767,20 @@ fn nothing_measured_is_n_a_everywhere() {
     );
     let md = report_md(&a);
     let beta = "| `beta.example` \
-        | 1 (4/4) | 1 (4/4) | 1 (1/1) | 1 (3/3) \
-        | 0 (0/4) | 0 (0/4) | 0 (0/1) | 1 (3/3) \
-        | n/a (0/0) | n/a (0/0) | n/a (0/0) | 1 (3/3) |";
+        | 1 (4/4) | 1 (4/4) | 1 (1/1) \
+        | 0 (0/4) | 0 (0/4) | 0 (0/1) \
+        | n/a (0/0) | n/a (0/0) | n/a (0/0) |";
     assert!(md.contains(beta), "{md}");
     // Mechanism effects: from or to n/a is shown without a change.
     assert!(
-        md.contains(
-            "|  |  | `beta.example` | 1 → 0.625 (-0.375) | 1 → n/a | 1 → n/a | 1 → 0.75 (-0.25) |"
-        ),
+        md.contains("|  |  | `beta.example` | 1 → n/a | 1 → n/a | 1 → n/a | 1 → n/a | 1 → n/a |"),
         "{md}"
     );
     // Per observer: the median over no membership.
     let beta_section = &md[md.find("### Observer `beta.example`").unwrap()..];
     assert!(
-        beta_section.contains("| `anonymity_set_median` | all | 1 | 2 | n/a (n=0) |"),
+        beta_section
+            .contains("|  | own | 1 | 1 | n/a (n=0) |  |\n|  | all | 1 | 2 | n/a (n=0) |  |"),
         "{md}"
     );
     let html = report_html(&a);

@@ -36,6 +36,8 @@ const CHAR_PX: f64 = 7.4;
 const SMALL_CHAR_PX: f64 = 6.6;
 
 const WIDE: u32 = 1040;
+/// Width of a bar chart drawn beside another (the page scales it to its half).
+const HALF: u32 = 760;
 const NARROW: u32 = 540;
 
 fn color(i: usize) -> RGBColor {
@@ -146,8 +148,10 @@ fn finish(svg: String) -> String {
     svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
 }
 
-/// Grouped bars of one metric and scope: x = observers, one bar per mode, y in [0, 1].
-pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
+/// Grouped bars of one metric and scope: x = observers, one bar per mode, y in [0, 1]; `wide`
+/// for a chart on a line of its own, else for one beside another.
+pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope, wide: bool) -> Option<String> {
+    let width = if wide { WIDE } else { HALF };
     let ix = Index::new(a);
     let n_obs = a.observers.len().max(1);
     let n_modes = a.modes.len().max(1);
@@ -161,11 +165,11 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
             .collect(),
         left: y_area + 8,
     };
-    let legend_h = legend.height(WIDE);
+    let legend_h = legend.height(width);
     let height = 330 + legend_h;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDE, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         root.fill(&WHITE).ok()?;
         let (plot, key) = root.split_vertically(height - legend_h);
         let mut chart = ChartBuilder::on(&plot)
@@ -197,7 +201,7 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
 
         let slot = 0.8 / n_modes as f64;
         let gap = slot * 0.12;
-        let plot_px = f64::from(WIDE) - f64::from(y_area as u32) - 24.0;
+        let plot_px = f64::from(width) - f64::from(y_area as u32) - 24.0;
         let bar_px = plot_px * (slot - gap) / n_obs as f64;
         let value_style = font(SMALL_SIZE, &INK).pos(Pos::new(HPos::Center, VPos::Bottom));
         let na_style = font(SMALL_SIZE, &MUTED).pos(Pos::new(HPos::Center, VPos::Bottom));

@@ -76,7 +76,7 @@ fn block(out: &mut String, a: &Analysis, b: &Block) {
             };
             let _ = writeln!(out, "<div class=\"{class}\">");
             for f in figures {
-                figure(out, a, f);
+                figure(out, a, f, *wide);
             }
             out.push_str("</div>\n");
         }
@@ -88,9 +88,9 @@ fn block(out: &mut String, a: &Analysis, b: &Block) {
     }
 }
 
-fn figure(out: &mut String, a: &Analysis, f: &Figure) {
+fn figure(out: &mut String, a: &Analysis, f: &Figure, wide: bool) {
     let svg = match &f.chart {
-        Chart::Bars { metric, scope } => charts::bars(a, metric, *scope),
+        Chart::Bars { metric, scope } => charts::bars(a, metric, *scope, wide),
         Chart::AnonymityCdf { observer, scope } => charts::anonymity_cdf(a, observer, *scope),
     };
     out.push_str("<figure>\n");
