@@ -202,9 +202,52 @@ fn report_recomputes_what_run_wrote() {
     let csv = String::from_utf8(before).unwrap();
     assert!(
         csv.lines()
-            .any(|l| l == "mimimi,all,foreign,identity_disclosure,,0,0"),
+            .any(|l| l == "last-resort,11,0,mimimi,all,foreign,identity_disclosure,,0,0"),
         "{csv}"
     );
+    // The top of the reports names what produced them: each mode's fingerprint as summary.json
+    // records it, and the tool version, scenario hash and parameters when it records them.
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for mode in ["mimi", "mimimi"] {
+        let fingerprint = summary["modes"][mode]["fingerprint"].as_str().unwrap();
+        assert!(
+            md.contains(&format!("| fingerprint of `{mode}` | `{fingerprint}` |")),
+            "{md}"
+        );
+    }
+    let mut with_provenance = summary.clone();
+    with_provenance["tool_version"] = "9.9.9-test".into();
+    with_provenance["scenario_sha256"] = "ab".repeat(32).into();
+    with_provenance["parameters"] = serde_json::json!({"seed": 11, "channel": "relay"});
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&with_provenance).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
+        .args(["report"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(md.contains("| tool version | `9.9.9-test` |"), "{md}");
+    assert!(md.contains(&format!(
+        "| scenario file SHA-256 | `{}` |",
+        "ab".repeat(32)
+    )));
+    assert!(
+        md.contains("| `channel` | `relay` |\n| `seed` | `11` |"),
+        "{md}"
+    );
+    assert!(html.contains("<td><code>9.9.9-test</code></td>"));
+    // What report rewrites of summary.json is the metrics; the rest stays as it was.
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(after["tool_version"], "9.9.9-test");
+    assert_eq!(after["metrics"], summary["metrics"]);
+
     // A directory that is not a run is a clear error, not a panic.
     let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
         .args(["report"])

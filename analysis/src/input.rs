@@ -71,12 +71,20 @@ struct Summary {
     coalitions: Vec<Coalition>,
     mode_order: Vec<String>,
     modes: BTreeMap<String, ModeSummary>,
+    #[serde(default)]
+    tool_version: Option<String>,
+    #[serde(default)]
+    scenario_sha256: Option<String>,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
 struct ModeSummary {
     #[serde(default)]
     mechanisms: Vec<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
 }
 
 /// Reads a whole run directory.
@@ -96,7 +104,9 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
                 message: format!("mode_order names mode `{mode}` that `modes` does not list"),
             });
         };
-        modes.push(load_mode(dir, mode, mode_summary.mechanisms.clone())?);
+        let mut data = load_mode(dir, mode, mode_summary.mechanisms.clone())?;
+        data.fingerprint = mode_summary.fingerprint.clone();
+        modes.push(data);
     }
     if let Some(extra) = summary
         .modes
@@ -130,6 +140,9 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         providers: summary.providers,
         coalitions: summary.coalitions,
         modes,
+        tool_version: summary.tool_version,
+        scenario_sha256: summary.scenario_sha256,
+        parameters: summary.parameters,
     })
 }
 
@@ -162,6 +175,19 @@ fn check_summary(s: &Summary) -> Result<(), AnalysisError> {
         if !seen.insert(mode) {
             return Err(invalid(format!(
                 "mode `{mode}` is listed twice in mode_order"
+            )));
+        }
+    }
+    let hex = |v: &str, len: usize| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(h) = s.scenario_sha256.as_deref().filter(|h| !hex(h, 64)) {
+        return Err(invalid(format!(
+            "scenario_sha256 `{h}` is not a SHA-256 in hex (64 hex digits)"
+        )));
+    }
+    for (mode, m) in &s.modes {
+        if let Some(f) = m.fingerprint.as_deref().filter(|f| !hex(f, 64)) {
+            return Err(invalid(format!(
+                "the fingerprint `{f}` of mode `{mode}` is not a SHA-256 in hex (64 hex digits)"
             )));
         }
     }
@@ -231,6 +257,7 @@ pub fn load_mode(
     Ok(ModeData {
         mode: mode.to_string(),
         mechanisms,
+        fingerprint: None,
         observations,
         truth,
         memberships,

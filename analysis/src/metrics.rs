@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::linking::{FlowId, Linker, NodeId, REAL_KINDS};
 use crate::model::{
-    Analysis, AnonymitySizes, AttributionRow, MetricRow, ModeData, RunData, Scope, ALL_PROVIDERS,
-    METRICS,
+    Analysis, AnonymitySizes, AttributionRow, MetricRow, ModeData, Provenance, RunData, Scope,
+    ALL_PROVIDERS, METRICS,
 };
 
 /// Flows whose observations can name both ends of a connection: plain MIMI connection consent
@@ -713,6 +713,29 @@ fn graph_scores(
     ]
 }
 
+/// Flattens a JSON object to (dotted path, value) pairs in key order: nested objects by path,
+/// strings as they are, anything else as compact JSON.
+fn flatten(
+    prefix: &str,
+    object: &serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<(String, String)>,
+) {
+    let mut keys: Vec<&String> = object.keys().collect();
+    keys.sort();
+    for key in keys {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match &object[key] {
+            serde_json::Value::Object(inner) => flatten(&path, inner, out),
+            serde_json::Value::String(s) => out.push((path, s.clone())),
+            other => out.push((path, other.to_string())),
+        }
+    }
+}
+
 /// Computes every metric, anonymity distribution and attribution row of a run.
 pub fn analyze(run: &RunData) -> Analysis {
     let observers = observers(run);
@@ -726,6 +749,20 @@ pub fn analyze(run: &RunData) -> Analysis {
             .map(|m| (m.mode.clone(), m.mechanisms.clone()))
             .collect(),
         observers: observers.iter().map(|o| o.name.clone()).collect(),
+        provenance: Provenance {
+            tool_version: run.tool_version.clone(),
+            scenario_sha256: run.scenario_sha256.clone(),
+            fingerprints: run
+                .modes
+                .iter()
+                .filter_map(|m| Some((m.mode.clone(), m.fingerprint.clone()?)))
+                .collect(),
+            parameters: run.parameters.as_ref().map(|p| {
+                let mut out = Vec::new();
+                flatten("", p, &mut out);
+                out
+            }),
+        },
         ..Analysis::default()
     };
     for mode in &run.modes {

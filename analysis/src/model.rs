@@ -75,6 +75,8 @@ pub struct ModeData {
     pub mode: String,
     /// Names of the MIMIMI mechanisms switched on in this mode.
     pub mechanisms: Vec<String>,
+    /// SHA-256 of the mode's `observations.csv` as `summary.json` records it, if it does.
+    pub fingerprint: Option<String>,
     pub observations: Vec<Observation>,
     pub truth: Vec<Truth>,
     pub memberships: Vec<Membership>,
@@ -103,6 +105,24 @@ pub struct RunData {
     pub coalitions: Vec<Coalition>,
     /// Modes in run order.
     pub modes: Vec<ModeData>,
+    /// The version of the tool that ran the scenario, if `summary.json` records it.
+    pub tool_version: Option<String>,
+    /// SHA-256 of the scenario file (hex), if recorded.
+    pub scenario_sha256: Option<String>,
+    /// The effective scenario parameters, if recorded.
+    pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Where the numbers of an analysis come from, for the top of the reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub tool_version: Option<String>,
+    pub scenario_sha256: Option<String>,
+    /// (mode, fingerprint) in run order, for the modes whose fingerprint is recorded.
+    pub fingerprints: Vec<(String, String)>,
+    /// The scenario parameters flattened to (dotted path, value as JSON text, strings
+    /// unquoted), in key order; `None` when not recorded.
+    pub parameters: Option<Vec<(String, String)>>,
 }
 
 /// Whose memberships a metric counts, relative to the observer (metrics.md, "Scope").
@@ -204,6 +224,8 @@ pub struct Analysis {
     pub metrics: Vec<MetricRow>,
     pub attribution: Vec<AttributionRow>,
     pub anonymity: Vec<AnonymitySizes>,
+    /// Tool version, scenario file hash, fingerprints and parameters of the run.
+    pub provenance: Provenance,
 }
 
 /// Metric names, in report order, with a one-line meaning.

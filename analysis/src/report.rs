@@ -16,17 +16,22 @@ use crate::model::Analysis;
 
 pub use num::fmt_num;
 
-/// `metrics.csv`: header `mode,observer,scope,metric,value,numerator,denominator`, one row per
+/// `metrics.csv`: header [`METRICS_CSV_HEADER`], one row per
 /// [`MetricRow`](crate::model::MetricRow) in `a.metrics` order, numbers as [`fmt_num`] writes
-/// them; an n/a value and an order statistic's numerator are empty cells.
+/// them; an n/a value and an order statistic's numerator are empty cells. The leading columns
+/// (scenario, seed, run) name the run, so that the files of several runs concatenate.
 pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(METRICS_CSV_HEADER)
         .expect("writing CSV to memory cannot fail");
     let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_default();
+    let (seed, run) = (a.seed.to_string(), a.run.to_string());
     for m in &a.metrics {
         let (v, n, d) = (opt(m.value), opt(m.numerator), fmt_num(m.denominator));
         w.write_record([
+            a.scenario.as_str(),
+            &seed,
+            &run,
             &m.mode,
             &m.observer,
             m.scope.as_str(),
@@ -41,7 +46,10 @@ pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
 }
 
 /// The columns of `metrics.csv`.
-pub const METRICS_CSV_HEADER: [&str; 7] = [
+pub const METRICS_CSV_HEADER: [&str; 10] = [
+    "scenario",
+    "seed",
+    "run",
     "mode",
     "observer",
     "scope",

@@ -152,6 +152,7 @@ fn mode_of(
     ModeData {
         mode: mode.to_string(),
         mechanisms: vec![],
+        fingerprint: None,
         observations: log(observations),
         truth: truths(truth),
         memberships: members(memberships),
@@ -168,6 +169,7 @@ fn run_of(providers: &[&str], coalitions: Vec<Coalition>, mode: ModeData) -> Run
         providers: providers.iter().map(|p| p.to_string()).collect(),
         coalitions,
         modes: vec![mode],
+        ..RunData::default()
     }
 }
 
@@ -1725,18 +1727,29 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Hashes of the run directory `write_run` writes.
+const SHA: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+const FF: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 fn write_run(dir: &Path) {
     write(
         dir,
         "summary.json",
-        r#"{"scenario": "tiny", "seed": 7, "run": 2,
+        &format!(
+            r#"{{"scenario": "tiny", "seed": 7, "run": 2,
+            "tool_version": "0.1.0",
+            "scenario_sha256": "{SHA}",
+            "parameters": {{"latency_us": 20000, "channel": "relay",
+                            "ablation": {{"no-relay": {{"anonymous_channel": false}}}}}},
             "providers": ["a.example", "b.example"],
-            "coalitions": [{"name": "both", "members": ["a.example", "b.example"]}],
+            "coalitions": [{{"name": "both", "members": ["a.example", "b.example"]}}],
             "mode_order": ["mimi", "mimimi"],
-            "modes": {
-              "mimimi": {"mechanisms": ["pseudonymous_credentials"], "fingerprint": "ff", "events": 3},
-              "mimi": {"mechanisms": [], "fingerprint": "00"}
-            }}"#,
+            "modes": {{
+              "mimimi": {{"mechanisms": ["pseudonymous_credentials"], "fingerprint": "{FF}", "events": 3}},
+              "mimi": {{"mechanisms": [], "fingerprint": "{ZERO}"}}
+            }}}}"#
+        ),
     );
     for mode in ["mimi", "mimimi"] {
         write(
@@ -1793,6 +1806,13 @@ fn load_reads_a_run_directory() {
     );
     let modes: Vec<_> = run.modes.iter().map(|m| m.mode.as_str()).collect();
     assert_eq!(modes, vec!["mimi", "mimimi"], "modes in mode_order");
+    // Provenance: what the reports show at the top.
+    assert_eq!(run.tool_version.as_deref(), Some("0.1.0"));
+    assert_eq!(run.scenario_sha256.as_deref(), Some(SHA));
+    assert_eq!(run.modes[0].fingerprint.as_deref(), Some(ZERO));
+    assert_eq!(run.modes[1].fingerprint.as_deref(), Some(FF));
+    let params = run.parameters.as_ref().unwrap();
+    assert_eq!(params["latency_us"], 20000);
     assert_eq!(run.modes[1].mechanisms, vec!["pseudonymous_credentials"]);
     let m = &run.modes[0];
     assert_eq!(m.observations.len(), 3);
@@ -1862,10 +1882,51 @@ fn load_reads_a_run_directory() {
         m.messages,
         vec![message_at("01e018d4", "r1", "alice", 50000)]
     );
-    // The loaded run can be analysed.
+    // The loaded run can be analysed; its provenance comes along, parameters flattened.
     let a = analyze(&run);
     assert_eq!(a.observers, vec![A, B, "both", "all"]);
+    assert_eq!(
+        a.provenance.fingerprints,
+        vec![
+            ("mimi".to_string(), ZERO.to_string()),
+            ("mimimi".to_string(), FF.to_string())
+        ]
+    );
+    assert_eq!(
+        a.provenance.parameters,
+        Some(vec![
+            (
+                "ablation.no-relay.anonymous_channel".to_string(),
+                "false".to_string()
+            ),
+            ("channel".to_string(), "relay".to_string()),
+            ("latency_us".to_string(), "20000".to_string()),
+        ])
+    );
     assert_eq!(a.metrics.len(), 2 * 4 * 3 * METRICS.len());
+}
+
+/// A summary.json without tool version, scenario hash, parameters or fingerprints (an older
+/// run directory) reads with them absent.
+#[test]
+fn load_reads_a_summary_without_provenance() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path());
+    write(
+        tmp.path(),
+        "summary.json",
+        r#"{"scenario": "tiny", "seed": 7, "run": 2, "providers": ["a.example", "b.example"],
+            "mode_order": ["mimi", "mimimi"],
+            "modes": {"mimimi": {"mechanisms": []}, "mimi": {"mechanisms": []}}}"#,
+    );
+    let run = input::load(tmp.path()).unwrap();
+    assert_eq!(run.tool_version, None);
+    assert_eq!(run.scenario_sha256, None);
+    assert_eq!(run.parameters, None);
+    assert!(run.modes.iter().all(|m| m.fingerprint.is_none()));
+    let a = analyze(&run);
+    assert!(a.provenance.fingerprints.is_empty());
+    assert_eq!(a.provenance.parameters, None);
 }
 
 /// A run directory written before `memberships.csv` had `key_package_set` reads as if no
@@ -2015,6 +2076,21 @@ fn load_errors_name_the_file_and_line() {
     write_run(tmp.path());
     write(tmp.path(), "summary.json", r#"{"scenario": "tiny"}"#);
     assert!(load_error(tmp.path()).starts_with("summary.json: missing field"));
+
+    write_run(tmp.path());
+    let path = tmp.path().join("summary.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(SHA, "5e5e")).unwrap();
+    assert_eq!(
+        load_error(tmp.path()),
+        "summary.json: scenario_sha256 `5e5e` is not a SHA-256 in hex (64 hex digits)"
+    );
+    std::fs::write(&path, text.replace(FF, "ff")).unwrap();
+    assert_eq!(
+        load_error(tmp.path()),
+        "summary.json: the fingerprint `ff` of mode `mimimi` is not a SHA-256 in hex (64 hex \
+         digits)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

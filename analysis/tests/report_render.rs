@@ -5,7 +5,7 @@
 //! the reports of a larger, realistic analysis there, to look at.
 
 use mimimi_analysis::model::{
-    Analysis, AnonymitySizes, AttributionRow, MetricRow, Scope, ALL_PROVIDERS, METRICS,
+    Analysis, AnonymitySizes, AttributionRow, MetricRow, Provenance, Scope, ALL_PROVIDERS, METRICS,
 };
 use mimimi_analysis::report::{fmt_num, metrics_csv, report_html, report_md};
 
@@ -179,6 +179,20 @@ fn small() -> Analysis {
         scenario: "quick<start> & co".to_owned(),
         seed: 7,
         run: 0,
+        provenance: Provenance {
+            tool_version: Some("0.1.0".to_owned()),
+            scenario_sha256: Some("5e".repeat(32)),
+            // pseudonyms-only has none recorded.
+            fingerprints: vec![
+                ("mimi".to_owned(), "0a".repeat(32)),
+                ("mimimi".to_owned(), "0b".repeat(32)),
+            ],
+            parameters: Some(vec![
+                ("channel".to_owned(), "relay".to_owned()),
+                ("latency".to_owned(), "20ms".to_owned()),
+                ("seed".to_owned(), "7".to_owned()),
+            ]),
+        },
         modes,
         observers: observers.iter().map(|o| o.to_string()).collect(),
         metrics,
@@ -246,27 +260,33 @@ fn csv_header_and_rows() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "mode,observer,scope,metric,value,numerator,denominator"
+        "scenario,seed,run,mode,observer,scope,metric,value,numerator,denominator"
     );
     assert_eq!(lines.len(), 1 + a.metrics.len());
-    // Rows in `a.metrics` order.
-    assert_eq!(lines[1], "mimi,alpha.example,own,identity_disclosure,1,4,4");
+    // Rows in `a.metrics` order, each naming its run, so that files concatenate.
+    assert_eq!(
+        lines[1],
+        "quick<start> & co,7,0,mimi,alpha.example,own,identity_disclosure,1,4,4"
+    );
+    assert!(lines[1..]
+        .iter()
+        .all(|l| l.starts_with("quick<start> & co,7,0,")));
     assert!(
-        csv.contains("\nmimimi,alpha.example,foreign,identity_disclosure,0,0,6\n"),
+        csv.contains(",7,0,mimimi,alpha.example,foreign,identity_disclosure,0,0,6\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("\npseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
+        csv.contains(",7,0,pseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
         "{csv}"
     );
     // An order statistic has no numerator.
     assert!(
-        csv.contains("\npseudonyms-only,alpha.example,all,anonymity_set_median,1.5,,10\n"),
+        csv.contains(",7,0,pseudonyms-only,alpha.example,all,anonymity_set_median,1.5,,10\n"),
         "{csv}"
     );
     // 0/0 is n/a: an empty value, never 0.
     assert!(
-        csv.contains("\nmimimi,all,foreign,identity_disclosure,,0,0\n"),
+        csv.contains(",7,0,mimimi,all,foreign,identity_disclosure,,0,0\n"),
         "{csv}"
     );
     assert!(csv.ends_with('\n') && !csv.contains('\r'));
@@ -280,7 +300,7 @@ fn csv_quotes_names_with_commas() {
     let csv = String::from_utf8(metrics_csv(&a)).unwrap();
     assert_eq!(
         csv.lines().nth(1).unwrap(),
-        "mimi,\"a.example,b.example\",own,identity_disclosure,1,4,4"
+        "quick<start> & co,7,0,mimi,\"a.example,b.example\",own,identity_disclosure,1,4,4"
     );
 }
 
@@ -449,11 +469,19 @@ fn html_is_self_contained_and_escaped() {
     // 6 headline charts, anonymity charts of alpha.example and all.
     assert_eq!(html.matches("<svg").count(), 8, "{html}");
     assert_eq!(html.matches("</svg>").count(), 8);
+    // Links only within the page: the table of contents.
+    for link in html.split("href=\"").skip(1) {
+        let target = &link[..link.find('"').unwrap()];
+        assert!(target.starts_with('#'), "{target}");
+        assert!(
+            html.contains(&format!(" id=\"{}\"", &target[1..])),
+            "{target} has no anchor"
+        );
+    }
     for bad in [
         "http://",
         "https://",
         "src=",
-        "href=",
         "@import",
         "url(",
         "<script",
@@ -520,7 +548,7 @@ fn empty_analysis_renders() {
     let a = Analysis::default();
     assert_eq!(
         String::from_utf8(metrics_csv(&a)).unwrap(),
-        "mode,observer,scope,metric,value,numerator,denominator\n"
+        "scenario,seed,run,mode,observer,scope,metric,value,numerator,denominator\n"
     );
     let md = report_md(&a);
     assert!(md.contains("No baseline mode"));
@@ -710,6 +738,7 @@ fn realistic() -> Analysis {
         metrics,
         attribution: attr,
         anonymity,
+        provenance: Provenance::default(),
     }
 }
 
@@ -758,11 +787,11 @@ fn nothing_measured_is_n_a_everywhere() {
     }
     let csv = String::from_utf8(metrics_csv(&a)).unwrap();
     assert!(
-        csv.contains("\npseudonyms-only,beta.example,foreign,identity_disclosure,,0,0\n"),
+        csv.contains(",7,0,pseudonyms-only,beta.example,foreign,identity_disclosure,,0,0\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("\npseudonyms-only,beta.example,all,anonymity_set_median,,,0\n"),
+        csv.contains(",7,0,pseudonyms-only,beta.example,all,anonymity_set_median,,,0\n"),
         "{csv}"
     );
     let md = report_md(&a);
@@ -793,4 +822,71 @@ fn nothing_measured_is_n_a_everywhere() {
     assert!(first.contains(">\nn/a\n</text>"), "{first}");
     // Nothing here writes a measured 0 for the empty ratios.
     assert!(!md.contains("| 0 (0/0)"), "{md}");
+}
+
+/// The run's provenance comes first: tool version, scenario file hash, seed, run, every mode's
+/// fingerprint and the parameters; what is not recorded says so.
+#[test]
+fn provenance_at_the_top() {
+    let a = small();
+    let md = report_md(&a);
+    let run = md.find("## Run\n").expect(&md);
+    assert!(run < md.find("## Modes").unwrap());
+    let table = format!(
+        "| field | value |\n| --- | --- |\n\
+         | scenario | `quick<start> & co` |\n\
+         | tool version | `0.1.0` |\n\
+         | scenario file SHA-256 | `{}` |\n\
+         | seed | 7 |\n\
+         | run | 0 |\n\
+         | fingerprint of `mimi` | `{}` |\n\
+         | fingerprint of `mimimi` | `{}` |\n\
+         | fingerprint of `pseudonyms-only` | not recorded |\n",
+        "5e".repeat(32),
+        "0a".repeat(32),
+        "0b".repeat(32)
+    );
+    assert!(md[run..].contains(&table), "{md}");
+    assert!(md[run..].contains(
+        "| parameter | value |\n| --- | --- |\n| `channel` | `relay` |\n| `latency` | `20ms` |\n\
+         | `seed` | `7` |\n"
+    ));
+    let html = report_html(&a);
+    let h1 = html.find("<h1>").unwrap();
+    let run = html.find("<h2 id=\"run\">Run</h2>").expect(&html);
+    assert!(html[run..].contains(&format!("<td><code>{}</code></td>", "0b".repeat(32))));
+    // The table of contents follows the title and links every section, subsections nested.
+    let nav = html.find("<nav class=\"toc\">").unwrap();
+    assert!(h1 < nav && nav < run);
+    let nav = &html[nav..html.find("</nav>").unwrap()];
+    for (id, title) in [
+        ("run", "Run"),
+        ("modes", "Modes"),
+        ("headline", "Headline"),
+        ("mechanism-effects", "Mechanism effects"),
+        ("leak-attribution", "Leak attribution"),
+        ("anonymity-set-distribution", "Anonymity set distribution"),
+        ("per-observer", "Per observer"),
+    ] {
+        assert!(
+            nav.contains(&format!("<li><a href=\"#{id}\">{title}</a>")),
+            "{id}: {nav}"
+        );
+        assert!(html.contains(&format!("<h2 id=\"{id}\">{title}</h2>")));
+    }
+    // Repeated subsection titles get distinct ids.
+    assert!(nav
+        .contains("<ul>\n<li><a href=\"#scope-foreign-other-providers-users-the-draft-s-goals\">"));
+    assert!(nav.contains("href=\"#scope-foreign-other-providers-users-the-draft-s-goals-2\""));
+    assert!(nav.contains(
+        "<li><a href=\"#observer-alpha-example\">Observer <code>alpha.example</code></a></li>"
+    ));
+
+    // Nothing recorded: the report says so rather than leaving a blank.
+    let mut a = small();
+    a.provenance = Provenance::default();
+    let md = report_md(&a);
+    assert!(md.contains("| tool version | not recorded |"));
+    assert!(md.contains("| fingerprint of `mimi` | not recorded |"));
+    assert!(md.contains("The scenario parameters are not recorded in this run directory."));
 }

@@ -163,6 +163,7 @@ pub(crate) fn build(a: &Analysis) -> Vec<Block> {
          own users is the price of the design, shown beside them rather than hidden.",
         ),
     ]));
+    run_section(a, &mut out);
     modes_section(a, &mut out);
     headline_section(a, &ix, &mut out);
     effects_section(a, &ix, &mut out);
@@ -208,6 +209,91 @@ fn describe_on(on: &[String]) -> Vec<Inline> {
         v
     } else {
         code_list(on.iter().map(String::as_str))
+    }
+}
+
+/// Where the numbers come from: tool version, scenario file hash, seed, run, each mode's
+/// fingerprint and the scenario parameters, as `summary.json` records them.
+fn run_section(a: &Analysis, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Run")]));
+    out.push(Block::Para(vec![
+        text("What produced these numbers, as "),
+        code("summary.json"),
+        text(
+            " records it: the same scenario file, tool version, seed and run give the same \
+             fingerprints (SHA-256 of each mode's observation log) and the same report.",
+        ),
+    ]));
+    let p = &a.provenance;
+    let or_not = |v: Option<&str>| match v {
+        Some(v) => vec![code(v)],
+        None => vec![text("not recorded")],
+    };
+    let mut table = Table {
+        header: vec![
+            Cell::text(vec![text("field")]),
+            Cell::text(vec![text("value")]),
+        ],
+        ..Table::default()
+    };
+    let mut field = |name: Vec<Inline>, value: Vec<Inline>| {
+        table.rows.push(Row {
+            cells: vec![Cell::text(name), Cell::text(value)],
+            group_start: false,
+        });
+    };
+    field(vec![text("scenario")], vec![code(a.scenario.as_str())]);
+    field(
+        vec![text("tool version")],
+        or_not(p.tool_version.as_deref()),
+    );
+    field(
+        vec![text("scenario file SHA-256")],
+        or_not(p.scenario_sha256.as_deref()),
+    );
+    field(vec![text("seed")], vec![text(a.seed.to_string())]);
+    field(vec![text("run")], vec![text(a.run.to_string())]);
+    for (mode, _) in &a.modes {
+        let fingerprint = p
+            .fingerprints
+            .iter()
+            .find(|(m, _)| m == mode)
+            .map(|(_, f)| f.as_str());
+        field(
+            vec![text("fingerprint of "), code(mode.as_str())],
+            or_not(fingerprint),
+        );
+    }
+    out.push(Block::Table(table));
+    match &p.parameters {
+        Some(params) if !params.is_empty() => {
+            out.push(Block::Para(vec![text(
+                "The effective scenario parameters:",
+            )]));
+            let mut table = Table {
+                header: vec![
+                    Cell::text(vec![text("parameter")]),
+                    Cell::text(vec![text("value")]),
+                ],
+                ..Table::default()
+            };
+            for (name, value) in params {
+                table.rows.push(Row {
+                    cells: vec![
+                        Cell::text(vec![code(name.as_str())]),
+                        Cell::text(vec![code(value.as_str())]),
+                    ],
+                    group_start: false,
+                });
+            }
+            out.push(Block::Table(table));
+        }
+        Some(_) => out.push(Block::Para(vec![text(
+            "The run records no scenario parameters.",
+        )])),
+        None => out.push(Block::Para(vec![text(
+            "The scenario parameters are not recorded in this run directory.",
+        )])),
     }
 }
 
