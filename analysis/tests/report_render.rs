@@ -355,8 +355,8 @@ fn markdown_headline() {
     assert!(at_foreign < at_own);
     // What the numbers hold against, next to them.
     assert!(md[headline..headline + at_foreign].contains(
-        "What these numbers hold against: an adversary that links identical identifier values \
-         only. Timing, message sizes and device counts are in the logs but unused"
+        "What these numbers hold against: the adversary links identical identifier values \
+         only; timing, sizes and device counts are in the logs but unused"
     ));
 }
 

@@ -52,10 +52,10 @@ const EFFECTS: &[(&str, &str, bool)] = &[
 ];
 
 /// What the numbers hold against, said next to them.
-pub(crate) const ADVERSARY: &str = "What these numbers hold against: an adversary that links \
-     identical identifier values only. Timing, message sizes and device counts are in the logs \
-     but unused: a 0 here means that no shared identifier value names or links, not that \
-     timing, sizes or device counts could not.";
+pub(crate) const ADVERSARY: &str = "What these numbers hold against: the adversary links \
+     identical identifier values only; timing, sizes and device counts are in the logs but \
+     unused (not scored yet). A 0 here says that no shared identifier value names or links a \
+     user, not that timing, message sizes or device counts could not.";
 
 /// A scope's heading in the reports.
 fn scope_title(scope: Scope) -> Vec<Inline> {
