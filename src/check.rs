@@ -41,8 +41,10 @@ pub struct Outcome {
     pub expectation: String,
     /// The observer the value is for.
     pub observer: String,
-    /// The measured value (None: the metric is missing for this observer).
+    /// The measured value (None: nothing measured, see `empty`).
     pub value: Option<f64>,
+    /// The metric was computed but taken over nothing (n/a); false when it is missing.
+    pub empty: bool,
     pub passed: bool,
     /// The expectation's `why`, if any.
     pub why: Option<String>,
@@ -163,16 +165,17 @@ pub fn evaluate(s: &Scenario, seed: u64, analysis: &Analysis) -> Vec<Outcome> {
             e.bounds()
         );
         for observer in observers(e, s) {
-            let value = analysis
-                .metrics
-                .iter()
-                .find(|m| {
-                    m.mode == e.mode
-                        && m.observer == observer
-                        && m.scope.as_str() == e.scope
-                        && m.metric == e.metric
-                })
-                .map(|m| m.value);
+            let row = analysis.metrics.iter().find(|m| {
+                m.mode == e.mode
+                    && m.observer == observer
+                    && m.scope.as_str() == e.scope
+                    && m.metric == e.metric
+            });
+            let value = row.and_then(|m| m.value);
+            let empty = row.is_some_and(|m| m.is_empty());
+            // A bound on nothing measured fails unless the expectation says `when_empty =
+            // "pass"`: n/a is not 0. A metric the analysis did not produce always fails.
+            let passed = row.is_some() && e.passes(value);
             out.push(Outcome {
                 scenario: s.name.clone(),
                 file: s.file.clone(),
@@ -180,7 +183,8 @@ pub fn evaluate(s: &Scenario, seed: u64, analysis: &Analysis) -> Vec<Outcome> {
                 expectation: expectation.clone(),
                 observer,
                 value,
-                passed: value.is_some_and(|v| e.holds(v)),
+                empty,
+                passed,
                 why: e.why.clone(),
             });
         }
@@ -202,6 +206,16 @@ pub fn check(scenarios: &[Scenario], seeds: Option<&[u64]>) -> Result<Vec<Outcom
     Ok(outcomes)
 }
 
+/// What an outcome measured: the value, `n/a (nothing measured)` for a metric taken over
+/// nothing, or `missing` for a metric the analysis did not produce.
+pub fn measured(o: &Outcome) -> String {
+    match o.value {
+        Some(v) => mimimi_analysis::report::fmt_num(v),
+        None if o.empty => "n/a (nothing measured)".to_string(),
+        None => "missing".to_string(),
+    }
+}
+
 /// The outcome table, one line per evaluated bound.
 pub fn table(outcomes: &[Outcome]) -> String {
     let mut rows = vec![[
@@ -218,8 +232,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             o.seed.to_string(),
             o.expectation.clone(),
             o.observer.clone(),
-            o.value
-                .map_or_else(|| "missing".to_string(), mimimi_analysis::report::fmt_num),
+            measured(o),
             if o.passed { "PASS" } else { "FAIL" }.to_string(),
         ]);
     }
@@ -291,14 +304,7 @@ pub fn junit(outcomes: &[Outcome]) -> String {
                 let detail: Vec<String> = c
                     .iter()
                     .filter(|o| !o.passed)
-                    .map(|o| {
-                        format!(
-                            "{} measured {}",
-                            o.observer,
-                            o.value
-                                .map_or_else(|| "nothing".into(), mimimi_analysis::report::fmt_num)
-                        )
-                    })
+                    .map(|o| format!("{} measured {}", o.observer, measured(o)))
                     .collect();
                 let why = c[0].why.as_deref().unwrap_or("");
                 x.push_str(&format!(

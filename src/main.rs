@@ -253,9 +253,11 @@ fn run(
         results.push(ModeResult::new(mode, output));
     }
     prepared.write(&output::run_files(&s, seed, run, &results))?;
-    output::write_reports(prepared.dir())?;
+    let analysis = output::write_reports(prepared.dir())?;
     prepared.commit()?;
+    print!("{}", mimimi_analysis::report::headline_text(&analysis));
     println!("wrote {}", out.display());
+    println!("report: {}", out.join("report.html").display());
     for r in &results {
         println!("fingerprint {} {}", r.mode, r.fingerprint);
     }

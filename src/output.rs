@@ -88,20 +88,58 @@ struct ModeSummary<'a> {
 #[derive(Serialize)]
 struct Summary<'a> {
     scenario: &'a str,
+    tool_version: &'static str,
+    scenario_sha256: &'a str,
     seed: u64,
     run: u64,
+    parameters: Parameters<'a>,
     providers: Vec<&'a str>,
     coalitions: &'a [Coalition],
     mode_order: Vec<&'a str>,
     modes: BTreeMap<&'a str, ModeSummary<'a>>,
 }
 
+/// The scenario's effective run parameters (defaults filled in), for provenance.
+#[derive(Serialize)]
+struct Parameters<'a> {
+    latency_us: u64,
+    key_packages: u32,
+    key_package_sets: u32,
+    last_resort_reupload_us: u64,
+    channel: &'static str,
+    /// The `relay` key, or how the relay is picked without it.
+    relay: &'a str,
+    providers: usize,
+    users: usize,
+    clients: u64,
+    actions: usize,
+    simulated_until_us: u64,
+}
+
 /// `summary.json` text.
 pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResult]) -> String {
     let summary = Summary {
         scenario: &scenario.name,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        scenario_sha256: &scenario.sha256,
         seed,
         run,
+        parameters: Parameters {
+            latency_us: scenario.latency_us,
+            key_packages: scenario.key_packages_per_client,
+            key_package_sets: scenario.key_package_sets,
+            last_resort_reupload_us: scenario.last_resort_reupload_us,
+            channel: scenario.channel.key(),
+            relay: scenario
+                .relay
+                .as_deref()
+                .unwrap_or("the first provider other than the client's"),
+            providers: scenario.providers.len(),
+            users: scenario.users.len(),
+            clients: scenario.users.iter().map(|u| u64::from(u.clients)).sum(),
+            actions: scenario.actions.len(),
+            simulated_until_us: scenario.end_us(),
+        },
         providers: scenario
             .providers
             .iter()
@@ -605,7 +643,8 @@ pub fn write_reports(dir: &Path) -> Result<mimimi_analysis::model::Analysis, Out
     Ok(analysis)
 }
 
-/// The metrics as nested JSON: mode -> observer -> scope -> metric -> value.
+/// The metrics as nested JSON: mode -> observer -> scope -> metric -> value, `null` for a
+/// metric taken over nothing (n/a).
 fn metrics_json(a: &mimimi_analysis::model::Analysis) -> serde_json::Value {
     let mut root = serde_json::Map::new();
     for m in &a.metrics {

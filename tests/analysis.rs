@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use mimimi_analysis::model::{Analysis, RunData, Scope};
+use mimimi_analysis::model::{Analysis, MetricRow, RunData, Scope};
 use mimimi_analysis::{input, metrics};
 
 /// Runs a shipped scenario with the binary into a fresh directory and loads what it wrote.
@@ -24,15 +24,28 @@ fn run(name: &str) -> (tempfile::TempDir, RunData) {
     (tmp, data)
 }
 
-fn value(a: &Analysis, mode: &str, observer: &str, scope: Scope, metric: &str) -> (f64, f64, f64) {
-    let m = a
-        .metrics
+fn row<'a>(
+    a: &'a Analysis,
+    mode: &str,
+    observer: &str,
+    scope: Scope,
+    metric: &str,
+) -> &'a MetricRow {
+    a.metrics
         .iter()
         .find(|m| {
             m.mode == mode && m.observer == observer && m.scope == scope && m.metric == metric
         })
-        .unwrap_or_else(|| panic!("no {metric} for {mode}/{observer}/{scope:?}"));
-    (m.value, m.numerator, m.denominator)
+        .unwrap_or_else(|| panic!("no {metric} for {mode}/{observer}/{scope:?}"))
+}
+
+/// (value, numerator, denominator) of a metric that was measured (not n/a).
+fn value(a: &Analysis, mode: &str, observer: &str, scope: Scope, metric: &str) -> (f64, f64, f64) {
+    let m = row(a, mode, observer, scope, metric);
+    let v = m
+        .value
+        .unwrap_or_else(|| panic!("{metric} for {mode}/{observer}/{scope:?} is n/a"));
+    (v, m.numerator.unwrap_or(v), m.denominator)
 }
 
 /// Room -> hub domain: each `room_create` is observed by the creator's provider and then by
@@ -85,11 +98,15 @@ fn under_mimimi_no_observer_names_or_links_foreign_users() {
     let mut own_links = 0.0;
     for observer in &a.observers {
         for metric in ["identity_disclosure", "cross_room_recall"] {
+            if observer == "all" {
+                // Every user is its own: nothing foreign to measure, n/a rather than 0.
+                let m = row(&a, "mimimi", observer, Scope::Foreign, metric);
+                assert_eq!((m.value, m.denominator), (None, 0.0), "{metric}");
+                continue;
+            }
             let (v, _, d) = value(&a, "mimimi", observer, Scope::Foreign, metric);
             assert_eq!(v, 0.0, "{observer} {metric}");
-            if observer != "all" {
-                assert!(d > 0.0, "{observer} saw foreign memberships for {metric}");
-            }
+            assert!(d > 0.0, "{observer} saw foreign memberships for {metric}");
         }
         let (v, _, _) = value(&a, "mimimi", observer, Scope::Own, "cross_room_recall");
         own_links += v;
@@ -110,19 +127,33 @@ fn under_mimimi_no_observer_names_or_links_foreign_users() {
 #[test]
 fn last_resort_reuse_gives_the_hub_the_links_counted_by_hand() {
     let (_tmp, data) = run("last-resort");
+    // The simulator names the KeyPackage set every client entered with.
+    let mimimi = data.modes.iter().find(|m| m.mode == "mimimi").unwrap();
+    assert!(
+        mimimi
+            .memberships
+            .iter()
+            .any(|m| m.last_resort && m.key_package_set.is_some()),
+        "memberships.csv names no last-resort KeyPackage set (column key_package_set)"
+    );
     let a = metrics::analyze(&data);
-    // By hand: bob (two clients) entered rooms two and three with his reused last-resort set;
-    // alice and carol, single-client creators, spent no set. One pair of bob's memberships
-    // (two, three) is last-resort on both sides, and alpha.example, hub of both, sees one
-    // user pseudonym in both.
+    // By hand: bob (two clients) entered room one with his only regular set, rooms two and
+    // three with his last-resort set; alice and carol, single-client creators, spent no set.
+    // One pair of bob's memberships (two, three) entered with that one set, and alpha.example,
+    // hub of both, sees one user pseudonym in both. bob is foreign to alpha.example. His
+    // pairs: (one, two), (one, three), (two, three); only the last shares a set.
     let (v, n, d) = value(
         &a,
         "mimimi",
         "alpha.example",
-        Scope::All,
-        "last_resort_links",
+        Scope::Foreign,
+        "last_resort_pairs",
     );
-    assert_eq!((v, n, d), (1.0, 1.0, 1.0));
+    assert_eq!((v, n, d), (1.0, 1.0, 3.0));
+    for scope in [Scope::Foreign, Scope::All] {
+        let (v, n, d) = value(&a, "mimimi", "alpha.example", scope, "last_resort_links");
+        assert_eq!((v, n, d), (1.0, 1.0, 1.0), "{scope:?}");
+    }
     let (v, _, _) = value(
         &a,
         "mimimi",
@@ -138,11 +169,13 @@ fn last_resort_reuse_gives_the_hub_the_links_counted_by_hand() {
         Scope::Foreign,
         "cross_room_recall",
     );
-    // bob's pairs: (one, two), (one, three), (two, three); only the last is linked.
+    // Only the pair that shares the set is linked.
     assert_eq!((v, n, d), (1.0 / 3.0, 1.0, 3.0));
     // No last-resort set was needed under MIMI's KeyPackages.
-    let (v, _, _) = value(&a, "mimi", "alpha.example", Scope::All, "last_resort_rooms");
-    assert_eq!(v, 0.0);
+    for metric in ["last_resort_rooms", "last_resort_pairs"] {
+        let (v, _, _) = value(&a, "mimi", "alpha.example", Scope::All, metric);
+        assert_eq!(v, 0.0, "{metric}");
+    }
 }
 
 #[test]
@@ -167,6 +200,62 @@ fn report_recomputes_what_run_wrote() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     assert!(summary["metrics"]["mimimi"]["alpha.example"]["all"]["last_resort_links"].is_number());
+    // `all` has no foreign users: its foreign ratios are n/a, null in JSON and an empty value
+    // in metrics.csv, never 0.
+    let foreign = &summary["metrics"]["mimimi"]["all"]["foreign"];
+    assert!(foreign["identity_disclosure"].is_null(), "{foreign}");
+    assert!(
+        summary["metrics"]["mimimi"]["alpha.example"]["foreign"]["identity_disclosure"].is_number()
+    );
+    let csv = String::from_utf8(before).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l == "last-resort,11,0,mimimi,all,foreign,identity_disclosure,,0,0"),
+        "{csv}"
+    );
+    // The top of the reports names what produced them: each mode's fingerprint as summary.json
+    // records it, and the tool version, scenario hash and parameters when it records them.
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for mode in ["mimi", "mimimi"] {
+        let fingerprint = summary["modes"][mode]["fingerprint"].as_str().unwrap();
+        assert!(
+            md.contains(&format!("| fingerprint of `{mode}` | `{fingerprint}` |")),
+            "{md}"
+        );
+    }
+    let mut with_provenance = summary.clone();
+    with_provenance["tool_version"] = "9.9.9-test".into();
+    with_provenance["scenario_sha256"] = "ab".repeat(32).into();
+    with_provenance["parameters"] = serde_json::json!({"seed": 11, "channel": "relay"});
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&with_provenance).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
+        .args(["report"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(md.contains("| tool version | `9.9.9-test` |"), "{md}");
+    assert!(md.contains(&format!(
+        "| scenario file SHA-256 | `{}` |",
+        "ab".repeat(32)
+    )));
+    assert!(
+        md.contains("| `channel` | `relay` |\n| `seed` | `11` |"),
+        "{md}"
+    );
+    assert!(html.contains("<td><code>9.9.9-test</code></td>"));
+    // What report rewrites of summary.json is the metrics; the rest stays as it was.
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(after["tool_version"], "9.9.9-test");
+    assert_eq!(after["metrics"], summary["metrics"]);
+
     // A directory that is not a run is a clear error, not a panic.
     let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
         .args(["report"])

@@ -172,9 +172,9 @@ send = { room = "r", from = "alice", count = 3 }
             .unwrap();
         (m.numerator, m.denominator)
     };
-    assert_eq!(value("h.example", "foreign"), (3.0, 3.0));
-    assert_eq!(value("a.example", "own"), (3.0, 3.0));
-    assert_eq!(value("b.example", "foreign"), (0.0, 3.0));
+    assert_eq!(value("h.example", "foreign"), (Some(3.0), 3.0));
+    assert_eq!(value("a.example", "own"), (Some(3.0), 3.0));
+    assert_eq!(value("b.example", "foreign"), (Some(0.0), 3.0));
     // Nothing in an application fanout names a user or a client (handshakes do show the
     // leaves of the commit they carry, which are PublicMessages).
     let out = run(&s);

@@ -104,3 +104,45 @@ fn junit_has_one_test_case_per_expectation_and_seed() {
     assert!(failed >= 1);
     assert_eq!(doc.root_element().attribute("tests"), Some("6"));
 }
+
+/// A bound on a metric taken over nothing (here the foreign users of `all`, which has none)
+/// fails as "nothing measured", whichever the bound; `when_empty = "pass"` lets it pass.
+#[test]
+fn a_bound_on_nothing_measured_fails_unless_the_expectation_says_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = |bound: &str| {
+        format!(
+            "modes = [\"mimi\"]\n[[provider]]\ndomain = \"a.example\"\n[[user]]\nname = \"alice\"\n\
+             provider = \"a.example\"\n[[user]]\nname = \"bob\"\nprovider = \"a.example\"\n\
+             [[action]]\nat = \"1s\"\ncreate_room = {{ room = \"r\", by = \"alice\", members = [\"bob\"] }}\n\
+             [[expect]]\nmode = \"mimi\"\nobserver = \"all\"\nscope = \"foreign\"\n\
+             metric = \"identity_disclosure\"\n{bound}"
+        )
+    };
+    let path = tmp.path().join("empty.toml");
+    for bound in ["max = 0.0\n", "min = 0.5\n"] {
+        std::fs::write(&path, scenario(bound)).unwrap();
+        let out = check(&[path.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{bound}{stdout}");
+        assert!(
+            stdout.contains("all       n/a (nothing measured)  FAIL"),
+            "{stdout}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("for all (seed 1): measured nothing"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(&path, scenario("max = 0.0\nwhen_empty = \"pass\"\n")).unwrap();
+    let out = check(&[path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "identity_disclosure <= 0 (n/a passes)  all       n/a (nothing measured)  PASS"
+        ),
+        "{stdout}"
+    );
+}

@@ -94,6 +94,41 @@ fn same_seed_gives_identical_files_in_two_processes() {
         let (mode, hex) = line.split_once(' ').unwrap();
         assert_eq!(summary["modes"][mode]["fingerprint"], hex);
     }
+    // Provenance: the tool's version, the scenario file's SHA-256 (of its bytes, as
+    // sha256sum prints it) and the effective parameters, defaults filled in.
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(&qs).unwrap();
+    assert_eq!(
+        summary["scenario_sha256"],
+        hex::encode(Sha256::digest(&bytes))
+    );
+    assert_eq!(summary["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(summary["parameters"]["latency_us"], 20_000);
+    assert_eq!(summary["parameters"]["channel"], "relay");
+    assert_eq!(summary["parameters"]["users"], 10);
+    let report = std::fs::read_to_string(c.join("report.md")).unwrap();
+    assert!(report.contains(&hex::encode(Sha256::digest(&bytes))));
+    // The run prints the headline (foreign scope, both modes, every observer) and the
+    // report's path, not only fingerprints.
+    let stdout = String::from_utf8_lossy(&rc.stdout);
+    assert!(stdout.contains("headline, foreign users"), "{stdout}");
+    for obs in [
+        "alpha.example",
+        "beta.example",
+        "gamma.example",
+        "alpha+beta",
+    ] {
+        for mode in ["mimi", "mimimi"] {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.split_whitespace().take(2).eq([mode, obs])),
+                "no headline row {mode} {obs}: {stdout}"
+            );
+        }
+    }
+    assert!(stdout.contains("the adversary links identical identifier values only"));
+    assert!(stdout.contains(&format!("report: {}", c.join("report.html").display())));
 }
 
 #[test]

@@ -461,7 +461,7 @@ connect = { from = "alice", to = "bob" }
                 && m.metric == "cross_room_recall"
         })
         .unwrap();
-    assert_eq!((recall.numerator, recall.denominator), (0.0, 6.0));
+    assert_eq!((recall.numerator, recall.denominator), (Some(0.0), 6.0));
 }
 
 /// Which sets lack a client's KeyPackage is a request to the own provider, under the

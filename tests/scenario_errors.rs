@@ -1281,3 +1281,29 @@ send = {{ room = "lunch", from = "carol" }}
         "carol is not a member",
     );
 }
+
+/// `[[expect]]` takes `when_empty = "pass"` or `"fail"` (the default); any other value is an
+/// error at the value, with the choices in the hint.
+#[test]
+fn expect_when_empty() {
+    use mimimi_sim::scenario::WhenEmpty;
+    let expect = |extra: &str| {
+        format!(
+            "{BASE}{LUNCH}[[expect]]\nmode = \"mimimi\"\nobserver = \"all\"\nscope = \"foreign\"\n\
+             metric = \"identity_disclosure\"\nmax = 0.0\n{extra}"
+        )
+    };
+    let when =
+        |extra: &str| parse_str(&expect(extra), "t.toml").unwrap().expectations[0].when_empty;
+    assert_eq!(when(""), WhenEmpty::Fail);
+    assert_eq!(when("when_empty = \"fail\"\n"), WhenEmpty::Fail);
+    assert_eq!(when("when_empty = \"pass\"\n"), WhenEmpty::Pass);
+    // The table starts after BASE and LUNCH's 6 lines; when_empty is its 7th line.
+    let e = assert_err(
+        &expect("when_empty = \"skip\"\n"),
+        B + 6 + 7,
+        14,
+        "unknown when_empty skip",
+    );
+    assert_hint(&e, "use pass");
+}

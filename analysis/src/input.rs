@@ -56,6 +56,8 @@ pub const MEMBERSHIPS_HEADER: &[&str] = &[
     "to_us",
     "last_resort",
 ];
+/// Columns of `memberships.csv` that older run directories lack: read as empty there.
+pub const MEMBERSHIPS_OPTIONAL: &[&str] = &["key_package_set"];
 pub const CONNECTIONS_HEADER: &[&str] = &["requester", "target"];
 pub const MESSAGES_HEADER: &[&str] = &["message", "room", "user", "client", "time_us"];
 
@@ -69,12 +71,20 @@ struct Summary {
     coalitions: Vec<Coalition>,
     mode_order: Vec<String>,
     modes: BTreeMap<String, ModeSummary>,
+    #[serde(default)]
+    tool_version: Option<String>,
+    #[serde(default)]
+    scenario_sha256: Option<String>,
+    #[serde(default)]
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
 struct ModeSummary {
     #[serde(default)]
     mechanisms: Vec<String>,
+    #[serde(default)]
+    fingerprint: Option<String>,
 }
 
 /// Reads a whole run directory.
@@ -94,7 +104,9 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
                 message: format!("mode_order names mode `{mode}` that `modes` does not list"),
             });
         };
-        modes.push(load_mode(dir, mode, mode_summary.mechanisms.clone())?);
+        let mut data = load_mode(dir, mode, mode_summary.mechanisms.clone())?;
+        data.fingerprint = mode_summary.fingerprint.clone();
+        modes.push(data);
     }
     if let Some(extra) = summary
         .modes
@@ -128,6 +140,9 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         providers: summary.providers,
         coalitions: summary.coalitions,
         modes,
+        tool_version: summary.tool_version,
+        scenario_sha256: summary.scenario_sha256,
+        parameters: summary.parameters,
     })
 }
 
@@ -160,6 +175,19 @@ fn check_summary(s: &Summary) -> Result<(), AnalysisError> {
         if !seen.insert(mode) {
             return Err(invalid(format!(
                 "mode `{mode}` is listed twice in mode_order"
+            )));
+        }
+    }
+    let hex = |v: &str, len: usize| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(h) = s.scenario_sha256.as_deref().filter(|h| !hex(h, 64)) {
+        return Err(invalid(format!(
+            "scenario_sha256 `{h}` is not a SHA-256 in hex (64 hex digits)"
+        )));
+    }
+    for (mode, m) in &s.modes {
+        if let Some(f) = m.fingerprint.as_deref().filter(|f| !hex(f, 64)) {
+            return Err(invalid(format!(
+                "the fingerprint `{f}` of mode `{mode}` is not a SHA-256 in hex (64 hex digits)"
             )));
         }
     }
@@ -229,6 +257,7 @@ pub fn load_mode(
     Ok(ModeData {
         mode: mode.to_string(),
         mechanisms,
+        fingerprint: None,
         observations,
         truth,
         memberships,
@@ -248,23 +277,34 @@ fn read_to_string(dir: &Path, name: &str) -> Result<String, AnalysisError> {
 struct Rows<R: Read> {
     file: String,
     reader: csv::Reader<R>,
-    /// Column index of every expected column.
-    columns: Vec<usize>,
+    /// Column index of every expected column, then of every optional one (`None`: absent).
+    columns: Vec<Option<usize>>,
     record: csv::StringRecord,
     line: u64,
 }
 
 impl<R: Read> Rows<R> {
     fn new(file: &str, input: R, expected: &[&str]) -> Result<Self, AnalysisError> {
+        Rows::with_optional(file, input, expected, &[])
+    }
+
+    /// Like [`Rows::new`], with `optional` columns after the expected ones: the header may
+    /// lack them, and then they read as empty.
+    fn with_optional(
+        file: &str,
+        input: R,
+        expected: &[&str],
+        optional: &[&str],
+    ) -> Result<Self, AnalysisError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
             .from_reader(input);
         let header = reader.headers().map_err(|e| csv_error(file, 1, e))?.clone();
-        let mut columns = Vec::with_capacity(expected.len());
+        let mut columns = Vec::with_capacity(expected.len() + optional.len());
         for name in expected {
             match header.iter().position(|h| h == *name) {
-                Some(i) => columns.push(i),
+                Some(i) => columns.push(Some(i)),
                 None => {
                     return Err(AnalysisError::Row {
                         file: file.to_string(),
@@ -273,6 +313,9 @@ impl<R: Read> Rows<R> {
                     })
                 }
             }
+        }
+        for name in optional {
+            columns.push(header.iter().position(|h| h == *name));
         }
         Ok(Rows {
             file: file.to_string(),
@@ -299,9 +342,12 @@ impl<R: Read> Rows<R> {
         Ok(more)
     }
 
-    /// The current row's value of the `i`-th expected column.
+    /// The current row's value of the `i`-th column (expected, then optional; empty when an
+    /// optional column is absent).
     fn get(&self, i: usize) -> &str {
-        self.record.get(self.columns[i]).unwrap_or("")
+        self.columns[i]
+            .and_then(|c| self.record.get(c))
+            .unwrap_or("")
     }
 
     fn error(&self, message: String) -> AnalysisError {
@@ -441,11 +487,23 @@ pub fn parse_truth<R: Read>(file: &str, input: R) -> Result<Vec<Truth>, Analysis
     Ok(out)
 }
 
-/// Parses `memberships.csv`.
+/// Parses `memberships.csv`; a file without the `key_package_set` column (an older run
+/// directory) reads as if every client had entered without a known set.
 pub fn parse_memberships<R: Read>(file: &str, input: R) -> Result<Vec<Membership>, AnalysisError> {
-    let mut rows = Rows::new(file, input, MEMBERSHIPS_HEADER)?;
+    let mut rows = Rows::with_optional(file, input, MEMBERSHIPS_HEADER, MEMBERSHIPS_OPTIONAL)?;
     let mut out = Vec::new();
     while rows.next()? {
+        let key_package_set = match rows.get(7) {
+            "" => None,
+            id if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(id.to_string())
+            }
+            other => {
+                return Err(rows.error(format!(
+                    "`key_package_set` must be empty or 16 hex digits, not `{other}`"
+                )))
+            }
+        };
         let purpose = rows.text(1, "purpose")?;
         if purpose != "room" && purpose != "connection" {
             return Err(rows.error(format!(
@@ -472,6 +530,7 @@ pub fn parse_memberships<R: Read>(file: &str, input: R) -> Result<Vec<Membership
             from_us,
             to_us,
             last_resort,
+            key_package_set,
         });
     }
     Ok(out)

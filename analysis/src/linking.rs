@@ -73,6 +73,8 @@ pub struct Linker {
     node_flows: Vec<BTreeSet<FlowId>>,
     /// Room -> items seen in observations of that room -> flows of those observations.
     rooms: BTreeMap<String, BTreeMap<NodeId, BTreeSet<FlowId>>>,
+    /// Room -> times of the observations of that room, ascending.
+    room_times: BTreeMap<String, Vec<u64>>,
 }
 
 impl Linker {
@@ -88,9 +90,14 @@ impl Linker {
             graph: UnGraph::default(),
             node_flows: Vec::new(),
             rooms: BTreeMap::new(),
+            room_times: BTreeMap::new(),
         };
         for obs in observations {
             l.add(obs);
+        }
+        for times in l.room_times.values_mut() {
+            times.sort_unstable();
+            times.dedup();
         }
         l
     }
@@ -168,6 +175,10 @@ impl Linker {
             }
         }
         if let Some((room, items)) = room_items {
+            self.room_times
+                .entry(room.clone())
+                .or_default()
+                .push(obs.time_us);
             let entry = self.rooms.entry(room).or_default();
             for (n, fs) in items {
                 entry.entry(n).or_default().extend(fs);
@@ -221,6 +232,18 @@ impl Linker {
     /// Whether at least one observation of the observer has this room.
     pub fn saw_room(&self, room: &str) -> bool {
         self.rooms.contains_key(room)
+    }
+
+    /// Whether an observation of the room falls between `from_us` and `to_us` (both included;
+    /// `None`: until the end).
+    pub fn saw_room_between(&self, room: &str, from_us: u64, to_us: Option<u64>) -> bool {
+        let Some(times) = self.room_times.get(room) else {
+            return false;
+        };
+        let first = times.partition_point(|&t| t < from_us);
+        times
+            .get(first)
+            .is_some_and(|&t| to_us.is_none_or(|to| t <= to))
     }
 
     /// Rooms the observer saw, in name order.

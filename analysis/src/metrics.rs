@@ -8,12 +8,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::linking::{FlowId, Linker, NodeId, REAL_KINDS};
 use crate::model::{
-    Analysis, AnonymitySizes, AttributionRow, MetricRow, ModeData, RunData, Scope, ALL_PROVIDERS,
-    METRICS,
+    Analysis, AnonymitySizes, AttributionRow, MetricRow, ModeData, Provenance, RunData, Scope,
+    ALL_PROVIDERS, METRICS,
 };
 
-/// Flows whose observations name both ends of a connection (plain MIMI connection consent).
-pub const CONNECT_FLOWS: &[&str] = &["connect_request", "connect_response"];
+/// Flows whose observations can name both ends of a connection: plain MIMI connection consent
+/// (both user ids), and MIMIMI's connection-key fetch and connection request when they are
+/// forwarded in clear (channel `none`, or the anonymous channel off): the requester's account
+/// with the target's user id.
+pub const CONNECT_FLOWS: &[&str] = &[
+    "connect_request",
+    "connect_response",
+    "establishment_key_fetch",
+    "connection_request",
+];
 
 /// An observer: a name and the provider domains whose observations it pools.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +141,12 @@ pub struct SeenMembership {
     /// `room` purpose (scored) rather than a connection room.
     pub scored: bool,
     pub last_resort: bool,
-    /// The observer saw the room at all.
+    /// The last-resort KeyPackage sets its clients entered with (by set id).
+    pub last_resort_sets: BTreeSet<String>,
+    /// The spans of the membership's rows, (from_us, to_us) (`None`: until the end).
+    pub spans: Vec<(u64, Option<u64>)>,
+    /// The observer saw an observation of the room while the membership lasted (within one of
+    /// its spans): only then can it have learned anything about it.
     pub seen: bool,
     /// Items of the room's observations that truth assigns to the user.
     pub items: Vec<NodeId>,
@@ -181,13 +194,29 @@ impl<'a> ObserverView<'a> {
                     .extend(owners.iter().cloned());
             }
         }
-        // Distinct (user, room) memberships; last_resort if any client entered with one.
-        let mut distinct: BTreeMap<(String, String), (bool, bool)> = BTreeMap::new();
+        // Distinct (user, room) memberships with the spans of all their rows (every client,
+        // every time in the room); last_resort if any client entered with one.
+        struct Rows {
+            scored: bool,
+            last_resort: bool,
+            last_resort_sets: BTreeSet<String>,
+            spans: Vec<(u64, Option<u64>)>,
+        }
+        let mut distinct: BTreeMap<(String, String), Rows> = BTreeMap::new();
         for m in &mode.memberships {
             let e = distinct
                 .entry((m.user.clone(), m.room.clone()))
-                .or_insert((m.purpose == "room", false));
-            e.1 |= m.last_resort;
+                .or_insert(Rows {
+                    scored: m.purpose == "room",
+                    last_resort: false,
+                    last_resort_sets: BTreeSet::new(),
+                    spans: Vec::new(),
+                });
+            e.last_resort |= m.last_resort;
+            if let Some(set) = m.key_package_set.as_ref().filter(|_| m.last_resort) {
+                e.last_resort_sets.insert(set.clone());
+            }
+            e.spans.push((m.from_us, m.to_us));
         }
         // Items of each (user, room), found per room from the items' owners.
         let mut items: BTreeMap<(String, String), Vec<NodeId>> = BTreeMap::new();
@@ -204,7 +233,13 @@ impl<'a> ObserverView<'a> {
         }
         let memberships = distinct
             .into_iter()
-            .map(|((user, room), (scored, last_resort))| {
+            .map(|((user, room), rows)| {
+                let Rows {
+                    scored,
+                    last_resort,
+                    last_resort_sets,
+                    spans,
+                } = rows;
                 let items = items
                     .remove(&(user.clone(), room.clone()))
                     .unwrap_or_default();
@@ -213,12 +248,17 @@ impl<'a> ObserverView<'a> {
                 let disclosed = clusters
                     .iter()
                     .any(|c| named.get(c).is_some_and(|us| us.contains(&user)));
+                let seen = spans
+                    .iter()
+                    .any(|&(from, to)| linker.saw_room_between(&room, from, to));
                 SeenMembership {
-                    seen: linker.saw_room(&room),
+                    seen,
                     user,
                     room,
                     scored,
                     last_resort,
+                    last_resort_sets,
+                    spans,
                     items,
                     clusters,
                     disclosed,
@@ -280,7 +320,8 @@ impl<'a> ObserverView<'a> {
         out
     }
 
-    /// Pairs of users whose user ids one connection-consent observation shows together.
+    /// Pairs of users that one observation of a [`CONNECT_FLOWS`] flow names together, by any
+    /// real identifier (user id, account, client id): an inferred connection edge.
     fn connect_pairs(&self) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
         for o in &self.mode.observations {
@@ -290,7 +331,7 @@ impl<'a> ObserverView<'a> {
             let users: BTreeSet<&str> = o
                 .items
                 .iter()
-                .filter(|i| i.kind == "user_id")
+                .filter(|i| REAL_KINDS.contains(&i.kind.as_str()))
                 .flat_map(|i| {
                     self.truth
                         .owners_of(&i.kind, &i.value)
@@ -305,17 +346,22 @@ impl<'a> ObserverView<'a> {
     }
 
     /// The metrics of one scope, in [`METRICS`] order, and the sorted anonymity set sizes.
-    pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Ratio)>, Vec<u64>) {
-        let mut v: BTreeMap<&'static str, Ratio> = BTreeMap::new();
-        let scored: Vec<&SeenMembership> = self
-            .scored()
-            .filter(|m| self.in_scope(scope, &m.user))
-            .collect();
-        let n = scored.len() as f64;
+    pub fn metrics(&self, scope: Scope) -> (Vec<(&'static str, Measure)>, Vec<u64>) {
+        let mut v: BTreeMap<&'static str, Measure> = BTreeMap::new();
 
-        // Identity disclosure.
-        let disclosed = scored.iter().filter(|m| m.disclosed).count() as f64;
-        v.insert("identity_disclosure", Ratio::of(disclosed, n));
+        // Identity disclosure, identification and anonymity sets.
+        let (measures, sizes) = self.membership_measures(true, scope);
+        for (name, m) in MEMBERSHIP_METRICS.iter().zip(measures) {
+            v.insert(name, m);
+        }
+
+        // The same for connection rooms (MIMIMI), in their own rows, so that the rows of the
+        // scenario's rooms compare between modes: what a connection room shows its hub (the
+        // requester's provider) about the responder.
+        let (measures, _) = self.membership_measures(false, scope);
+        for (name, m) in CONNECTION_ROOM_METRICS.iter().zip(measures) {
+            v.insert(name, m);
+        }
 
         // Cross-room links.
         let pairs = self.cross_room_pairs();
@@ -328,7 +374,9 @@ impl<'a> ObserverView<'a> {
                 if is_linked {
                     same_linked += 1.0;
                 }
-                if a.last_resort && b.last_resort {
+                // Reuse of one last-resort set: both entered with it. Links through other
+                // identifiers of a user's other pairs are cross-room recall, not reuse.
+                if !a.last_resort_sets.is_disjoint(&b.last_resort_sets) {
                     lr += 1.0;
                     if is_linked {
                         lr_linked += 1.0;
@@ -342,58 +390,8 @@ impl<'a> ObserverView<'a> {
                 }
             }
         }
-        v.insert("cross_room_recall", Ratio::of(same_linked, same));
-        v.insert("cross_room_precision", Ratio::of(linked_same, linked));
-
-        // Anonymity sets.
-        let mut disclosed_in_room: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for m in self.scored().filter(|m| m.disclosed) {
-            if let Some(p) = self.truth.provider_of(&m.user) {
-                *disclosed_in_room.entry((&m.room, p)).or_default() += 1;
-            }
-        }
-        let mut sizes: Vec<u64> = scored
-            .iter()
-            .map(|m| {
-                if m.disclosed {
-                    return 1;
-                }
-                let Some(p) = self.truth.provider_of(&m.user) else {
-                    return 1;
-                };
-                let users = self.truth.users_per_provider.get(p).copied().unwrap_or(0);
-                let placed = disclosed_in_room.get(&(&m.room, p)).copied().unwrap_or(0);
-                users.saturating_sub(placed).max(1) as u64
-            })
-            .collect();
-        sizes.sort_unstable();
-        let count = sizes.len();
-        let stat = |value: Option<u64>| match value {
-            Some(x) => Ratio::count(x as f64, count as f64),
-            None => Ratio::zero(),
-        };
-        v.insert("anonymity_set_min", stat(sizes.first().copied()));
-        // Nearest rank: index ceil(n / 10) - 1.
-        let p10 = (count > 0).then(|| sizes[count.div_ceil(10) - 1]);
-        v.insert("anonymity_set_p10", stat(p10));
-        v.insert(
-            "anonymity_set_median",
-            stat((count > 0).then(|| sizes[(count - 1) / 2])),
-        );
-        let unique = sizes.iter().filter(|&&s| s == 1).count() as f64;
-        v.insert("anonymity_unique_fraction", Ratio::of(unique, count as f64));
-        let entropy: f64 = sizes.iter().map(|&s| (s as f64).log2()).sum();
-        v.insert("anonymity_entropy_mean", Ratio::of(entropy, count as f64));
-        let total = self.truth.users as f64;
-        let degree: f64 = if self.truth.users <= 1 {
-            0.0
-        } else {
-            sizes
-                .iter()
-                .map(|&s| (s as f64).log2() / total.log2())
-                .sum()
-        };
-        v.insert("degree_of_anonymity_mean", Ratio::of(degree, count as f64));
+        v.insert("cross_room_recall", Measure::ratio(same_linked, same));
+        v.insert("cross_room_precision", Measure::ratio(linked_same, linked));
 
         // Social graph (co-membership).
         let scoped = |pairs: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
@@ -444,7 +442,7 @@ impl<'a> ObserverView<'a> {
                 named_msgs += 1.0;
             }
         }
-        v.insert("message_attribution", Ratio::of(named_msgs, seen_msgs));
+        v.insert("message_attribution", Measure::ratio(named_msgs, seen_msgs));
 
         // Last-resort reuse.
         let (mut all_scored, mut lr_rooms) = (0.0, 0.0);
@@ -456,21 +454,112 @@ impl<'a> ObserverView<'a> {
                 }
             }
         }
-        v.insert("last_resort_rooms", Ratio::count(lr_rooms, all_scored));
-        v.insert("last_resort_links", Ratio::count(lr_linked, lr));
+        v.insert("last_resort_rooms", Measure::count(lr_rooms, all_scored));
+        v.insert("last_resort_pairs", Measure::count(lr, same));
+        v.insert("last_resort_links", Measure::count(lr_linked, lr));
 
         let rows = METRICS
             .iter()
-            .map(|(name, _)| (*name, v.remove(name).unwrap_or_else(Ratio::zero)))
+            .map(|(name, _)| {
+                let m = v
+                    .remove(name)
+                    .unwrap_or_else(|| panic!("metric {name} of METRICS not computed"));
+                (*name, m)
+            })
             .collect();
         debug_assert!(v.is_empty(), "metrics missing from METRICS: {:?}", v.keys());
         (rows, sizes)
     }
 
-    /// Leak attribution: per flow, the disclosed memberships and linked cross-room pairs whose
-    /// shortest linking path uses it (scope all).
-    pub fn attribution(&self) -> BTreeMap<String, (u64, u64)> {
-        let mut counts: BTreeMap<FlowId, (u64, u64)> = BTreeMap::new();
+    /// The anonymity set size of every seen membership of one purpose (`scored`: the
+    /// scenario's rooms; else connection rooms), in membership order: 1 if disclosed, else the
+    /// users of the member's provider (the domain its pseudonym names) minus those the observer
+    /// has named in the same room, at least 1.
+    fn anonymity_sets(&self, scored: bool) -> Vec<(&SeenMembership, u64)> {
+        let seen = || {
+            self.memberships
+                .iter()
+                .filter(move |m| m.scored == scored && m.seen)
+        };
+        let mut disclosed_in_room: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for m in seen().filter(|m| m.disclosed) {
+            if let Some(p) = self.truth.provider_of(&m.user) {
+                *disclosed_in_room.entry((&m.room, p)).or_default() += 1;
+            }
+        }
+        seen()
+            .map(|m| {
+                if m.disclosed {
+                    return (m, 1);
+                }
+                let Some(p) = self.truth.provider_of(&m.user) else {
+                    return (m, 1);
+                };
+                let users = self.truth.users_per_provider.get(p).copied().unwrap_or(0);
+                let placed = disclosed_in_room.get(&(&m.room, p)).copied().unwrap_or(0);
+                (m, users.saturating_sub(placed).max(1) as u64)
+            })
+            .collect()
+    }
+
+    /// The measures of [`MEMBERSHIP_METRICS`], in order, over the seen memberships of one
+    /// purpose in scope, and their sorted anonymity set sizes.
+    fn membership_measures(&self, scored: bool, scope: Scope) -> (Vec<Measure>, Vec<u64>) {
+        let sets: Vec<(&SeenMembership, u64)> = self
+            .anonymity_sets(scored)
+            .into_iter()
+            .filter(|(m, _)| self.in_scope(scope, &m.user))
+            .collect();
+        let n = sets.len() as f64;
+        let disclosed = sets.iter().filter(|(m, _)| m.disclosed).count() as f64;
+        // Named, or narrowed to one user: identified either way.
+        let identified = sets
+            .iter()
+            .filter(|(m, size)| m.disclosed || *size == 1)
+            .count() as f64;
+        let mut sizes: Vec<u64> = sets.iter().map(|(_, size)| *size).collect();
+        sizes.sort_unstable();
+        let count = sizes.len();
+        let stat = |value: Option<u64>| Measure::order(value.map(|x| x as f64), count as f64);
+        // Nearest rank: index ceil(n / 10) - 1.
+        let p10 = (count > 0).then(|| sizes[count.div_ceil(10) - 1]);
+        let median = (count > 0).then(|| sizes[(count - 1) / 2]);
+        let unique = sizes.iter().filter(|&&s| s == 1).count() as f64;
+        let entropy: f64 = sizes.iter().map(|&s| (s as f64).log2()).sum();
+        let total = self.truth.users as f64;
+        let degree: f64 = if self.truth.users <= 1 {
+            0.0
+        } else {
+            sizes
+                .iter()
+                .map(|&s| (s as f64).log2() / total.log2())
+                .sum()
+        };
+        let measures = vec![
+            Measure::ratio(disclosed, n),
+            Measure::ratio(identified, n),
+            stat(sizes.first().copied()),
+            stat(p10),
+            stat(median),
+            Measure::ratio(unique, count as f64),
+            Measure::mean(entropy, count as f64),
+            Measure::mean(degree, count as f64),
+        ];
+        debug_assert_eq!(measures.len(), MEMBERSHIP_METRICS.len());
+        (measures, sizes)
+    }
+
+    /// Leak attribution: per scope (`own` or `foreign`, the user's) and flow, the disclosed
+    /// memberships and linked cross-room pairs whose shortest linking path uses it.
+    pub fn attribution(&self) -> BTreeMap<(Scope, String), (u64, u64)> {
+        let mut counts: BTreeMap<(Scope, FlowId), (u64, u64)> = BTreeMap::new();
+        let scope_of = |user: &str| {
+            if self.in_scope(Scope::Own, user) {
+                Scope::Own
+            } else {
+                Scope::Foreign
+            }
+        };
         let room_flows = |n: NodeId, room: &str| -> BTreeSet<FlowId> {
             self.linker
                 .room_items(room)
@@ -492,7 +581,7 @@ impl<'a> ObserverView<'a> {
                 flows.extend(room_flows(path[0], &m.room));
                 flows.extend(room_flows(path[path.len() - 1], &m.room));
                 for f in flows {
-                    counts.entry(f).or_default().0 += 1;
+                    counts.entry((scope_of(&m.user), f)).or_default().0 += 1;
                 }
             }
         }
@@ -509,51 +598,82 @@ impl<'a> ObserverView<'a> {
                 flows.extend(room_flows(path[0], &a.room));
                 flows.extend(room_flows(path[path.len() - 1], &b.room));
                 for f in flows {
-                    counts.entry(f).or_default().1 += 1;
+                    counts.entry((scope_of(&a.user), f)).or_default().1 += 1;
                 }
             }
         }
         counts
             .into_iter()
-            .map(|(f, c)| (self.linker.flow_name(f).to_string(), c))
+            .map(|((scope, f), c)| ((scope, self.linker.flow_name(f).to_string()), c))
             .collect()
     }
 }
 
-/// A metric's value with its numerator and denominator.
+/// The metrics [`ObserverView::membership_measures`] computes for the scenario's rooms, in
+/// its order.
+const MEMBERSHIP_METRICS: [&str; 8] = [
+    "identity_disclosure",
+    "identification",
+    "anonymity_set_min",
+    "anonymity_set_p10",
+    "anonymity_set_median",
+    "anonymity_unique_fraction",
+    "anonymity_entropy_mean",
+    "degree_of_anonymity_mean",
+];
+
+/// The metrics of [`MEMBERSHIP_METRICS`] for connection rooms, in the same order.
+const CONNECTION_ROOM_METRICS: [&str; 8] = [
+    "connection_room_identity_disclosure",
+    "connection_room_identification",
+    "connection_room_anonymity_set_min",
+    "connection_room_anonymity_set_p10",
+    "connection_room_anonymity_set_median",
+    "connection_room_anonymity_unique_fraction",
+    "connection_room_anonymity_entropy_mean",
+    "connection_room_degree_of_anonymity_mean",
+];
+
+/// A metric's value with its numerator and denominator (see [`MetricKind`](crate::model::MetricKind)).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Ratio {
-    pub value: f64,
-    pub numerator: f64,
+pub struct Measure {
+    /// `None`: n/a, taken over nothing.
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
     pub denominator: f64,
 }
 
-impl Ratio {
-    /// `numerator / denominator`, 0 when the denominator is 0.
-    pub fn of(numerator: f64, denominator: f64) -> Self {
-        let value = if denominator == 0.0 {
-            0.0
-        } else {
-            numerator / denominator
-        };
-        Ratio {
-            value,
-            numerator,
+impl Measure {
+    /// `numerator / denominator`; n/a when the denominator is 0.
+    pub fn ratio(numerator: f64, denominator: f64) -> Self {
+        Measure {
+            value: (denominator != 0.0).then(|| numerator / denominator),
+            numerator: Some(numerator),
             denominator,
         }
     }
 
-    /// A count or order statistic over `samples`.
-    pub fn count(value: f64, samples: f64) -> Self {
-        Ratio {
-            value,
-            numerator: value,
+    /// The mean of `samples` values that add up to `sum`; n/a without samples.
+    pub fn mean(sum: f64, samples: f64) -> Self {
+        Measure::ratio(sum, samples)
+    }
+
+    /// An order statistic of `samples` values (`None` without samples).
+    pub fn order(value: Option<f64>, samples: f64) -> Self {
+        Measure {
+            value: value.filter(|_| samples > 0.0),
+            numerator: None,
             denominator: samples,
         }
     }
 
-    pub fn zero() -> Self {
-        Ratio::of(0.0, 0.0)
+    /// A count among `among`; a count of nothing is 0, never n/a.
+    pub fn count(value: f64, among: f64) -> Self {
+        Measure {
+            value: Some(value),
+            numerator: Some(value),
+            denominator: among,
+        }
     }
 }
 
@@ -583,14 +703,37 @@ fn pairs_of<'s>(users: impl Iterator<Item = &'s str>) -> Vec<(String, String)> {
 fn graph_scores(
     truth: &BTreeSet<(String, String)>,
     inferred: &BTreeSet<(String, String)>,
-) -> [Ratio; 3] {
+) -> [Measure; 3] {
     let tp = inferred.intersection(truth).count() as f64;
     let (ni, nt) = (inferred.len() as f64, truth.len() as f64);
     [
-        Ratio::of(tp, ni),
-        Ratio::of(tp, nt),
-        Ratio::of(2.0 * tp, ni + nt),
+        Measure::ratio(tp, ni),
+        Measure::ratio(tp, nt),
+        Measure::ratio(2.0 * tp, ni + nt),
     ]
+}
+
+/// Flattens a JSON object to (dotted path, value) pairs in key order: nested objects by path,
+/// strings as they are, anything else as compact JSON.
+fn flatten(
+    prefix: &str,
+    object: &serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<(String, String)>,
+) {
+    let mut keys: Vec<&String> = object.keys().collect();
+    keys.sort();
+    for key in keys {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match &object[key] {
+            serde_json::Value::Object(inner) => flatten(&path, inner, out),
+            serde_json::Value::String(s) => out.push((path, s.clone())),
+            other => out.push((path, other.to_string())),
+        }
+    }
 }
 
 /// Computes every metric, anonymity distribution and attribution row of a run.
@@ -606,6 +749,20 @@ pub fn analyze(run: &RunData) -> Analysis {
             .map(|m| (m.mode.clone(), m.mechanisms.clone()))
             .collect(),
         observers: observers.iter().map(|o| o.name.clone()).collect(),
+        provenance: Provenance {
+            tool_version: run.tool_version.clone(),
+            scenario_sha256: run.scenario_sha256.clone(),
+            fingerprints: run
+                .modes
+                .iter()
+                .filter_map(|m| Some((m.mode.clone(), m.fingerprint.clone()?)))
+                .collect(),
+            parameters: run.parameters.as_ref().map(|p| {
+                let mut out = Vec::new();
+                flatten("", p, &mut out);
+                out
+            }),
+        },
         ..Analysis::default()
     };
     for mode in &run.modes {
@@ -633,10 +790,11 @@ pub fn analyze(run: &RunData) -> Analysis {
             }
             out.attribution
                 .extend(view.attribution().into_iter().filter_map(
-                    |(flow, (disclosed, linked))| {
+                    |((scope, flow), (disclosed, linked))| {
                         (disclosed > 0 || linked > 0).then(|| AttributionRow {
                             mode: mode.mode.clone(),
                             observer: observer.name.clone(),
+                            scope,
                             flow,
                             memberships_disclosed: disclosed,
                             room_pairs_linked: linked,

@@ -50,8 +50,12 @@ pub struct Membership {
     pub client: String,
     pub from_us: u64,
     pub to_us: Option<u64>,
-    /// The client entered with a reused last-resort KeyPackage.
+    /// The client entered with a KeyPackage of the user's last-resort set (first use
+    /// included, as the simulator marks it).
     pub last_resort: bool,
+    /// Opaque id (16 hex digits) of the KeyPackage set the client entered with; `None` when it
+    /// entered without one, or the run directory predates the column.
+    pub key_package_set: Option<String>,
 }
 
 /// A row of `messages.csv`: an application message a user sent.
@@ -71,6 +75,8 @@ pub struct ModeData {
     pub mode: String,
     /// Names of the MIMIMI mechanisms switched on in this mode.
     pub mechanisms: Vec<String>,
+    /// SHA-256 of the mode's `observations.csv` as `summary.json` records it, if it does.
+    pub fingerprint: Option<String>,
     pub observations: Vec<Observation>,
     pub truth: Vec<Truth>,
     pub memberships: Vec<Membership>,
@@ -99,6 +105,24 @@ pub struct RunData {
     pub coalitions: Vec<Coalition>,
     /// Modes in run order.
     pub modes: Vec<ModeData>,
+    /// The version of the tool that ran the scenario, if `summary.json` records it.
+    pub tool_version: Option<String>,
+    /// SHA-256 of the scenario file (hex), if recorded.
+    pub scenario_sha256: Option<String>,
+    /// The effective scenario parameters, if recorded.
+    pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Where the numbers of an analysis come from, for the top of the reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub tool_version: Option<String>,
+    pub scenario_sha256: Option<String>,
+    /// (mode, fingerprint) in run order, for the modes whose fingerprint is recorded.
+    pub fingerprints: Vec<(String, String)>,
+    /// The scenario parameters flattened to (dotted path, value as JSON text, strings
+    /// unquoted), in key order; `None` when not recorded.
+    pub parameters: Option<Vec<(String, String)>>,
 }
 
 /// Whose memberships a metric counts, relative to the observer (metrics.md, "Scope").
@@ -125,18 +149,42 @@ impl Scope {
     }
 }
 
-/// One number of `metrics.csv`. For ratios, `value = numerator / denominator` (0 when the
-/// denominator is 0); for counts and order statistics, `numerator = value` and `denominator` is
-/// the number of samples it was taken over.
+/// What kind of number a metric is: what its value, numerator and denominator hold, and when it
+/// is n/a (taken over nothing, so not measured: never written as 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// `value = numerator / denominator`; n/a when the denominator is 0.
+    Ratio,
+    /// A mean over samples: the numerator is the sum, the denominator the number of samples;
+    /// n/a without samples.
+    Mean,
+    /// An order statistic (minimum, percentile, median) of samples: no numerator, the
+    /// denominator is the number of samples; n/a without samples.
+    OrderStatistic,
+    /// A count: `numerator = value`, and the denominator is what it was counted among (see the
+    /// metric's meaning). Never n/a: a count of nothing is 0.
+    Count,
+}
+
+/// One number of `metrics.csv` (see [`MetricKind`] for what the three numbers hold).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricRow {
     pub mode: String,
     pub observer: String,
     pub scope: Scope,
     pub metric: String,
-    pub value: f64,
-    pub numerator: f64,
+    /// `None`: n/a, the metric was taken over nothing.
+    pub value: Option<f64>,
+    /// `None` for order statistics.
+    pub numerator: Option<f64>,
     pub denominator: f64,
+}
+
+impl MetricRow {
+    /// Whether the metric was taken over nothing (n/a).
+    pub fn is_empty(&self) -> bool {
+        self.value.is_none()
+    }
 }
 
 /// Which flow made links, per observer and mode (leak attribution).
@@ -144,6 +192,8 @@ pub struct MetricRow {
 pub struct AttributionRow {
     pub mode: String,
     pub observer: String,
+    /// Whose memberships: `own` or `foreign` (the observer's users or other providers').
+    pub scope: Scope,
     pub flow: String,
     /// Memberships whose identity disclosure used an item or link from this flow.
     pub memberships_disclosed: u64,
@@ -174,6 +224,8 @@ pub struct Analysis {
     pub metrics: Vec<MetricRow>,
     pub attribution: Vec<AttributionRow>,
     pub anonymity: Vec<AnonymitySizes>,
+    /// Tool version, scenario file hash, fingerprints and parameters of the run.
+    pub provenance: Provenance,
 }
 
 /// Metric names, in report order, with a one-line meaning.
@@ -181,6 +233,10 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "identity_disclosure",
         "share of memberships whose member the observer can name",
+    ),
+    (
+        "identification",
+        "share of memberships whose member the observer names or narrows to one user",
     ),
     (
         "cross_room_recall",
@@ -219,7 +275,10 @@ pub const METRICS: &[(&str, &str)] = &[
         "social_graph_recall",
         "share of true co-membership edges the observer infers",
     ),
-    ("social_graph_f1", "F1 of co-membership edge recovery"),
+    (
+        "social_graph_f1",
+        "F1 of co-membership edge recovery: 2 true inferred / (inferred + true)",
+    ),
     (
         "connection_graph_precision",
         "share of inferred connection edges that are true",
@@ -228,20 +287,95 @@ pub const METRICS: &[(&str, &str)] = &[
         "connection_graph_recall",
         "share of true connections the observer infers",
     ),
-    ("connection_graph_f1", "F1 of connection edge recovery"),
+    (
+        "connection_graph_f1",
+        "F1 of connection edge recovery: 2 true inferred / (inferred + true)",
+    ),
     (
         "message_attribution",
         "share of seen application messages whose sender the observer names",
     ),
     (
         "last_resort_rooms",
-        "memberships entered with a reused last-resort KeyPackage",
+        "memberships entered with a last-resort KeyPackage (of every membership)",
+    ),
+    (
+        "last_resort_pairs",
+        "same-user pairs in two rooms entered with one last-resort set (of the seen \
+         same-user pairs)",
     ),
     (
         "last_resort_links",
-        "cross-room pairs the observer links among last-resort memberships",
+        "last-resort pairs the observer links (of last_resort_pairs)",
+    ),
+    (
+        "connection_room_identity_disclosure",
+        "share of connection-room memberships whose member the observer can name",
+    ),
+    (
+        "connection_room_identification",
+        "share of connection-room memberships whose member the observer names or narrows to \
+         one user",
+    ),
+    (
+        "connection_room_anonymity_set_min",
+        "smallest anonymity set of a connection-room membership",
+    ),
+    (
+        "connection_room_anonymity_set_p10",
+        "10th percentile of connection-room anonymity set sizes",
+    ),
+    (
+        "connection_room_anonymity_set_median",
+        "median connection-room anonymity set size",
+    ),
+    (
+        "connection_room_anonymity_unique_fraction",
+        "share of connection-room memberships whose anonymity set is one user",
+    ),
+    (
+        "connection_room_anonymity_entropy_mean",
+        "mean log2 of the connection-room anonymity set size (bits)",
+    ),
+    (
+        "connection_room_degree_of_anonymity_mean",
+        "mean log2|A| / log2 N over connection-room memberships",
     ),
 ];
+
+/// The kind of a metric of [`METRICS`]; `None` for a name the analysis does not produce.
+pub fn metric_kind(metric: &str) -> Option<MetricKind> {
+    use MetricKind::*;
+    Some(match metric {
+        "identity_disclosure"
+        | "identification"
+        | "cross_room_recall"
+        | "cross_room_precision"
+        | "anonymity_unique_fraction"
+        | "social_graph_precision"
+        | "social_graph_recall"
+        | "social_graph_f1"
+        | "connection_graph_precision"
+        | "connection_graph_recall"
+        | "connection_graph_f1"
+        | "message_attribution"
+        | "connection_room_identity_disclosure"
+        | "connection_room_identification"
+        | "connection_room_anonymity_unique_fraction" => Ratio,
+        "anonymity_entropy_mean"
+        | "degree_of_anonymity_mean"
+        | "connection_room_anonymity_entropy_mean"
+        | "connection_room_degree_of_anonymity_mean" => Mean,
+        "anonymity_set_min"
+        | "anonymity_set_p10"
+        | "anonymity_set_median"
+        | "connection_room_anonymity_set_min"
+        | "connection_room_anonymity_set_p10"
+        | "connection_room_anonymity_set_median" => OrderStatistic,
+        "last_resort_rooms" | "last_resort_pairs" | "last_resort_links" => Count,
+        _ => return None,
+    })
+}
 
 /// Observer name of the coalition of every provider.
 pub const ALL_PROVIDERS: &str = "all";

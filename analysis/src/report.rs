@@ -16,47 +16,48 @@ use crate::model::Analysis;
 
 pub use num::fmt_num;
 
-/// `metrics.csv`: header `mode,observer,scope,metric,value,numerator,denominator`, one row per
-/// [`MetricRow`](crate::model::MetricRow) in `a.metrics` order, numbers as [`fmt_num`] writes them.
+/// `metrics.csv`: header [`METRICS_CSV_HEADER`], one row per
+/// [`MetricRow`](crate::model::MetricRow) in `a.metrics` order, numbers as [`fmt_num`] writes
+/// them; an n/a value and an order statistic's numerator are empty cells. The leading columns
+/// (scenario, seed, run) name the run, so that the files of several runs concatenate.
 pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[&str]| {
-        w.write_record(rec)
-            .expect("writing CSV to memory cannot fail")
-    };
-    write(
-        &mut w,
-        &[
-            "mode",
-            "observer",
-            "scope",
-            "metric",
-            "value",
-            "numerator",
-            "denominator",
-        ],
-    );
+    w.write_record(METRICS_CSV_HEADER)
+        .expect("writing CSV to memory cannot fail");
+    let opt = |v: Option<f64>| v.map(fmt_num).unwrap_or_default();
+    let (seed, run) = (a.seed.to_string(), a.run.to_string());
     for m in &a.metrics {
-        let (v, n, d) = (
-            fmt_num(m.value),
-            fmt_num(m.numerator),
-            fmt_num(m.denominator),
-        );
-        write(
-            &mut w,
-            &[
-                &m.mode,
-                &m.observer,
-                m.scope.as_str(),
-                &m.metric,
-                &v,
-                &n,
-                &d,
-            ],
-        );
+        let (v, n, d) = (opt(m.value), opt(m.numerator), fmt_num(m.denominator));
+        w.write_record([
+            a.scenario.as_str(),
+            &seed,
+            &run,
+            &m.mode,
+            &m.observer,
+            m.scope.as_str(),
+            &m.metric,
+            &v,
+            &n,
+            &d,
+        ])
+        .expect("writing CSV to memory cannot fail");
     }
     w.into_inner().expect("flushing CSV to memory cannot fail")
 }
+
+/// The columns of `metrics.csv`.
+pub const METRICS_CSV_HEADER: [&str; 10] = [
+    "scenario",
+    "seed",
+    "run",
+    "mode",
+    "observer",
+    "scope",
+    "metric",
+    "value",
+    "numerator",
+    "denominator",
+];
 
 /// `report.md`: headline, per-observer tables, mechanism effects and leak attribution.
 pub fn report_md(a: &Analysis) -> String {
@@ -67,4 +68,94 @@ pub fn report_md(a: &Analysis) -> String {
 /// network resources.
 pub fn report_html(a: &Analysis) -> String {
     html::render(a, &content::build(a))
+}
+
+/// The headline as plain text for a terminal: foreign disclosure, identification and recall
+/// per observer, for `mimi` and `mimimi` (every mode when the run has neither), each value
+/// with its fraction, and the adversary these numbers hold against.
+pub fn headline_text(a: &Analysis) -> String {
+    use std::fmt::Write as _;
+    let ix = content::Index::new(a);
+    let baseline: Vec<&str> = a
+        .modes
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .filter(|m| matches!(*m, "mimi" | "mimimi"))
+        .collect();
+    let modes: Vec<&str> = if baseline.is_empty() {
+        a.modes.iter().map(|(m, _)| m.as_str()).collect()
+    } else {
+        baseline
+    };
+    let cell = |mode: &str, obs: &str, metric: &str| match ix.get(
+        mode,
+        obs,
+        crate::model::Scope::Foreign,
+        metric,
+    ) {
+        None => "–".to_owned(),
+        Some(r) => match num::value_parts(r) {
+            (v, Some(e)) => format!("{v} ({e})"),
+            (v, None) => v,
+        },
+    };
+    let mut rows = vec![vec![
+        "mode".to_owned(),
+        "observer".to_owned(),
+        "disclosure".to_owned(),
+        "identification".to_owned(),
+        "recall".to_owned(),
+    ]];
+    for mode in &modes {
+        for obs in &a.observers {
+            let mut row = vec![(*mode).to_owned(), obs.clone()];
+            row.extend(
+                content::HEADLINE
+                    .iter()
+                    .map(|(metric, _)| cell(mode, obs, metric)),
+            );
+            rows.push(row);
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::from("headline, foreign users (users of other providers):\n");
+    for row in &rows {
+        let mut line = String::from(" ");
+        for (c, v) in row.iter().enumerate() {
+            let _ = write!(line, " {v:<w$}", w = widths[c]);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let more = a.modes.len() - modes.len();
+    if more > 0 {
+        let _ = writeln!(
+            out,
+            "  ({more} more mode{} in the report)",
+            if more == 1 { "" } else { "s" }
+        );
+    }
+    let _ = writeln!(out, "{}", textwrap(content::ADVERSARY, 92));
+    out
+}
+
+/// Greedy word wrap for the terminal.
+fn textwrap(s: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in s.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out
 }

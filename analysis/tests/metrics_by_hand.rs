@@ -4,16 +4,17 @@
 //! pair of memberships is written `a1-a2` for (alice, r1)-(alice, r2). `{...}` is a user-level
 //! cluster of the observer. "Seen" rooms are those with at least one observation of the
 //! observer. Tables list every metric of `METRICS` as (numerator, denominator); the value is
-//! numerator/denominator for ratios (0 when the denominator is 0) and the numerator itself for
-//! the counts and order statistics.
+//! numerator/denominator for ratios and means, n/a (none) when the denominator is 0, and the
+//! numerator itself for counts. Order statistics are listed as (value, samples): their row has
+//! no numerator, and the value is n/a without samples.
 
 use std::path::Path;
 
 use mimimi_analysis::input::{self, AnalysisError};
 use mimimi_analysis::metrics::{analyze, observers, ObserverView, TruthIndex};
 use mimimi_analysis::model::{
-    Analysis, AttributionRow, Coalition, Item, Membership, Message, ModeData, Observation, RunData,
-    Scope, Truth, METRICS,
+    metric_kind, Analysis, AttributionRow, Coalition, Item, Membership, Message, MetricKind,
+    ModeData, Observation, RunData, Scope, Truth, METRICS,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +108,8 @@ fn truths(text: &str) -> Vec<Truth> {
     out
 }
 
-/// Memberships, one a line: `room purpose user last_resort(0/1)`.
+/// Memberships, one a line: `room purpose user last_resort(0/1) [key_package_set]`, where the
+/// set is written with one hex digit and stands for 16 of them (`a` = `aaaaaaaaaaaaaaaa`).
 fn members(text: &str) -> Vec<Membership> {
     text.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
@@ -120,6 +122,7 @@ fn members(text: &str) -> Vec<Membership> {
             from_us: 0,
             to_us: None,
             last_resort: w[3] == "1",
+            key_package_set: w.get(4).map(|set| set.repeat(16)),
         })
         .collect()
 }
@@ -149,6 +152,7 @@ fn mode_of(
     ModeData {
         mode: mode.to_string(),
         mechanisms: vec![],
+        fingerprint: None,
         observations: log(observations),
         truth: truths(truth),
         memberships: members(memberships),
@@ -165,20 +169,12 @@ fn run_of(providers: &[&str], coalitions: Vec<Coalition>, mode: ModeData) -> Run
         providers: providers.iter().map(|p| p.to_string()).collect(),
         coalitions,
         modes: vec![mode],
+        ..RunData::default()
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Checking.
-
-/// Metrics whose value is the numerator itself (counts and order statistics).
-const COUNTS: &[&str] = &[
-    "anonymity_set_min",
-    "anonymity_set_p10",
-    "anonymity_set_median",
-    "last_resort_rooms",
-    "last_resort_links",
-];
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
@@ -198,17 +194,20 @@ fn check(a: &Analysis, mode: &str, observer: &str, scope: Scope, table: &[(&str,
     assert_eq!(rows.len(), METRICS.len(), "{mode} {observer} {scope:?}");
     for (row, (metric, num, den)) in rows.iter().zip(table) {
         assert_eq!(row.metric, *metric);
-        let value = if COUNTS.contains(metric) {
-            *num
-        } else if *den == 0.0 {
-            0.0
-        } else {
-            num / den
-        };
         let ctx = format!("{mode} {observer} {} {metric}", scope.as_str());
+        let kind = metric_kind(metric).unwrap_or_else(|| panic!("{ctx}: no kind"));
+        let (value, numerator) = match kind {
+            MetricKind::Ratio | MetricKind::Mean => ((*den != 0.0).then(|| num / den), Some(*num)),
+            MetricKind::OrderStatistic => ((*den != 0.0).then_some(*num), None),
+            MetricKind::Count => (Some(*num), Some(*num)),
+        };
+        let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => close(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
         assert!(
-            close(row.numerator, *num),
-            "{ctx}: numerator {} != {num}",
+            same(row.numerator, numerator),
+            "{ctx}: numerator {:?} != {numerator:?}",
             row.numerator
         );
         assert!(
@@ -217,18 +216,32 @@ fn check(a: &Analysis, mode: &str, observer: &str, scope: Scope, table: &[(&str,
             row.denominator
         );
         assert!(
-            close(row.value, value),
-            "{ctx}: value {} != {value}",
+            same(row.value, value),
+            "{ctx}: value {:?} != {value:?}",
             row.value
         );
     }
 }
 
-/// The attribution rows of one observer as (flow, disclosed, linked).
-fn attribution(a: &Analysis, observer: &str) -> Vec<(String, u64, u64)> {
+/// `table` followed by the connection-room metrics of an observer that saw no connection
+/// room: every one n/a.
+fn no_connection_rooms<'t>(table: &[(&'t str, f64, f64)]) -> Vec<(&'t str, f64, f64)> {
+    let mut out = table.to_vec();
+    out.extend(
+        METRICS
+            .iter()
+            .map(|(m, _)| *m)
+            .filter(|m| m.starts_with("connection_room_"))
+            .map(|m| (m, 0.0, 0.0)),
+    );
+    out
+}
+
+/// The attribution rows of one observer and scope as (flow, disclosed, linked).
+fn attribution(a: &Analysis, observer: &str, scope: Scope) -> Vec<(String, u64, u64)> {
     a.attribution
         .iter()
-        .filter(|r| r.observer == observer)
+        .filter(|r| r.observer == observer && r.scope == scope)
         .map(|r: &AttributionRow| (r.flow.clone(), r.memberships_disclosed, r.room_pairs_linked))
         .collect()
 }
@@ -315,7 +328,8 @@ fn mimi_hub_names_every_member_of_its_room() {
     // inferred from o0, o1 {ab, ac}. Messages: m1 in A names alice; m2 alone names nobody.
     let table = [
         ("identity_disclosure", 3.0, 3.0), // a1, b1, a2
-        ("cross_room_recall", 1.0, 1.0),   // a1-a2
+        ("identification", 3.0, 3.0),
+        ("cross_room_recall", 1.0, 1.0), // a1-a2
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 3.0), // sizes [1, 1, 1]
         ("anonymity_set_p10", 1.0, 3.0),
@@ -331,11 +345,13 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 2.0, 2.0),
         ("message_attribution", 1.0, 1.0), // m1
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", A, Scope::Own, &table);
+    check(&a, "mimi", A, Scope::Own, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 1.0, 2.0), // c1 yes, c2 no
+        ("identification", 2.0, 2.0),      // c1 named; c2 carol is b's only user
         ("cross_room_recall", 0.0, 1.0),   // c1-c2 not linked
         ("cross_room_precision", 0.0, 0.0),
         // c1 disclosed: 1; c2: b has one user, none placed in r2: 1 - 0 = 1. Sizes [1, 1].
@@ -353,11 +369,13 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 1.0), // m2
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", A, Scope::Foreign, &table);
+    check(&a, "mimi", A, Scope::Foreign, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 4.0, 5.0),
+        ("identification", 5.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0),
@@ -374,9 +392,10 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 4.0, 4.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", A, Scope::All, &table);
+    check(&a, "mimi", A, Scope::All, &no_connection_rooms(&table));
 
     // Observer b: clusters C = {Uc, Cc, Sc, account carol, m2}, A = {Ua, Ca, Sa}, {m1}.
     // a1, b1: no item at b (r1 seen only through carol's fanouts); c1 -> {C} disclosed;
@@ -386,6 +405,7 @@ fn mimi_hub_names_every_member_of_its_room() {
     // Social: inferred r2 {ac}. Connections: inferred from o2 {ac}.
     let table = [
         ("identity_disclosure", 2.0, 2.0),
+        ("identification", 2.0, 2.0),
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 2.0),
@@ -402,12 +422,14 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 1.0, 1.0), // m2
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", B, Scope::Own, &table);
+    check(&a, "mimi", B, Scope::Own, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 1.0, 3.0), // a1 no, b1 no, a2 yes
-        ("cross_room_recall", 0.0, 1.0),   // a1-a2
+        ("identification", 1.0, 3.0),
+        ("cross_room_recall", 0.0, 1.0), // a1-a2
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 1.0, 3.0),    // sizes [1, 2, 2]
         ("anonymity_set_p10", 1.0, 3.0),    // index ceil(0.3) - 1 = 0
@@ -423,11 +445,13 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 0.0, 1.0), // m1
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", B, Scope::Foreign, &table);
+    check(&a, "mimi", B, Scope::Foreign, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 3.0, 5.0),
+        ("identification", 3.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // sizes [1, 1, 1, 2, 2]
@@ -444,13 +468,15 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 2.0, 3.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", B, Scope::All, &table);
+    check(&a, "mimi", B, Scope::All, &no_connection_rooms(&table));
 
     // All providers: every membership disclosed, both same-user pairs linked; every user own.
     let table = [
         ("identity_disclosure", 5.0, 5.0),
+        ("identification", 5.0, 5.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 5.0),
@@ -467,11 +493,13 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 4.0, 4.0),
         ("message_attribution", 2.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", "all", Scope::All, &table);
+    check(&a, "mimi", "all", Scope::All, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 0.0, 0.0),
+        ("identification", 0.0, 0.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 0.0, 0.0),
@@ -488,9 +516,16 @@ fn mimi_hub_names_every_member_of_its_room() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 0.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimi", "all", Scope::Foreign, &table);
+    check(
+        &a,
+        "mimi",
+        "all",
+        Scope::Foreign,
+        &no_connection_rooms(&table),
+    );
     let sizes: Vec<_> = a
         .anonymity
         .iter()
@@ -508,26 +543,33 @@ fn mimi_hub_names_every_member_of_its_room() {
 
     // Attribution at a: a1 by Ua itself in r1 (room_create); b1 and c1 by their user ids in the
     // handshake; a2 by Ca in r2 (fanout_welcome, fanout_message). The pair a1-a2 meets at Ca,
-    // which a saw in r1 (room_create) and in r2 (both fanouts).
+    // which a saw in r1 (room_create) and in r2 (both fanouts). Carol is foreign.
     assert_eq!(
-        attribution(&a, A),
-        flows(&[
-            ("fanout_message", 1, 1),
-            ("fanout_welcome", 1, 1),
-            ("handshake", 2, 0),
-            ("room_create", 1, 1),
-        ])
-    );
-    // At b: c1 by Cc in r1 (both fanouts), a2 by Ua in the handshake, c2 by Uc at room_create;
-    // c1-c2 meet at Cc (fanouts in r1, room_create in r2).
-    assert_eq!(
-        attribution(&a, B),
+        attribution(&a, A, Scope::Own),
         flows(&[
             ("fanout_message", 1, 1),
             ("fanout_welcome", 1, 1),
             ("handshake", 1, 0),
             ("room_create", 1, 1),
         ])
+    );
+    assert_eq!(
+        attribution(&a, A, Scope::Foreign),
+        flows(&[("handshake", 1, 0)])
+    );
+    // At b: c1 by Cc in r1 (both fanouts), a2 by Ua in the handshake, c2 by Uc at room_create;
+    // c1-c2 meet at Cc (fanouts in r1, room_create in r2). Alice is foreign.
+    assert_eq!(
+        attribution(&a, B, Scope::Own),
+        flows(&[
+            ("fanout_message", 1, 1),
+            ("fanout_welcome", 1, 1),
+            ("room_create", 1, 1),
+        ])
+    );
+    assert_eq!(
+        attribution(&a, B, Scope::Foreign),
+        flows(&[("handshake", 1, 0)])
     );
 }
 
@@ -622,6 +664,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // Users: a has 2, b has 2 (carol, dave); N = 4.
     let table = [
         ("identity_disclosure", 3.0, 3.0),
+        ("identification", 3.0, 3.0),
         ("cross_room_recall", 1.0, 1.0), // a1-a2 share A
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 3.0),
@@ -638,12 +681,22 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 1.0, 1.0), // m2 in A
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 1.0, 1.0), // alice in c1: Pca with her account
+        ("connection_room_identification", 1.0, 1.0),
+        ("connection_room_anonymity_set_min", 1.0, 1.0),
+        ("connection_room_anonymity_set_p10", 1.0, 1.0),
+        ("connection_room_anonymity_set_median", 1.0, 1.0),
+        ("connection_room_anonymity_unique_fraction", 1.0, 1.0),
+        ("connection_room_anonymity_entropy_mean", 0.0, 1.0),
+        ("connection_room_degree_of_anonymity_mean", 0.0, 1.0),
     ];
     check(&a, "mimimi", A, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 2.0), // c1, c2
-        ("cross_room_recall", 0.0, 1.0),   // c1-c2
+        ("identification", 0.0, 2.0),
+        ("cross_room_recall", 0.0, 1.0), // c1-c2
         ("cross_room_precision", 0.0, 0.0),
         // c1, c2: b has 2 users, none placed by a: size 2 each.
         ("anonymity_set_min", 2.0, 2.0),
@@ -660,11 +713,21 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 1.0), // m1 in C1 names nobody
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 0.0, 1.0), // carol in c1: {Pcc, Ecc} names nobody
+        ("connection_room_identification", 0.0, 1.0),
+        ("connection_room_anonymity_set_min", 2.0, 1.0), // b has 2 users, none placed in c1
+        ("connection_room_anonymity_set_p10", 2.0, 1.0),
+        ("connection_room_anonymity_set_median", 2.0, 1.0),
+        ("connection_room_anonymity_unique_fraction", 0.0, 1.0),
+        ("connection_room_anonymity_entropy_mean", 1.0, 1.0),
+        ("connection_room_degree_of_anonymity_mean", 0.5, 1.0), // log2(2) / log2(4)
     ];
     check(&a, "mimimi", A, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 3.0, 5.0),
+        ("identification", 3.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 1, 2, 2]
@@ -681,7 +744,16 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 1.0, 2.0),
+        ("connection_room_identification", 1.0, 2.0),
+        ("connection_room_anonymity_set_min", 1.0, 2.0), // [1, 2]
+        ("connection_room_anonymity_set_p10", 1.0, 2.0),
+        ("connection_room_anonymity_set_median", 1.0, 2.0),
+        ("connection_room_anonymity_unique_fraction", 1.0, 2.0),
+        ("connection_room_anonymity_entropy_mean", 1.0, 2.0),
+        ("connection_room_degree_of_anonymity_mean", 0.5, 2.0),
     ];
     check(&a, "mimimi", A, Scope::All, &table);
 
@@ -690,6 +762,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // c2 -> {C} disclosed; connection room c1: carol disclosed, alice not.
     let table = [
         ("identity_disclosure", 2.0, 2.0),
+        ("identification", 2.0, 2.0),
         ("cross_room_recall", 1.0, 1.0), // c1-c2
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 2.0),
@@ -706,12 +779,22 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 1.0, 1.0), // m1 in C
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 1.0, 1.0), // carol in c1: Pcc with her account
+        ("connection_room_identification", 1.0, 1.0),
+        ("connection_room_anonymity_set_min", 1.0, 1.0),
+        ("connection_room_anonymity_set_p10", 1.0, 1.0),
+        ("connection_room_anonymity_set_median", 1.0, 1.0),
+        ("connection_room_anonymity_unique_fraction", 1.0, 1.0),
+        ("connection_room_anonymity_entropy_mean", 0.0, 1.0),
+        ("connection_room_degree_of_anonymity_mean", 0.0, 1.0),
     ];
     check(&a, "mimimi", B, Scope::Own, &table);
     let table = [
         ("identity_disclosure", 0.0, 3.0), // a1, b1, a2
-        ("cross_room_recall", 0.0, 1.0),   // a1-a2
+        ("identification", 0.0, 3.0),
+        ("cross_room_recall", 0.0, 1.0), // a1-a2
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 2.0, 3.0), // [2, 2, 2]
         ("anonymity_set_p10", 2.0, 3.0),
@@ -727,11 +810,21 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 1.0), // m2 in A2 names nobody
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 0.0, 1.0), // alice in c1: no item at b
+        ("connection_room_identification", 0.0, 1.0),
+        ("connection_room_anonymity_set_min", 2.0, 1.0), // a has 2 users, none placed in c1
+        ("connection_room_anonymity_set_p10", 2.0, 1.0),
+        ("connection_room_anonymity_set_median", 2.0, 1.0),
+        ("connection_room_anonymity_unique_fraction", 0.0, 1.0),
+        ("connection_room_anonymity_entropy_mean", 1.0, 1.0),
+        ("connection_room_degree_of_anonymity_mean", 0.5, 1.0),
     ];
     check(&a, "mimimi", B, Scope::Foreign, &table);
     let table = [
         ("identity_disclosure", 2.0, 5.0),
+        ("identification", 2.0, 5.0),
         ("cross_room_recall", 1.0, 2.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 2, 2, 2]
@@ -748,7 +841,16 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 1.0, 2.0),
+        ("connection_room_identification", 1.0, 2.0),
+        ("connection_room_anonymity_set_min", 1.0, 2.0), // [1, 2]
+        ("connection_room_anonymity_set_p10", 1.0, 2.0),
+        ("connection_room_anonymity_set_median", 1.0, 2.0),
+        ("connection_room_anonymity_unique_fraction", 1.0, 2.0),
+        ("connection_room_anonymity_entropy_mean", 1.0, 2.0),
+        ("connection_room_degree_of_anonymity_mean", 0.5, 2.0),
     ];
     check(&a, "mimimi", B, Scope::All, &table);
 
@@ -756,6 +858,7 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // everything is disclosed and both same-user pairs are linked; c1 gives the connection.
     let table = [
         ("identity_disclosure", 5.0, 5.0),
+        ("identification", 5.0, 5.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 5.0),
@@ -772,16 +875,26 @@ fn mimimi_only_the_own_provider_names_its_users() {
         ("connection_graph_f1", 2.0, 2.0),
         ("message_attribution", 2.0, 2.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
+        ("connection_room_identity_disclosure", 2.0, 2.0), // both named once pooled
+        ("connection_room_identification", 2.0, 2.0),
+        ("connection_room_anonymity_set_min", 1.0, 2.0),
+        ("connection_room_anonymity_set_p10", 1.0, 2.0),
+        ("connection_room_anonymity_set_median", 1.0, 2.0),
+        ("connection_room_anonymity_unique_fraction", 2.0, 2.0),
+        ("connection_room_anonymity_entropy_mean", 0.0, 2.0),
+        ("connection_room_degree_of_anonymity_mean", 0.0, 2.0),
     ];
     check(&a, "mimimi", "all", Scope::All, &table);
 
     // Attribution at a: a1 via Qa (seen in r1 in fanout_message) -- account alice
     // (queue_registration); b1 via Qb (fanout_welcome, fanout_message in r1) -- account bob
     // (queue_registration); a2 by account alice itself in r2 (app_message). a1-a2 meet at Qa:
-    // fanout_message in r1, fanout_welcome in r2.
+    // fanout_message in r1, fanout_welcome in r2. Only own users are named.
+    assert_eq!(attribution(&a, A, Scope::Foreign), flows(&[]));
     assert_eq!(
-        attribution(&a, A),
+        attribution(&a, A, Scope::Own),
         flows(&[
             ("app_message", 1, 0),
             ("fanout_message", 2, 1),
@@ -792,8 +905,9 @@ fn mimimi_only_the_own_provider_names_its_users() {
     // At b: c1 by account carol in r1 (app_message); c2 via Qc (fanout_message in r2) --
     // account carol (queue_registration); c1-c2 meet at Qc (fanout_welcome in r1,
     // fanout_message in r2).
+    assert_eq!(attribution(&a, B, Scope::Foreign), flows(&[]));
     assert_eq!(
-        attribution(&a, B),
+        attribution(&a, B, Scope::Own),
         flows(&[
             ("app_message", 1, 0),
             ("fanout_message", 1, 1),
@@ -833,14 +947,17 @@ fn mimimi_only_the_own_provider_names_its_users() {
 
 #[test]
 fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
-    // Providers a (alice) and b (carol, dave); r1 and r2 both on hub b. Alice enters both with
-    // her reused last-resort KeyPackage: the same pseudonym X in both rooms. Carol enters both
-    // with last-resort KeyPackages too, but of two sets (Y1, Y2). Dave enters r2 normally.
-    // a observes nothing.
+    // Providers a (alice) and b (carol, dave); r1 and r2 both on hub b. Alice enters both rooms
+    // with one last-resort set (id 1...1): the same pseudonym X in both. Carol enters both with
+    // last-resort KeyPackages too, but of two sets (2...2 and 3...3, pseudonyms Y1, Y2), and
+    // her own provider b links her rooms through her account anyway. Dave enters r2 with a
+    // regular set. a observes nothing.
     let observations = "
-        0 b handshake r1 user_pseudonym=X signature_key=k1 | user_pseudonym=Y1 signature_key=k2
-        1 b handshake r2 user_pseudonym=X signature_key=k3 | user_pseudonym=Y2 signature_key=k4
-                          | user_pseudonym=Z signature_key=k5
+        0 b handshake   r1 user_pseudonym=X signature_key=k1 | user_pseudonym=Y1 signature_key=k2
+        1 b handshake   r2 user_pseudonym=X signature_key=k3 | user_pseudonym=Y2 signature_key=k4
+                           | user_pseudonym=Z signature_key=k5
+        2 b app_message r1 user_pseudonym=Y1 account=carol
+        3 b app_message r2 user_pseudonym=Y2 account=carol
     ";
     let truth = "
         alice@a.example
@@ -857,30 +974,34 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         signature_key k5 dave
     ";
     let memberships = "
-        r1 room alice 1
-        r1 room carol 1
-        r2 room alice 1
-        r2 room carol 1
-        r2 room dave  0
+        r1 room alice 1 1
+        r1 room carol 1 2
+        r2 room alice 1 1
+        r2 room carol 1 3
+        r2 room dave  0 4
     ";
     let mode = mode_of("mimimi", observations, truth, memberships, vec![], vec![]);
     let a = analyze(&run_of(&[A, B], vec![], mode));
 
-    // b: clusters {X, k1, k3}, {Y1, k2}, {Y2, k4}, {Z, k5}; nothing disclosed.
-    // Same-user pairs: a1-a2 linked (X), c1-c2 not. Own = carol, dave; foreign = alice.
-    // Anonymity: b has 2 users (none placed), a has 1: alice's pseudonyms are as good as her
-    // name (size 1 without disclosure). N = 3.
-    // Social: true {ac, ad, cd}, inferred {}. Last resort: a1, a2, c1, c2 (not d2).
+    // b: clusters {X, k1, k3}, C = {Y1, k2, account carol, Y2, k4}, {Z, k5}. c1, c2 disclosed
+    // (own); a1, a2, d2 not. Same-user pairs: a1-a2 linked (X), c1-c2 linked (C).
+    // Own = carol, dave; foreign = alice. N = 3.
+    // Anonymity: a1, a2: a has one user: 1 without disclosure. d2: b has 2 users and carol is
+    // placed in r2: 2 - 1 = 1, identified by elimination. Every size is 1.
+    // Social: true {ac, ad, cd}; inferred {} (one disclosed user per room).
+    // Last resort: a1, a2, c1, c2. Same-set pairs: a1-a2 (set 1), linked. c1-c2 entered with
+    // two sets: linked through carol's account, which is cross-room recall, not reuse.
     let table = [
-        ("identity_disclosure", 0.0, 3.0),
-        ("cross_room_recall", 0.0, 1.0),
-        ("cross_room_precision", 0.0, 0.0),
-        ("anonymity_set_min", 2.0, 3.0),
-        ("anonymity_set_p10", 2.0, 3.0),
-        ("anonymity_set_median", 2.0, 3.0),
-        ("anonymity_unique_fraction", 0.0, 3.0),
-        ("anonymity_entropy_mean", 3.0, 3.0),
-        ("degree_of_anonymity_mean", 3.0 / l3(), 3.0),
+        ("identity_disclosure", 2.0, 3.0), // c1, c2 of c1, c2, d2
+        ("identification", 3.0, 3.0),      // and d2 by elimination
+        ("cross_room_recall", 1.0, 1.0),   // c1-c2
+        ("cross_room_precision", 1.0, 1.0),
+        ("anonymity_set_min", 1.0, 3.0),
+        ("anonymity_set_p10", 1.0, 3.0),
+        ("anonymity_set_median", 1.0, 3.0),
+        ("anonymity_unique_fraction", 3.0, 3.0),
+        ("anonymity_entropy_mean", 0.0, 3.0),
+        ("degree_of_anonymity_mean", 0.0, 3.0),
         ("social_graph_precision", 0.0, 0.0),
         ("social_graph_recall", 0.0, 1.0), // {cd}
         ("social_graph_f1", 0.0, 1.0),
@@ -889,11 +1010,13 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 2.0, 3.0), // c1, c2 of c1, c2, d2
-        ("last_resort_links", 0.0, 1.0), // c1-c2 not linked
+        ("last_resort_pairs", 0.0, 1.0), // c1-c2: two sets
+        ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", B, Scope::Own, &table);
+    check(&a, "mimimi", B, Scope::Own, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 0.0, 2.0),
+        ("identification", 2.0, 2.0), // a1, a2: alice is a's only user, named or not
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 1.0),
         ("anonymity_set_min", 1.0, 2.0),
@@ -910,19 +1033,27 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 2.0, 2.0),
-        ("last_resort_links", 1.0, 1.0), // a1-a2 through X
+        ("last_resort_pairs", 1.0, 1.0), // a1-a2, set 1
+        ("last_resort_links", 1.0, 1.0), // through X
     ];
-    check(&a, "mimimi", B, Scope::Foreign, &table);
+    check(
+        &a,
+        "mimimi",
+        B,
+        Scope::Foreign,
+        &no_connection_rooms(&table),
+    );
     let table = [
-        ("identity_disclosure", 0.0, 5.0),
-        ("cross_room_recall", 1.0, 2.0),
-        ("cross_room_precision", 1.0, 1.0),
-        ("anonymity_set_min", 1.0, 5.0), // [1, 1, 2, 2, 2]
+        ("identity_disclosure", 2.0, 5.0),
+        ("identification", 5.0, 5.0),
+        ("cross_room_recall", 2.0, 2.0),
+        ("cross_room_precision", 2.0, 2.0),
+        ("anonymity_set_min", 1.0, 5.0), // [1, 1, 1, 1, 1]
         ("anonymity_set_p10", 1.0, 5.0),
-        ("anonymity_set_median", 2.0, 5.0),
-        ("anonymity_unique_fraction", 2.0, 5.0),
-        ("anonymity_entropy_mean", 3.0, 5.0),
-        ("degree_of_anonymity_mean", 3.0 / l3(), 5.0),
+        ("anonymity_set_median", 1.0, 5.0),
+        ("anonymity_unique_fraction", 5.0, 5.0),
+        ("anonymity_entropy_mean", 0.0, 5.0),
+        ("degree_of_anonymity_mean", 0.0, 5.0),
         ("social_graph_precision", 0.0, 0.0),
         ("social_graph_recall", 0.0, 3.0),
         ("social_graph_f1", 0.0, 3.0),
@@ -931,13 +1062,15 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 4.0, 5.0),
-        ("last_resort_links", 1.0, 2.0),
+        ("last_resort_pairs", 1.0, 2.0), // a1-a2 of a1-a2, c1-c2
+        ("last_resort_links", 1.0, 1.0),
     ];
-    check(&a, "mimimi", B, Scope::All, &table);
+    check(&a, "mimimi", B, Scope::All, &no_connection_rooms(&table));
     // a saw no room: no membership is in any of its denominators, but the last-resort count is
     // the same for every observer.
     let table = [
         ("identity_disclosure", 0.0, 0.0),
+        ("identification", 0.0, 0.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 0.0, 0.0),
@@ -954,12 +1087,39 @@ fn last_resort_pseudonym_links_two_rooms_at_the_hub() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 4.0, 5.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", A, Scope::All, &table);
-    // The link is X itself, seen in both rooms' handshakes.
-    assert_eq!(attribution(&a, B), flows(&[("handshake", 0, 1)]));
-    assert_eq!(attribution(&a, A), flows(&[]));
+    check(&a, "mimimi", A, Scope::All, &no_connection_rooms(&table));
+    // c1 and c2 (own) by carol's account in each room's app_message, and c1-c2 meet at it;
+    // a1-a2 (foreign) meet at X, seen in both rooms' handshakes.
+    assert_eq!(
+        attribution(&a, B, Scope::Own),
+        flows(&[("app_message", 2, 1)])
+    );
+    assert_eq!(
+        attribution(&a, B, Scope::Foreign),
+        flows(&[("handshake", 0, 1)])
+    );
+    assert!(a.attribution.iter().all(|r| r.observer != A));
+
+    // Without set ids (a run directory older than the key_package_set column) no pair is
+    // known to share a set: the flags alone do not make reuse.
+    let mut run = run_of(
+        &[A, B],
+        vec![],
+        mode_of("mimimi", observations, truth, memberships, vec![], vec![]),
+    );
+    for m in &mut run.modes[0].memberships {
+        m.key_package_set = None;
+    }
+    let a = analyze(&run);
+    let r = a
+        .metrics
+        .iter()
+        .find(|r| r.observer == B && r.scope == Scope::All && r.metric == "last_resort_pairs")
+        .unwrap();
+    assert_eq!((r.value, r.denominator), (Some(0.0), 2.0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -994,6 +1154,7 @@ fn a_provider_with_one_user_gives_no_anonymity() {
     // Social: true {ab, ad, bd}; inferred {} (only alice disclosed).
     let table = [
         ("identity_disclosure", 1.0, 2.0),
+        ("identification", 1.0, 2.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 1.0, 2.0), // [1, 2]
@@ -1010,14 +1171,16 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", A, Scope::Own, &table);
+    check(&a, "mimimi", A, Scope::Own, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 0.0, 1.0), // not disclosed ...
+        ("identification", 1.0, 1.0),      // ... but identified, being
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
-        ("anonymity_set_min", 1.0, 1.0), // ... but alone in its anonymity set
+        ("anonymity_set_min", 1.0, 1.0), // alone in its anonymity set
         ("anonymity_set_p10", 1.0, 1.0),
         ("anonymity_set_median", 1.0, 1.0),
         ("anonymity_unique_fraction", 1.0, 1.0),
@@ -1031,11 +1194,19 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 1.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", A, Scope::Foreign, &table);
+    check(
+        &a,
+        "mimimi",
+        A,
+        Scope::Foreign,
+        &no_connection_rooms(&table),
+    );
     let table = [
         ("identity_disclosure", 1.0, 3.0),
+        ("identification", 2.0, 3.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 1.0, 3.0), // [1, 1, 2]
@@ -1052,10 +1223,198 @@ fn a_provider_with_one_user_gives_no_anonymity() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 3.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", A, Scope::All, &table);
-    assert_eq!(attribution(&a, A), flows(&[("handshake", 1, 0)]));
+    check(&a, "mimimi", A, Scope::All, &no_connection_rooms(&table));
+    // a1, alice's own.
+    assert_eq!(
+        attribution(&a, A, Scope::Own),
+        flows(&[("handshake", 1, 0)])
+    );
+    assert_eq!(attribution(&a, A, Scope::Foreign), flows(&[]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Seen" respects time: a membership counts for an observer only if it saw the room while the
+// membership lasted.
+
+#[test]
+fn a_membership_counts_only_if_the_observer_saw_the_room_while_it_lasted() {
+    // a has alice and bob, b has carol; room r on hub a. Times are seq * 1 ms. Alice is in r
+    // from 0 on; carol from 1 ms to 3 ms (removed); bob joins at 9 ms, after b's last view of
+    // r (the fanout of carol's removal at 4 ms), like judy in the quickstart.
+    let observations = "
+        0 a room_create      r user_id=mimi://a.example/u/alice client_id=Ca
+        1 a handshake        r user_id=mimi://b.example/u/carol client_id=Cc
+        2 b fanout_welcome   r client_id=Cc
+        3 a handshake        r client_id=Cc
+        4 b fanout_handshake r client_id=Cc
+        9 a handshake        r user_id=mimi://a.example/u/bob client_id=Cb
+    ";
+    let truth = "
+        alice@a.example
+        bob@a.example
+        carol@b.example
+        client_id Ca alice
+        client_id Cb bob
+        client_id Cc carol
+    ";
+    let mut mode = mode_of("mimi", observations, truth, "", vec![], vec![]);
+    let span = |user: &str, from_us: u64, to_us: Option<u64>| Membership {
+        from_us,
+        to_us,
+        ..members(&format!("r room {user} 0"))[0].clone()
+    };
+    mode.memberships = vec![
+        span("alice", 0, None),
+        span("carol", 1000, Some(3000)),
+        span("bob", 9000, None),
+    ];
+    let run = run_of(&[A, B], vec![], mode);
+    let a = analyze(&run);
+
+    // b saw r at 2 ms and 4 ms. alice [0, end): seen at 2 ms, no item of hers at b: not
+    // disclosed. carol [1, 3]: seen at 2 ms, disclosed by Cc (own). bob [9, end): b saw r
+    // last at 4 ms: not seen, in no denominator of b.
+    // Foreign = alice, bob; seen: alice. Anonymity: a has 2 users, none placed: [2]; N = 3.
+    // Social: true {ab, ac, bc} over every membership; foreign pairs {ab}; inferred {}.
+    let table = [
+        ("identity_disclosure", 0.0, 1.0), // alice only (bob not seen)
+        ("identification", 0.0, 1.0),
+        ("cross_room_recall", 0.0, 0.0),
+        ("cross_room_precision", 0.0, 0.0),
+        ("anonymity_set_min", 2.0, 1.0),
+        ("anonymity_set_p10", 2.0, 1.0),
+        ("anonymity_set_median", 2.0, 1.0),
+        ("anonymity_unique_fraction", 0.0, 1.0),
+        ("anonymity_entropy_mean", 1.0, 1.0),
+        ("degree_of_anonymity_mean", 1.0 / l3(), 1.0),
+        ("social_graph_precision", 0.0, 0.0),
+        ("social_graph_recall", 0.0, 1.0),
+        ("social_graph_f1", 0.0, 1.0),
+        ("connection_graph_precision", 0.0, 0.0),
+        ("connection_graph_recall", 0.0, 0.0),
+        ("connection_graph_f1", 0.0, 0.0),
+        ("message_attribution", 0.0, 0.0),
+        ("last_resort_rooms", 0.0, 2.0), // alice, bob: every membership, seen or not
+        ("last_resort_pairs", 0.0, 0.0),
+        ("last_resort_links", 0.0, 0.0),
+    ];
+    check(&a, "mimi", B, Scope::Foreign, &no_connection_rooms(&table));
+    let get = |observer: &str, scope: Scope, metric: &str| {
+        let r = a
+            .metrics
+            .iter()
+            .find(|r| r.observer == observer && r.scope == scope && r.metric == metric)
+            .unwrap();
+        (r.numerator.unwrap(), r.denominator)
+    };
+    assert_eq!(get(B, Scope::Own, "identity_disclosure"), (1.0, 1.0)); // carol
+                                                                       // a saw r at 0, 1, 3 and 9 ms: every membership, bob's from its first instant on.
+    assert_eq!(get(A, Scope::Own, "identity_disclosure"), (2.0, 2.0));
+    assert_eq!(get(A, Scope::Foreign, "identity_disclosure"), (1.0, 1.0));
+
+    // Both ends of a span count.
+    let truth_index = TruthIndex::new(&run.modes[0]);
+    let obs_list = observers(&run);
+    let view = ObserverView::new(&obs_list[1], &run.modes[0], &truth_index);
+    let l = &view.linker;
+    assert!(l.saw_room_between("r", 2000, Some(2000)));
+    assert!(l.saw_room_between("r", 4000, None));
+    assert!(!l.saw_room_between("r", 2001, Some(3999)));
+    assert!(!l.saw_room_between("r", 4001, None));
+    assert!(!l.saw_room_between("r", 0, Some(1999)));
+    assert!(!l.saw_room_between("elsewhere", 0, None));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection requests forwarded in clear name both users.
+
+#[test]
+fn a_connection_request_in_clear_is_an_inferred_connection_edge() {
+    // Channel `none`: the own provider forwards the connection-key fetch and the connection
+    // request in clear, so it sees the requester's account with the target's user id. a has
+    // alice and bob, b has carol and dave. Alice connects to carol and to bob; bob asks carol,
+    // who never accepts. A MIMI-style handshake naming alice and dave together in room r is
+    // co-membership, not a connection.
+    let observations = "
+        0 a establishment_key_fetch - user_id=mimi://b.example/u/carol | account=alice
+        1 b establishment_key_fetch - user_id=mimi://b.example/u/carol
+        2 a connection_request      - user_id=mimi://b.example/u/carol | account=alice
+        3 b connection_request      - user_id=mimi://b.example/u/carol
+        4 a connection_request      - user_id=mimi://a.example/u/bob | account=alice
+        5 a connection_request      - user_id=mimi://b.example/u/carol | account=bob
+        6 a handshake               r user_id=mimi://a.example/u/alice | user_id=mimi://b.example/u/dave
+    ";
+    let truth = "
+        alice@a.example
+        bob@a.example
+        carol@b.example
+        dave@b.example
+    ";
+    let mode = mode_of(
+        "no-channel",
+        observations,
+        truth,
+        "",
+        vec![connection("alice", "carol"), connection("alice", "bob")],
+        vec![],
+    );
+    let a = analyze(&run_of(&[A, B], vec![], mode));
+    // a: inferred {ac (o0, o2), ab (o4), bc (o5)}, not ad (o6 is no connection flow);
+    // true {ab, ac}. No memberships: every membership metric is n/a.
+    let table = [
+        ("identity_disclosure", 0.0, 0.0),
+        ("identification", 0.0, 0.0),
+        ("cross_room_recall", 0.0, 0.0),
+        ("cross_room_precision", 0.0, 0.0),
+        ("anonymity_set_min", 0.0, 0.0),
+        ("anonymity_set_p10", 0.0, 0.0),
+        ("anonymity_set_median", 0.0, 0.0),
+        ("anonymity_unique_fraction", 0.0, 0.0),
+        ("anonymity_entropy_mean", 0.0, 0.0),
+        ("degree_of_anonymity_mean", 0.0, 0.0),
+        ("social_graph_precision", 0.0, 0.0),
+        ("social_graph_recall", 0.0, 0.0),
+        ("social_graph_f1", 0.0, 0.0),
+        ("connection_graph_precision", 2.0, 3.0), // bc was only asked for
+        ("connection_graph_recall", 2.0, 2.0),
+        ("connection_graph_f1", 4.0, 5.0),
+        ("message_attribution", 0.0, 0.0),
+        ("last_resort_rooms", 0.0, 0.0),
+        ("last_resort_pairs", 0.0, 0.0),
+        ("last_resort_links", 0.0, 0.0),
+    ];
+    check(
+        &a,
+        "no-channel",
+        A,
+        Scope::All,
+        &no_connection_rooms(&table),
+    );
+    let get = |observer: &str, scope: Scope, metric: &str| {
+        let r = a
+            .metrics
+            .iter()
+            .find(|r| r.observer == observer && r.scope == scope && r.metric == metric)
+            .unwrap();
+        (r.value, r.numerator.unwrap(), r.denominator)
+    };
+    // Own users of a: alice and bob; true {ab}, inferred {ab}.
+    assert_eq!(
+        get(A, Scope::Own, "connection_graph_precision"),
+        (Some(1.0), 1.0, 1.0)
+    );
+    // b sees only carol's user id, from alpha's domain: no pair.
+    assert_eq!(
+        get(B, Scope::All, "connection_graph_precision"),
+        (None, 0.0, 0.0)
+    );
+    assert_eq!(
+        get(B, Scope::All, "connection_graph_recall"),
+        (Some(0.0), 0.0, 2.0)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1133,6 +1492,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
     // Social: true {ac, ae, ce}; inferred {ac}. Connections: true {ac}; inferred {}.
     let table = [
         ("identity_disclosure", 4.0, 4.0),
+        ("identification", 4.0, 4.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 4.0),
@@ -1149,11 +1509,19 @@ fn coalition_pools_observations_and_owns_its_members_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 1.0), // m1: a's fanout joined with b's app_message
         ("last_resort_rooms", 0.0, 4.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", "a+b", Scope::Own, &table);
+    check(
+        &a,
+        "mimimi",
+        "a+b",
+        Scope::Own,
+        &no_connection_rooms(&table),
+    );
     let table = [
         ("identity_disclosure", 0.0, 1.0),
+        ("identification", 0.0, 1.0),
         ("cross_room_recall", 0.0, 0.0),
         ("cross_room_precision", 0.0, 0.0),
         ("anonymity_set_min", 2.0, 1.0),
@@ -1170,11 +1538,19 @@ fn coalition_pools_observations_and_owns_its_members_users() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 1.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", "a+b", Scope::Foreign, &table);
+    check(
+        &a,
+        "mimimi",
+        "a+b",
+        Scope::Foreign,
+        &no_connection_rooms(&table),
+    );
     let table = [
         ("identity_disclosure", 4.0, 5.0),
+        ("identification", 4.0, 5.0),
         ("cross_room_recall", 2.0, 2.0),
         ("cross_room_precision", 2.0, 2.0),
         ("anonymity_set_min", 1.0, 5.0), // [1, 1, 1, 1, 2]
@@ -1191,9 +1567,16 @@ fn coalition_pools_observations_and_owns_its_members_users() {
         ("connection_graph_f1", 0.0, 1.0),
         ("message_attribution", 1.0, 1.0),
         ("last_resort_rooms", 0.0, 5.0),
+        ("last_resort_pairs", 0.0, 2.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", "a+b", Scope::All, &table);
+    check(
+        &a,
+        "mimimi",
+        "a+b",
+        Scope::All,
+        &no_connection_rooms(&table),
+    );
     // a alone: carol is foreign and unnamed (c1 has no item at a; c2 only P2c, in {P2c, m1}).
     let get = |observer: &str, scope: Scope, metric: &str| {
         let r = a
@@ -1201,7 +1584,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
             .iter()
             .find(|r| r.observer == observer && r.scope == scope && r.metric == metric)
             .unwrap();
-        (r.numerator, r.denominator)
+        (r.numerator.unwrap(), r.denominator)
     };
     assert_eq!(get(A, Scope::Foreign, "identity_disclosure"), (0.0, 3.0)); // c1, e1, c2
     assert_eq!(get(A, Scope::Foreign, "message_attribution"), (0.0, 1.0));
@@ -1253,6 +1636,7 @@ fn a_shared_signature_key_makes_a_wrong_link() {
     // Social: true {ac, bc}; inferred {} (only carol disclosed).
     let table = [
         ("identity_disclosure", 2.0, 2.0),
+        ("identification", 2.0, 2.0),
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 1.0), // a1-b2 is not an own pair
         ("anonymity_set_min", 1.0, 2.0),
@@ -1269,11 +1653,13 @@ fn a_shared_signature_key_makes_a_wrong_link() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", B, Scope::Own, &table);
+    check(&a, "mimimi", B, Scope::Own, &no_connection_rooms(&table));
     let table = [
         ("identity_disclosure", 0.0, 2.0),
+        ("identification", 0.0, 2.0),
         ("cross_room_recall", 0.0, 0.0), // alice and bob are in one room each
         ("cross_room_precision", 0.0, 1.0), // a1-b2: two users
         ("anonymity_set_min", 2.0, 2.0),
@@ -1290,11 +1676,19 @@ fn a_shared_signature_key_makes_a_wrong_link() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 2.0),
+        ("last_resort_pairs", 0.0, 0.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", B, Scope::Foreign, &table);
+    check(
+        &a,
+        "mimimi",
+        B,
+        Scope::Foreign,
+        &no_connection_rooms(&table),
+    );
     let table = [
         ("identity_disclosure", 2.0, 4.0),
+        ("identification", 2.0, 4.0),
         ("cross_room_recall", 1.0, 1.0),
         ("cross_room_precision", 1.0, 2.0), // c1-c2 right, a1-b2 wrong
         ("anonymity_set_min", 1.0, 4.0),    // [1, 1, 2, 2]
@@ -1311,11 +1705,17 @@ fn a_shared_signature_key_makes_a_wrong_link() {
         ("connection_graph_f1", 0.0, 0.0),
         ("message_attribution", 0.0, 0.0),
         ("last_resort_rooms", 0.0, 4.0),
+        ("last_resort_pairs", 0.0, 1.0),
         ("last_resort_links", 0.0, 0.0),
     ];
-    check(&a, "mimimi", B, Scope::All, &table);
+    check(&a, "mimimi", B, Scope::All, &no_connection_rooms(&table));
     // c1 and c2 by carol's account in each room's app_message; c1-c2 meet at that account.
-    assert_eq!(attribution(&a, B), flows(&[("app_message", 2, 1)]));
+    assert_eq!(
+        attribution(&a, B, Scope::Own),
+        flows(&[("app_message", 2, 1)])
+    );
+    // The wrong link a1-b2 is of two users: no same-user pair, nothing attributed.
+    assert_eq!(attribution(&a, B, Scope::Foreign), flows(&[]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1327,18 +1727,29 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Hashes of the run directory `write_run` writes.
+const SHA: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+const FF: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+const ZERO: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 fn write_run(dir: &Path) {
     write(
         dir,
         "summary.json",
-        r#"{"scenario": "tiny", "seed": 7, "run": 2,
+        &format!(
+            r#"{{"scenario": "tiny", "seed": 7, "run": 2,
+            "tool_version": "0.1.0",
+            "scenario_sha256": "{SHA}",
+            "parameters": {{"latency_us": 20000, "channel": "relay",
+                            "ablation": {{"no-relay": {{"anonymous_channel": false}}}}}},
             "providers": ["a.example", "b.example"],
-            "coalitions": [{"name": "both", "members": ["a.example", "b.example"]}],
+            "coalitions": [{{"name": "both", "members": ["a.example", "b.example"]}}],
             "mode_order": ["mimi", "mimimi"],
-            "modes": {
-              "mimimi": {"mechanisms": ["pseudonymous_credentials"], "fingerprint": "ff", "events": 3},
-              "mimi": {"mechanisms": [], "fingerprint": "00"}
-            }}"#,
+            "modes": {{
+              "mimimi": {{"mechanisms": ["pseudonymous_credentials"], "fingerprint": "{FF}", "events": 3}},
+              "mimi": {{"mechanisms": [], "fingerprint": "{ZERO}"}}
+            }}}}"#
+        ),
     );
     for mode in ["mimi", "mimimi"] {
         write(
@@ -1361,9 +1772,9 @@ fn write_run(dir: &Path) {
         write(
             dir,
             &format!("{mode}/memberships.csv"),
-            "room,purpose,user,client,from_us,to_us,last_resort\n\
-             r1,room,alice,alice/1,40000,,1\n\
-             c1,connection,alice,alice/1,1000,2000,0\n",
+            "room,purpose,user,client,from_us,to_us,last_resort,key_package_set\n\
+             r1,room,alice,alice/1,40000,,1,00ff00ff00ff00ff\n\
+             c1,connection,alice,alice/1,1000,2000,0,\n",
         );
         write(
             dir,
@@ -1395,6 +1806,13 @@ fn load_reads_a_run_directory() {
     );
     let modes: Vec<_> = run.modes.iter().map(|m| m.mode.as_str()).collect();
     assert_eq!(modes, vec!["mimi", "mimimi"], "modes in mode_order");
+    // Provenance: what the reports show at the top.
+    assert_eq!(run.tool_version.as_deref(), Some("0.1.0"));
+    assert_eq!(run.scenario_sha256.as_deref(), Some(SHA));
+    assert_eq!(run.modes[0].fingerprint.as_deref(), Some(ZERO));
+    assert_eq!(run.modes[1].fingerprint.as_deref(), Some(FF));
+    let params = run.parameters.as_ref().unwrap();
+    assert_eq!(params["latency_us"], 20000);
     assert_eq!(run.modes[1].mechanisms, vec!["pseudonymous_credentials"]);
     let m = &run.modes[0];
     assert_eq!(m.observations.len(), 3);
@@ -1442,6 +1860,7 @@ fn load_reads_a_run_directory() {
                 from_us: 40000,
                 to_us: None,
                 last_resort: true,
+                key_package_set: Some("00ff00ff00ff00ff".to_string()),
             },
             Membership {
                 room: "c1".to_string(),
@@ -1451,6 +1870,7 @@ fn load_reads_a_run_directory() {
                 from_us: 1000,
                 to_us: Some(2000),
                 last_resort: false,
+                key_package_set: None,
             },
         ]
     );
@@ -1462,10 +1882,74 @@ fn load_reads_a_run_directory() {
         m.messages,
         vec![message_at("01e018d4", "r1", "alice", 50000)]
     );
-    // The loaded run can be analysed.
+    // The loaded run can be analysed; its provenance comes along, parameters flattened.
     let a = analyze(&run);
     assert_eq!(a.observers, vec![A, B, "both", "all"]);
+    assert_eq!(
+        a.provenance.fingerprints,
+        vec![
+            ("mimi".to_string(), ZERO.to_string()),
+            ("mimimi".to_string(), FF.to_string())
+        ]
+    );
+    assert_eq!(
+        a.provenance.parameters,
+        Some(vec![
+            (
+                "ablation.no-relay.anonymous_channel".to_string(),
+                "false".to_string()
+            ),
+            ("channel".to_string(), "relay".to_string()),
+            ("latency_us".to_string(), "20000".to_string()),
+        ])
+    );
     assert_eq!(a.metrics.len(), 2 * 4 * 3 * METRICS.len());
+}
+
+/// A summary.json without tool version, scenario hash, parameters or fingerprints (an older
+/// run directory) reads with them absent.
+#[test]
+fn load_reads_a_summary_without_provenance() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path());
+    write(
+        tmp.path(),
+        "summary.json",
+        r#"{"scenario": "tiny", "seed": 7, "run": 2, "providers": ["a.example", "b.example"],
+            "mode_order": ["mimi", "mimimi"],
+            "modes": {"mimimi": {"mechanisms": []}, "mimi": {"mechanisms": []}}}"#,
+    );
+    let run = input::load(tmp.path()).unwrap();
+    assert_eq!(run.tool_version, None);
+    assert_eq!(run.scenario_sha256, None);
+    assert_eq!(run.parameters, None);
+    assert!(run.modes.iter().all(|m| m.fingerprint.is_none()));
+    let a = analyze(&run);
+    assert!(a.provenance.fingerprints.is_empty());
+    assert_eq!(a.provenance.parameters, None);
+}
+
+/// A run directory written before `memberships.csv` had `key_package_set` reads as if no
+/// client had entered with a known set.
+#[test]
+fn load_reads_memberships_without_key_package_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_run(tmp.path());
+    write(
+        tmp.path(),
+        "mimi/memberships.csv",
+        "room,purpose,user,client,from_us,to_us,last_resort\n\
+         r1,room,alice,alice/1,40000,,1\n",
+    );
+    let run = input::load(tmp.path()).unwrap();
+    let m = &run.modes[0].memberships;
+    assert_eq!(m.len(), 1);
+    assert!(m[0].last_resort);
+    assert_eq!(m[0].key_package_set, None);
+    assert_eq!(
+        run.modes[1].memberships[0].key_package_set.as_deref(),
+        Some("00ff00ff00ff00ff")
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1574,12 +2058,39 @@ fn load_errors_name_the_file_and_line() {
     );
 
     write_run(tmp.path());
+    write(
+        tmp.path(),
+        "mimi/memberships.csv",
+        "room,purpose,user,client,from_us,to_us,last_resort,key_package_set\n\
+         r1,room,alice,alice/1,1,,1,00ff\n",
+    );
+    assert_eq!(
+        load_error(tmp.path()),
+        "mimi/memberships.csv line 2: `key_package_set` must be empty or 16 hex digits, not `00ff`"
+    );
+
+    write_run(tmp.path());
     std::fs::remove_file(tmp.path().join("mimimi/messages.csv")).unwrap();
     assert!(load_error(tmp.path()).starts_with("mimimi/messages.csv: "));
 
     write_run(tmp.path());
     write(tmp.path(), "summary.json", r#"{"scenario": "tiny"}"#);
     assert!(load_error(tmp.path()).starts_with("summary.json: missing field"));
+
+    write_run(tmp.path());
+    let path = tmp.path().join("summary.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(SHA, "5e5e")).unwrap();
+    assert_eq!(
+        load_error(tmp.path()),
+        "summary.json: scenario_sha256 `5e5e` is not a SHA-256 in hex (64 hex digits)"
+    );
+    std::fs::write(&path, text.replace(FF, "ff")).unwrap();
+    assert_eq!(
+        load_error(tmp.path()),
+        "summary.json: the fingerprint `ff` of mode `mimimi` is not a SHA-256 in hex (64 hex \
+         digits)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1593,7 +2104,7 @@ fn print_run_directory() {
     let a = analyze(&run);
     for r in &a.metrics {
         println!(
-            "{} {} {} {} {:.4} ({}/{})",
+            "{} {} {} {} {:?} ({:?}/{})",
             r.mode,
             r.observer,
             r.scope.as_str(),

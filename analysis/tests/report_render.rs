@@ -5,7 +5,7 @@
 //! the reports of a larger, realistic analysis there, to look at.
 
 use mimimi_analysis::model::{
-    Analysis, AnonymitySizes, AttributionRow, MetricRow, Scope, ALL_PROVIDERS, METRICS,
+    Analysis, AnonymitySizes, AttributionRow, MetricRow, Provenance, Scope, ALL_PROVIDERS, METRICS,
 };
 use mimimi_analysis::report::{fmt_num, metrics_csv, report_html, report_md};
 
@@ -25,8 +25,8 @@ fn row(mode: &str, observer: &str, scope: Scope, metric: &str, num: f64, den: f6
         observer: observer.to_owned(),
         scope,
         metric: metric.to_owned(),
-        value: if den == 0.0 { 0.0 } else { num / den },
-        numerator: num,
+        value: (den != 0.0).then(|| num / den),
+        numerator: Some(num),
         denominator: den,
     }
 }
@@ -37,8 +37,21 @@ fn count(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: 
         observer: observer.to_owned(),
         scope,
         metric: metric.to_owned(),
-        value,
-        numerator: value,
+        value: Some(value),
+        numerator: Some(value),
+        denominator: n,
+    }
+}
+
+/// An order statistic of `n` samples (n/a when `n` is 0).
+fn order(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: f64) -> MetricRow {
+    MetricRow {
+        mode: mode.to_owned(),
+        observer: observer.to_owned(),
+        scope,
+        metric: metric.to_owned(),
+        value: (n > 0.0).then_some(value),
+        numerator: None,
         denominator: n,
     }
 }
@@ -46,6 +59,7 @@ fn count(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: 
 fn attribution(
     mode: &str,
     observer: &str,
+    scope: Scope,
     flow: &str,
     disclosed: u64,
     linked: u64,
@@ -53,6 +67,7 @@ fn attribution(
     AttributionRow {
         mode: mode.to_owned(),
         observer: observer.to_owned(),
+        scope,
         flow: flow.to_owned(),
         memberships_disclosed: disclosed,
         room_pairs_linked: linked,
@@ -102,48 +117,39 @@ fn small() -> Analysis {
     for (mode, _) in &modes {
         for obs in observers {
             let (idf, crf, cro, att, median) = numbers(mode, obs);
-            metrics.push(row(mode, obs, Scope::Own, "identity_disclosure", 4.0, 4.0));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Foreign,
-                "identity_disclosure",
-                idf.0,
-                idf.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
+            // Identification: what disclosure names, and under mimimi two of alpha.example's
+            // foreign memberships are of a provider with one user.
+            let idn = if (mode.as_str(), obs) == ("mimimi", "alpha.example") {
+                (2.0, 6.0)
+            } else {
+                idf
+            };
+            // Own users: 4 memberships, all named; 2 messages, both attributed. `all` has
+            // every user as its own: nothing foreign.
+            let everything = obs == ALL_PROVIDERS;
+            let (att_foreign, att_own) = if everything {
+                ((0.0, 0.0), att)
+            } else {
+                ((att.0 - 2.0, att.1 - 2.0), (2.0, 2.0))
+            };
+            let mut push = |scope: Scope, metric: &str, (num, den): (f64, f64)| {
+                metrics.push(row(mode, obs, scope, metric, num, den));
+            };
+            push(Scope::Own, "identity_disclosure", (4.0, 4.0));
+            push(Scope::Foreign, "identity_disclosure", idf);
+            push(
                 Scope::All,
                 "identity_disclosure",
-                idf.0 + 4.0,
-                idf.1 + 4.0,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Foreign,
-                "cross_room_recall",
-                crf.0,
-                crf.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::Own,
-                "cross_room_recall",
-                cro.0,
-                cro.1,
-            ));
-            metrics.push(row(
-                mode,
-                obs,
-                Scope::All,
-                "message_attribution",
-                att.0,
-                att.1,
-            ));
-            metrics.push(count(
+                (idf.0 + 4.0, idf.1 + 4.0),
+            );
+            push(Scope::Own, "identification", (4.0, 4.0));
+            push(Scope::Foreign, "identification", idn);
+            push(Scope::Foreign, "cross_room_recall", crf);
+            push(Scope::Own, "cross_room_recall", cro);
+            push(Scope::Foreign, "message_attribution", att_foreign);
+            push(Scope::Own, "message_attribution", att_own);
+            push(Scope::All, "message_attribution", att);
+            metrics.push(order(
                 mode,
                 obs,
                 Scope::All,
@@ -151,23 +157,77 @@ fn small() -> Analysis {
                 median,
                 10.0,
             ));
+            metrics.push(order(
+                mode,
+                obs,
+                Scope::Own,
+                "anonymity_set_median",
+                1.0,
+                4.0,
+            ));
+            metrics.push(order(
+                mode,
+                obs,
+                Scope::Foreign,
+                "anonymity_set_median",
+                median,
+                if everything { 0.0 } else { 6.0 },
+            ));
         }
     }
     Analysis {
         scenario: "quick<start> & co".to_owned(),
         seed: 7,
         run: 0,
+        provenance: Provenance {
+            tool_version: Some("0.1.0".to_owned()),
+            scenario_sha256: Some("5e".repeat(32)),
+            // pseudonyms-only has none recorded.
+            fingerprints: vec![
+                ("mimi".to_owned(), "0a".repeat(32)),
+                ("mimimi".to_owned(), "0b".repeat(32)),
+            ],
+            parameters: Some(vec![
+                ("channel".to_owned(), "relay".to_owned()),
+                ("latency".to_owned(), "20ms".to_owned()),
+                ("seed".to_owned(), "7".to_owned()),
+            ]),
+        },
         modes,
         observers: observers.iter().map(|o| o.to_string()).collect(),
         metrics,
         attribution: vec![
-            attribution("mimi", "alpha.example", "kp_claim", 6, 0),
-            attribution("mimi", "alpha.example", "fanout_message", 0, 3),
-            attribution("mimi", "alpha.example", "room_ack", 0, 0),
-            attribution("mimimi", "alpha.example", "fanout_message", 0, 0),
+            attribution("mimi", "alpha.example", Scope::Own, "kp_upload", 4, 0),
+            attribution("mimi", "alpha.example", Scope::Foreign, "kp_claim", 6, 0),
+            attribution(
+                "mimi",
+                "alpha.example",
+                Scope::Foreign,
+                "fanout_message",
+                0,
+                3,
+            ),
+            attribution("mimi", "alpha.example", Scope::Foreign, "room_ack", 0, 0),
+            attribution(
+                "mimimi",
+                "alpha.example",
+                Scope::Own,
+                "queue_registration",
+                4,
+                2,
+            ),
+            attribution(
+                "mimimi",
+                "alpha.example",
+                Scope::Foreign,
+                "fanout_message",
+                0,
+                0,
+            ),
             attribution(
                 "pseudonyms-only",
                 "beta.example",
+                Scope::Foreign,
                 "queue_registration",
                 1,
                 1,
@@ -200,21 +260,33 @@ fn csv_header_and_rows() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "mode,observer,scope,metric,value,numerator,denominator"
+        "scenario,seed,run,mode,observer,scope,metric,value,numerator,denominator"
     );
     assert_eq!(lines.len(), 1 + a.metrics.len());
-    // Rows in `a.metrics` order.
-    assert_eq!(lines[1], "mimi,alpha.example,own,identity_disclosure,1,4,4");
+    // Rows in `a.metrics` order, each naming its run, so that files concatenate.
+    assert_eq!(
+        lines[1],
+        "quick<start> & co,7,0,mimi,alpha.example,own,identity_disclosure,1,4,4"
+    );
+    assert!(lines[1..]
+        .iter()
+        .all(|l| l.starts_with("quick<start> & co,7,0,")));
     assert!(
-        csv.contains("\nmimimi,alpha.example,foreign,identity_disclosure,0,0,6\n"),
+        csv.contains(",7,0,mimimi,alpha.example,foreign,identity_disclosure,0,0,6\n"),
         "{csv}"
     );
     assert!(
-        csv.contains("\npseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
+        csv.contains(",7,0,pseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
         "{csv}"
     );
+    // An order statistic has no numerator.
     assert!(
-        csv.contains("\npseudonyms-only,alpha.example,all,anonymity_set_median,1.5,1.5,10\n"),
+        csv.contains(",7,0,pseudonyms-only,alpha.example,all,anonymity_set_median,1.5,,10\n"),
+        "{csv}"
+    );
+    // 0/0 is n/a: an empty value, never 0.
+    assert!(
+        csv.contains(",7,0,mimimi,all,foreign,identity_disclosure,,0,0\n"),
         "{csv}"
     );
     assert!(csv.ends_with('\n') && !csv.contains('\r'));
@@ -228,7 +300,7 @@ fn csv_quotes_names_with_commas() {
     let csv = String::from_utf8(metrics_csv(&a)).unwrap();
     assert_eq!(
         csv.lines().nth(1).unwrap(),
-        "mimi,\"a.example,b.example\",own,identity_disclosure,1,4,4"
+        "quick<start> & co,7,0,mimi,\"a.example,b.example\",own,identity_disclosure,1,4,4"
     );
 }
 
@@ -250,28 +322,42 @@ fn markdown_headline() {
         "{md}"
     );
     let header = "| observer \
-        | `mimi` disclosure, foreign | `mimi` recall, foreign | `mimi` recall, own \
-        | `mimimi` disclosure, foreign | `mimimi` recall, foreign | `mimimi` recall, own \
-        | `pseudonyms-only` disclosure, foreign | `pseudonyms-only` recall, foreign | `pseudonyms-only` recall, own |";
+        | `mimi` disclosure | `mimi` identification | `mimi` recall \
+        | `mimimi` disclosure | `mimimi` identification | `mimimi` recall \
+        | `pseudonyms-only` disclosure | `pseudonyms-only` identification | `pseudonyms-only` recall |";
+    let rule = format!("| --- |{}", " ---: |".repeat(9));
+    // One table per scope, foreign first, each under its heading.
     let alpha = "| `alpha.example` \
-        | 1 (6/6) | 1 (3/3) | 1 (2/2) \
-        | 0 (0/6) | 0 (0/3) | 1 (2/2) \
-        | 0.5 (3/6) | 0.333333 (1/3) | 1 (2/2) |";
+        | 1 (6/6) | 1 (6/6) | 1 (3/3) \
+        | 0 (0/6) | 0.333333 (2/6) | 0 (0/3) \
+        | 0.5 (3/6) | 0.5 (3/6) | 0.333333 (1/3) |";
     let beta = "| `beta.example` \
-        | 1 (4/4) | 1 (1/1) | 1 (3/3) \
-        | 0 (0/4) | 0 (0/1) | 1 (3/3) \
-        | 0.25 (1/4) | 1 (1/1) | 1 (3/3) |";
-    let all = "| `all` \
-        | 0 (0/0) | 0 (0/0) | 1 (5/5) \
-        | 0 (0/0) | 0 (0/0) | 1 (5/5) \
-        | 0 (0/0) | 0 (0/0) | 1 (5/5) |";
-    let table = format!(
-        "{header}\n| --- |{}\n{alpha}\n{beta}\n{all}\n",
-        " ---: |".repeat(9)
+        | 1 (4/4) | 1 (4/4) | 1 (1/1) \
+        | 0 (0/4) | 0 (0/4) | 0 (0/1) \
+        | 0.25 (1/4) | 0.25 (1/4) | 1 (1/1) |";
+    // Nothing foreign to measure for `all`: n/a, not 0.
+    let all = format!("| `all` |{}", " n/a (0/0) |".repeat(9));
+    let foreign = format!(
+        "### Scope `foreign`: other providers' users (the draft's goals)\n\n\
+         {header}\n{rule}\n{alpha}\n{beta}\n{all}\n"
     );
-    assert!(md.contains(&table), "{md}");
+    let alpha = "| `alpha.example` |".to_owned() + &" 1 (4/4) | 1 (4/4) | 1 (2/2) |".repeat(3);
+    let beta = "| `beta.example` |".to_owned() + &" 1 (4/4) | 1 (4/4) | 1 (3/3) |".repeat(3);
+    let all = "| `all` |".to_owned() + &" 1 (4/4) | 1 (4/4) | 1 (5/5) |".repeat(3);
+    let own = format!(
+        "### Scope `own`: the observer's own users\n\n\
+         {header}\n{rule}\n{alpha}\n{beta}\n{all}\n"
+    );
     let headline = md.find("## Headline").unwrap();
-    assert!(md[headline..].find(&table).is_some());
+    let effects = md.find("## Mechanism effects").unwrap();
+    let at_foreign = md[headline..effects].find(&foreign).expect(&md);
+    let at_own = md[headline..effects].find(&own).expect(&md);
+    assert!(at_foreign < at_own);
+    // What the numbers hold against, next to them.
+    assert!(md[headline..headline + at_foreign].contains(
+        "What these numbers hold against: the adversary links identical identifier values \
+         only; timing, sizes and device counts are in the logs but unused"
+    ));
 }
 
 #[test]
@@ -302,33 +388,71 @@ fn markdown_sections() {
         ),
         "{md}"
     );
-    assert!(
-        md.contains("|  | all | 1 (10/10) | 0.4 (4/10) | 0.7 (7/10) |  |"),
-        "{md}"
-    );
-    // Mechanism effects against mimi, `all` first.
+    // Per observer: foreign, own and all.
     assert!(
         md.contains(
-            "| `mimimi` | all 7 | `all` | 1 → 1 (±0) | n/a | 1 → 1 (±0) | 1 → 1 (±0) |\n\
-             |  |  | `alpha.example` | 1 → 0.4 (-0.6) | 1 → 0 (-1) | 1 → 3 (+2) | 1 → 0.4 (-0.6) |"
+            "|  | own | 1 (4/4) | 1 (4/4) | 1 (4/4) |  |\n\
+             |  | all | 1 (10/10) | 0.4 (4/10) | 0.7 (7/10) |  |"
         ),
         "{md}"
     );
+    // Mechanism effects against mimi, `all` first, one table per scope.
+    let effects = &md[md.find("## Mechanism effects").unwrap()..md.find("## Leak").unwrap()];
+    let (foreign, own) = effects
+        .split_once("### Scope `own`: the observer's own users")
+        .expect(effects);
     assert!(
-        md.contains("| `pseudonyms-only` | `pseudonymous_credentials` | `all` |"),
+        foreign.contains(
+            "### Scope `foreign`: other providers' users (the draft's goals)\n\n\
+             | mode | mechanisms on | observer | identity disclosure | identification \
+             | cross-room recall | anonymity set median | message attribution |"
+        ),
+        "{effects}"
+    );
+    assert!(
+        foreign.contains(
+            "| `mimimi` | all 7 | `all` | n/a | n/a | n/a | n/a | n/a |\n\
+             |  |  | `alpha.example` | 1 → 0 (-1) | 1 → 0.333333 (-0.666667) | 1 → 0 (-1) \
+             | 1 → 3 (+2) | 1 → 0.25 (-0.75) |"
+        ),
+        "{effects}"
+    );
+    assert!(
+        own.contains(
+            "| `mimimi` | all 7 | `all` | 1 → 1 (±0) | 1 → 1 (±0) | 1 → 1 (±0) | 1 → 1 (±0) \
+             | 1 → 1 (±0) |"
+        ),
+        "{effects}"
+    );
+    assert!(
+        foreign.contains("| `pseudonyms-only` | `pseudonymous_credentials` | `all` |"),
         "{md}"
     );
-    // Leak attribution: non-zero rows only, grouped by mode.
+    // Leak attribution: non-zero rows only, grouped by mode, one table per scope.
+    let leaks = &md[md.find("## Leak attribution").unwrap()..md.find("## Per observer").unwrap()];
+    let (foreign, own) = leaks
+        .split_once("### Scope `own`: the observer's own users")
+        .expect(leaks);
     assert!(
-        md.contains(
+        foreign.contains(
             "| `mimi` | `alpha.example` | `kp_claim` | 6 | 0 |\n\
              |  |  | `fanout_message` | 0 | 3 |\n\
              | `pseudonyms-only` | `beta.example` | `queue_registration` | 1 | 1 |\n"
         ),
-        "{md}"
+        "{leaks}"
+    );
+    assert!(foreign.contains("No flow disclosed a membership or linked a room pair in: `mimimi`."));
+    assert!(
+        own.contains(
+            "| `mimi` | `alpha.example` | `kp_upload` | 4 | 0 |\n\
+             | `mimimi` | `alpha.example` | `queue_registration` | 4 | 2 |\n"
+        ),
+        "{leaks}"
+    );
+    assert!(
+        own.contains("No flow disclosed a membership or linked a room pair in: `pseudonyms-only`.")
     );
     assert!(!md.contains("room_ack"));
-    assert!(md.contains("No flow disclosed a membership or linked a room pair in: `mimimi`."));
     // The `all` observer has no foreign users.
     let all = md.find("### Observer `all`").unwrap();
     assert!(md[all..].contains("scope all only"));
@@ -342,14 +466,22 @@ fn html_is_self_contained_and_escaped() {
     let html = report_html(&a);
     assert!(html.starts_with("<!DOCTYPE html>\n"));
     assert!(html.ends_with("</html>\n"));
-    // 4 headline charts, anonymity charts of alpha.example and all.
-    assert_eq!(html.matches("<svg").count(), 6, "{html}");
-    assert_eq!(html.matches("</svg>").count(), 6);
+    // 6 headline charts, anonymity charts of alpha.example and all.
+    assert_eq!(html.matches("<svg").count(), 8, "{html}");
+    assert_eq!(html.matches("</svg>").count(), 8);
+    // Links only within the page: the table of contents.
+    for link in html.split("href=\"").skip(1) {
+        let target = &link[..link.find('"').unwrap()];
+        assert!(target.starts_with('#'), "{target}");
+        assert!(
+            html.contains(&format!(" id=\"{}\"", &target[1..])),
+            "{target} has no anchor"
+        );
+    }
     for bad in [
         "http://",
         "https://",
         "src=",
-        "href=",
         "@import",
         "url(",
         "<script",
@@ -416,7 +548,7 @@ fn empty_analysis_renders() {
     let a = Analysis::default();
     assert_eq!(
         String::from_utf8(metrics_csv(&a)).unwrap(),
-        "mode,observer,scope,metric,value,numerator,denominator\n"
+        "scenario,seed,run,mode,observer,scope,metric,value,numerator,denominator\n"
     );
     let md = report_md(&a);
     assert!(md.contains("No baseline mode"));
@@ -518,20 +650,24 @@ fn realistic() -> Analysis {
                 let edges = if n == 0.0 { 0.0 } else { 12.0 };
                 let samples = if n == 0.0 { 0.0 } else { 1.0 };
                 for (metric, _) in METRICS {
-                    let r = match *metric {
-                        "identity_disclosure" => row(mode, obs, scope, metric, unique, n),
+                    // Connection rooms: the numbers of the rooms, for rendering.
+                    let base = metric.strip_prefix("connection_room_").unwrap_or(metric);
+                    let r = match base {
+                        "identity_disclosure" | "identification" => {
+                            row(mode, obs, scope, metric, unique, n)
+                        }
                         "cross_room_recall" => row(mode, obs, scope, metric, linked, pairs),
                         "cross_room_precision" => row(mode, obs, scope, metric, linked, linked),
                         "anonymity_set_min" => {
-                            count(mode, obs, scope, metric, stat(set.first()), n)
+                            order(mode, obs, scope, metric, stat(set.first()), n)
                         }
                         "anonymity_set_p10" => {
                             let i = ((n * 0.1).ceil() as usize).max(1) - 1;
-                            count(mode, obs, scope, metric, stat(set.get(i)), n)
+                            order(mode, obs, scope, metric, stat(set.get(i)), n)
                         }
                         "anonymity_set_median" => {
                             let i = set.len().saturating_sub(1) / 2;
-                            count(mode, obs, scope, metric, stat(set.get(i)), n)
+                            order(mode, obs, scope, metric, stat(set.get(i)), n)
                         }
                         "anonymity_unique_fraction" => row(mode, obs, scope, metric, unique, n),
                         "anonymity_entropy_mean" => row(mode, obs, scope, metric, entropy, n),
@@ -551,7 +687,15 @@ fn realistic() -> Analysis {
                             let lr = if mode == "mimi" || n == 0.0 { 0.0 } else { 2.0 };
                             count(mode, obs, scope, metric, lr, n)
                         }
-                        _ => {
+                        "last_resort_pairs" => {
+                            let lr = if mode == "mimi" || pairs == 0.0 {
+                                0.0
+                            } else {
+                                1.0
+                            };
+                            count(mode, obs, scope, metric, lr, pairs)
+                        }
+                        "last_resort_links" => {
                             let lr = if mode == "mimi" || scope == Scope::Foreign {
                                 0.0
                             } else {
@@ -559,6 +703,7 @@ fn realistic() -> Analysis {
                             };
                             count(mode, obs, scope, metric, lr, samples)
                         }
+                        other => panic!("realistic(): no numbers for {other}"),
                     };
                     metrics.push(r);
                 }
@@ -579,7 +724,8 @@ fn realistic() -> Analysis {
                 ],
             };
             for (flow, d, l) in flows {
-                attr.push(attribution(mode, obs, flow, *d, *l));
+                attr.push(attribution(mode, obs, Scope::Foreign, flow, *d, *l));
+                attr.push(attribution(mode, obs, Scope::Own, flow, *d + 1, *l));
             }
         }
     }
@@ -592,6 +738,7 @@ fn realistic() -> Analysis {
         metrics,
         attribution: attr,
         anonymity,
+        provenance: Provenance::default(),
     }
 }
 
@@ -605,8 +752,8 @@ fn realistic_report() {
     }
     let all = md.find("### Observer `all`").unwrap();
     assert!(md[all..].contains("scope all only"));
-    // 4 headline charts and one anonymity chart per observer.
-    assert_eq!(html.matches("<svg").count(), 4 + a.observers.len());
+    // 6 headline charts and one anonymity chart per observer.
+    assert_eq!(html.matches("<svg").count(), 6 + a.observers.len());
     for bad in ["http://", "https://", "@import", "url("] {
         assert!(!html.contains(bad));
     }
@@ -617,4 +764,129 @@ fn realistic_report() {
         std::fs::write(dir.join("report.md"), &md).unwrap();
         std::fs::write(dir.join("metrics.csv"), metrics_csv(&a)).unwrap();
     }
+}
+
+/// A number taken over nothing is n/a in the CSV (an empty cell), in every table and in the
+/// charts, and never 0.
+#[test]
+fn nothing_measured_is_n_a_everywhere() {
+    let mut a = small();
+    // beta.example saw no foreign membership under pseudonyms-only, and no membership at all
+    // for the anonymity set median.
+    for m in a
+        .metrics
+        .iter_mut()
+        .filter(|m| m.mode == "pseudonyms-only" && m.observer == "beta.example")
+    {
+        if m.scope == Scope::Foreign {
+            *m = row(&m.mode, &m.observer, m.scope, &m.metric, 0.0, 0.0);
+        }
+        if m.metric == "anonymity_set_median" {
+            *m = order(&m.mode, &m.observer, m.scope, &m.metric, 0.0, 0.0);
+        }
+    }
+    let csv = String::from_utf8(metrics_csv(&a)).unwrap();
+    assert!(
+        csv.contains(",7,0,pseudonyms-only,beta.example,foreign,identity_disclosure,,0,0\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",7,0,pseudonyms-only,beta.example,all,anonymity_set_median,,,0\n"),
+        "{csv}"
+    );
+    let md = report_md(&a);
+    let beta = "| `beta.example` \
+        | 1 (4/4) | 1 (4/4) | 1 (1/1) \
+        | 0 (0/4) | 0 (0/4) | 0 (0/1) \
+        | n/a (0/0) | n/a (0/0) | n/a (0/0) |";
+    assert!(md.contains(beta), "{md}");
+    // Mechanism effects: from or to n/a is shown without a change.
+    assert!(
+        md.contains("|  |  | `beta.example` | 1 → n/a | 1 → n/a | 1 → n/a | 1 → n/a | 1 → n/a |"),
+        "{md}"
+    );
+    // Per observer: the median over no membership.
+    let beta_section = &md[md.find("### Observer `beta.example`").unwrap()..];
+    assert!(
+        beta_section
+            .contains("|  | own | 1 | 1 | n/a (n=0) |  |\n|  | all | 1 | 2 | n/a (n=0) |  |"),
+        "{md}"
+    );
+    let html = report_html(&a);
+    assert!(html.contains(
+        "<td class=\"num\">n/a<span class=\"frac\"> (0/0)</span></td>\
+         <td class=\"num\">n/a<span class=\"frac\"> (0/0)</span></td>"
+    ));
+    // The headline charts mark the bars they cannot draw.
+    let first = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert!(first.contains(">\nn/a\n</text>"), "{first}");
+    // Nothing here writes a measured 0 for the empty ratios.
+    assert!(!md.contains("| 0 (0/0)"), "{md}");
+}
+
+/// The run's provenance comes first: tool version, scenario file hash, seed, run, every mode's
+/// fingerprint and the parameters; what is not recorded says so.
+#[test]
+fn provenance_at_the_top() {
+    let a = small();
+    let md = report_md(&a);
+    let run = md.find("## Run\n").expect(&md);
+    assert!(run < md.find("## Modes").unwrap());
+    let table = format!(
+        "| field | value |\n| --- | --- |\n\
+         | scenario | `quick<start> & co` |\n\
+         | tool version | `0.1.0` |\n\
+         | scenario file SHA-256 | `{}` |\n\
+         | seed | 7 |\n\
+         | run | 0 |\n\
+         | fingerprint of `mimi` | `{}` |\n\
+         | fingerprint of `mimimi` | `{}` |\n\
+         | fingerprint of `pseudonyms-only` | not recorded |\n",
+        "5e".repeat(32),
+        "0a".repeat(32),
+        "0b".repeat(32)
+    );
+    assert!(md[run..].contains(&table), "{md}");
+    assert!(md[run..].contains(
+        "| parameter | value |\n| --- | --- |\n| `channel` | `relay` |\n| `latency` | `20ms` |\n\
+         | `seed` | `7` |\n"
+    ));
+    let html = report_html(&a);
+    let h1 = html.find("<h1>").unwrap();
+    let run = html.find("<h2 id=\"run\">Run</h2>").expect(&html);
+    assert!(html[run..].contains(&format!("<td><code>{}</code></td>", "0b".repeat(32))));
+    // The table of contents follows the title and links every section, subsections nested.
+    let nav = html.find("<nav class=\"toc\">").unwrap();
+    assert!(h1 < nav && nav < run);
+    let nav = &html[nav..html.find("</nav>").unwrap()];
+    for (id, title) in [
+        ("run", "Run"),
+        ("modes", "Modes"),
+        ("headline", "Headline"),
+        ("mechanism-effects", "Mechanism effects"),
+        ("leak-attribution", "Leak attribution"),
+        ("anonymity-set-distribution", "Anonymity set distribution"),
+        ("per-observer", "Per observer"),
+    ] {
+        assert!(
+            nav.contains(&format!("<li><a href=\"#{id}\">{title}</a>")),
+            "{id}: {nav}"
+        );
+        assert!(html.contains(&format!("<h2 id=\"{id}\">{title}</h2>")));
+    }
+    // Repeated subsection titles get distinct ids.
+    assert!(nav
+        .contains("<ul>\n<li><a href=\"#scope-foreign-other-providers-users-the-draft-s-goals\">"));
+    assert!(nav.contains("href=\"#scope-foreign-other-providers-users-the-draft-s-goals-2\""));
+    assert!(nav.contains(
+        "<li><a href=\"#observer-alpha-example\">Observer <code>alpha.example</code></a></li>"
+    ));
+
+    // Nothing recorded: the report says so rather than leaving a blank.
+    let mut a = small();
+    a.provenance = Provenance::default();
+    let md = report_md(&a);
+    assert!(md.contains("| tool version | not recorded |"));
+    assert!(md.contains("| fingerprint of `mimi` | not recorded |"));
+    assert!(md.contains("The scenario parameters are not recorded in this run directory."));
 }

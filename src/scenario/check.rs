@@ -11,7 +11,7 @@ use super::error::{ScenarioError, Source};
 use super::raw::{RawAction, RawKind, RawScenario, Str, ACTION_KINDS};
 use super::{
     Action, ActionKind, Channel, Coalition, ExpectObserver, Expectation, Mechanisms, Mode, Pos,
-    ProviderSpec, Scenario, UserSpec, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
+    ProviderSpec, Scenario, UserSpec, WhenEmpty, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
     DEFAULT_KEY_PACKAGE_SETS, DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED,
     KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES, MAX_LATENCY_US, MAX_PUBLISH_COUNT, MAX_SEND_COUNT,
     MAX_TIME_US, MIN_LAST_RESORT_REUPLOAD_US, MIN_SEND_EVERY_US,
@@ -246,6 +246,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     Ok(Scenario {
         name,
         file: source.file.to_string(),
+        sha256: String::new(),
         seed,
         latency_us,
         key_packages_per_client,
@@ -424,6 +425,21 @@ impl<'r> Checker<'_, 'r> {
                     );
                 }
             }
+            let when_empty = match &e.when_empty {
+                Some(w) => WhenEmpty::parse(w.get_ref()).unwrap_or_else(|| {
+                    self.report(
+                        w.span(),
+                        format!("unknown when_empty {}", w.get_ref()),
+                        Some(
+                            "use pass (a metric taken over nothing passes) or fail (the \
+                             default: nothing measured fails)"
+                                .into(),
+                        ),
+                    );
+                    WhenEmpty::Fail
+                }),
+                None => WhenEmpty::Fail,
+            };
             out.push(Expectation {
                 pos: self.source.pos(expect.span().start),
                 mode: mode.to_string(),
@@ -437,6 +453,7 @@ impl<'r> Checker<'_, 'r> {
                 min: value(&e.min),
                 max: value(&e.max),
                 equals: value(&e.equals).map(|v| (v, value(&e.tolerance).unwrap_or(1e-9))),
+                when_empty,
                 why: e.why.as_ref().map(|w| w.get_ref().clone()),
             });
         }

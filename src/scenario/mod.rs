@@ -55,6 +55,7 @@ mod raw;
 use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 pub use duration::{format_duration, parse_duration};
 pub use error::ScenarioError;
@@ -97,6 +98,8 @@ pub struct Scenario {
     pub name: String,
     /// The path as given, for messages.
     pub file: String,
+    /// SHA-256 of the scenario text as read (the file's bytes), in lowercase hex.
+    pub sha256: String,
     /// The `seed` key, default 1.
     pub seed: u64,
     /// The `latency` key in microseconds, per hop; default 20ms.
@@ -159,8 +162,34 @@ pub struct Expectation {
     pub max: Option<f64>,
     /// `equals` with its `tolerance` (default 1e-9).
     pub equals: Option<(f64, f64)>,
+    /// What a metric taken over nothing (n/a) gives: `when_empty`, default fail.
+    pub when_empty: WhenEmpty,
     /// Why the bound holds (shown when it fails).
     pub why: Option<String>,
+}
+
+/// The outcome of an expectation whose metric was taken over nothing (n/a): the value is
+/// not measured, so no bound can hold of it, unless the expectation says that nothing to
+/// measure is fine (`when_empty = "pass"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenEmpty {
+    /// Nothing measured fails (the default).
+    #[default]
+    Fail,
+    /// Nothing measured passes.
+    Pass,
+}
+
+impl WhenEmpty {
+    /// Parses a TOML value of `when_empty`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pass" => Some(WhenEmpty::Pass),
+            "fail" => Some(WhenEmpty::Fail),
+            _ => None,
+        }
+    }
 }
 
 impl Expectation {
@@ -171,7 +200,15 @@ impl Expectation {
             && self.equals.is_none_or(|(e, t)| (value - e).abs() <= t)
     }
 
-    /// The bounds as text, e.g. `<= 0` or `== 0.5 ± 0.01`.
+    /// Whether a measured value (`None`: n/a, taken over nothing) passes.
+    pub fn passes(&self, value: Option<f64>) -> bool {
+        match value {
+            Some(v) => self.holds(v),
+            None => self.when_empty == WhenEmpty::Pass,
+        }
+    }
+
+    /// The bounds as text, e.g. `<= 0`, `== 0.5 ± 0.01` or `<= 0 (n/a passes)`.
     pub fn bounds(&self) -> String {
         let mut parts = vec![];
         if let Some(m) = self.min {
@@ -187,7 +224,11 @@ impl Expectation {
                 parts.push(format!("== {e}"));
             }
         }
-        parts.join(" and ")
+        let mut text = parts.join(" and ");
+        if self.when_empty == WhenEmpty::Pass {
+            text.push_str(" (n/a passes)");
+        }
+        text
     }
 }
 
@@ -378,8 +419,11 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, ScenarioError> {
 /// Parses and validates scenario text. `file` is used in messages and, when the scenario
 /// has no `name`, its stem becomes the name. A leading byte order mark is ignored.
 pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let sha256 = hex::encode(Sha256::digest(src.as_bytes()));
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let source = error::Source::new(src, file);
     let raw: raw::RawScenario = toml::from_str(src).map_err(|e| source.toml_error(&e))?;
-    check::build(&raw, &source)
+    let mut s = check::build(&raw, &source)?;
+    s.sha256 = sha256;
+    Ok(s)
 }

@@ -46,6 +46,7 @@ pub(crate) struct RawExpect {
     pub min: Option<Spanned<f64>>,
     pub equals: Option<Spanned<f64>>,
     pub tolerance: Option<Spanned<f64>>,
+    pub when_empty: Option<Str>,
     pub why: Option<Str>,
 }
 

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::content::Index;
-use super::num::{fmt_decimals, is_empty};
+use super::num::fmt_decimals;
 use crate::model::{Analysis, Scope};
 
 /// Mode colours, in mode order (Tableau 10).
@@ -36,6 +36,8 @@ const CHAR_PX: f64 = 7.4;
 const SMALL_CHAR_PX: f64 = 6.6;
 
 const WIDE: u32 = 1040;
+/// Width of a bar chart drawn beside another (the page scales it to its half).
+const HALF: u32 = 760;
 const NARROW: u32 = 540;
 
 fn color(i: usize) -> RGBColor {
@@ -146,8 +148,10 @@ fn finish(svg: String) -> String {
     svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
 }
 
-/// Grouped bars of one metric and scope: x = observers, one bar per mode, y in [0, 1].
-pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
+/// Grouped bars of one metric and scope: x = observers, one bar per mode, y in [0, 1]; `wide`
+/// for a chart on a line of its own, else for one beside another.
+pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope, wide: bool) -> Option<String> {
+    let width = if wide { WIDE } else { HALF };
     let ix = Index::new(a);
     let n_obs = a.observers.len().max(1);
     let n_modes = a.modes.len().max(1);
@@ -161,11 +165,11 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
             .collect(),
         left: y_area + 8,
     };
-    let legend_h = legend.height(WIDE);
+    let legend_h = legend.height(width);
     let height = 330 + legend_h;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDE, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         root.fill(&WHITE).ok()?;
         let (plot, key) = root.split_vertically(height - legend_h);
         let mut chart = ChartBuilder::on(&plot)
@@ -197,7 +201,7 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
 
         let slot = 0.8 / n_modes as f64;
         let gap = slot * 0.12;
-        let plot_px = f64::from(WIDE) - f64::from(y_area as u32) - 24.0;
+        let plot_px = f64::from(width) - f64::from(y_area as u32) - 24.0;
         let bar_px = plot_px * (slot - gap) / n_obs as f64;
         let value_style = font(SMALL_SIZE, &INK).pos(Pos::new(HPos::Center, VPos::Bottom));
         let na_style = font(SMALL_SIZE, &MUTED).pos(Pos::new(HPos::Center, VPos::Bottom));
@@ -210,7 +214,7 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
                     continue;
                 };
                 let fits = |s: &str| bar_px >= SMALL_CHAR_PX * s.chars().count() as f64 + 2.0;
-                if is_empty(row) {
+                let Some(value) = row.value else {
                     if fits("n/a") {
                         chart
                             .plotting_area()
@@ -221,9 +225,9 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
                             .ok()?;
                     }
                     continue;
-                }
-                let v = if row.value.is_finite() {
-                    row.value.clamp(0.0, 1.0)
+                };
+                let v = if value.is_finite() {
+                    value.clamp(0.0, 1.0)
                 } else {
                     0.0
                 };
@@ -242,7 +246,7 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope) -> Option<String> {
                         ))
                         .ok()?;
                 }
-                let label = fmt_decimals(row.value, 2);
+                let label = fmt_decimals(value, 2);
                 if fits(&label) {
                     chart
                         .plotting_area()

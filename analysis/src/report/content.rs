@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::doc::{code, dim, text, Block, Cell, Chart, Figure, Inline, Row, Table, Tone};
-use super::num::{fmt_delta, fmt_num, is_empty, value_parts};
-use crate::model::{Analysis, MetricRow, Scope, ALL_PROVIDERS, METRICS};
+use super::num::{fmt_delta, fmt_num, is_empty, kind, value_parts, NA};
+use crate::model::{Analysis, MetricKind, MetricRow, Scope, ALL_PROVIDERS, METRICS};
 
 /// The MIMIMI mechanisms, in the order the reports list them.
 pub(crate) const MECHANISMS: &[&str] = &[
@@ -20,48 +20,59 @@ pub(crate) const MECHANISMS: &[&str] = &[
 /// The baseline mode's name.
 const BASELINE: &str = "mimi";
 
-/// The headline: (metric, scope, column label).
-pub(crate) const HEADLINE: &[(&str, Scope, &str)] = &[
-    ("identity_disclosure", Scope::Foreign, "disclosure, foreign"),
-    ("cross_room_recall", Scope::Foreign, "recall, foreign"),
-    ("cross_room_recall", Scope::Own, "recall, own"),
+/// The scopes of the headline, the mechanism effects and the leak attribution, one table each,
+/// in this order: the draft's goals are about other providers' users, and what a provider
+/// learns about its own users is shown beside them.
+pub(crate) const TABLE_SCOPES: [Scope; 2] = [Scope::Foreign, Scope::Own];
+
+/// The headline metrics: (metric, column label).
+pub(crate) const HEADLINE: &[(&str, &str)] = &[
+    ("identity_disclosure", "disclosure"),
+    ("identification", "identification"),
+    ("cross_room_recall", "recall"),
 ];
 
-/// The charts of the headline section: (metric, scope).
+/// The charts of the headline section, foreign beside own: (metric, scope).
 pub(crate) const HEADLINE_CHARTS: &[(&str, Scope)] = &[
     ("identity_disclosure", Scope::Foreign),
+    ("identification", Scope::Foreign),
     ("cross_room_recall", Scope::Foreign),
     ("cross_room_recall", Scope::Own),
-    ("message_attribution", Scope::All),
+    ("message_attribution", Scope::Foreign),
+    ("message_attribution", Scope::Own),
 ];
 
-/// Key metrics of the mechanism effects: (metric, scope, column label, lower is better).
-const EFFECTS: &[(&str, Scope, &str, bool)] = &[
-    (
-        "identity_disclosure",
-        Scope::All,
-        "identity disclosure, all",
-        true,
-    ),
-    (
-        "cross_room_recall",
-        Scope::Foreign,
-        "cross-room recall, foreign",
-        true,
-    ),
-    (
-        "anonymity_set_median",
-        Scope::All,
-        "anonymity set median, all",
-        false,
-    ),
-    (
-        "message_attribution",
-        Scope::All,
-        "message attribution, all",
-        true,
-    ),
+/// Key metrics of the mechanism effects: (metric, column label, lower is better).
+const EFFECTS: &[(&str, &str, bool)] = &[
+    ("identity_disclosure", "identity disclosure", true),
+    ("identification", "identification", true),
+    ("cross_room_recall", "cross-room recall", true),
+    ("anonymity_set_median", "anonymity set median", false),
+    ("message_attribution", "message attribution", true),
 ];
+
+/// What the numbers hold against, said next to them.
+pub(crate) const ADVERSARY: &str = "What these numbers hold against: the adversary links \
+     identical identifier values only; timing, sizes and device counts are in the logs but \
+     unused (not scored yet). A 0 here says that no shared identifier value names or links a \
+     user, not that timing, message sizes or device counts could not.";
+
+/// A scope's heading in the reports.
+fn scope_title(scope: Scope) -> Vec<Inline> {
+    match scope {
+        Scope::Foreign => vec![
+            text("Scope "),
+            code("foreign"),
+            text(": other providers' users (the draft's goals)"),
+        ],
+        Scope::Own => vec![
+            text("Scope "),
+            code("own"),
+            text(": the observer's own users"),
+        ],
+        Scope::All => vec![text("Scope "), code("all"), text(": every user")],
+    }
+}
 
 /// Metric rows by (mode, observer, scope, metric); the first row of a key wins.
 pub(crate) struct Index<'a> {
@@ -145,12 +156,14 @@ pub(crate) fn build(a: &Analysis) -> Vec<Block> {
         text(" the users of other providers, "),
         code("all"),
         text(
-            " both. Ratios read value (numerator/denominator). The draft's goals are foreign \
-         identity disclosure 0 and foreign cross-room recall 0 for every observer; what a \
-         provider still learns about its own users is the price of the design, shown here \
-         rather than hidden.",
+            " both; every table is of one scope, named above it. Ratios read value \
+         (numerator/denominator); n/a (0/0) marks a number taken over nothing, which is not \
+         measured and never reads as 0. The draft's goals are foreign identity disclosure 0 and \
+         foreign cross-room recall 0 for every observer; what a provider still learns about its \
+         own users is the price of the design, shown beside them rather than hidden.",
         ),
     ]));
+    run_section(a, &mut out);
     modes_section(a, &mut out);
     headline_section(a, &ix, &mut out);
     effects_section(a, &ix, &mut out);
@@ -196,6 +209,91 @@ fn describe_on(on: &[String]) -> Vec<Inline> {
         v
     } else {
         code_list(on.iter().map(String::as_str))
+    }
+}
+
+/// Where the numbers come from: tool version, scenario file hash, seed, run, each mode's
+/// fingerprint and the scenario parameters, as `summary.json` records them.
+fn run_section(a: &Analysis, out: &mut Vec<Block>) {
+    out.push(Block::Heading(2, vec![text("Run")]));
+    out.push(Block::Para(vec![
+        text("What produced these numbers, as "),
+        code("summary.json"),
+        text(
+            " records it: the same scenario file, tool version, seed and run give the same \
+             fingerprints (SHA-256 of each mode's observation log) and the same report.",
+        ),
+    ]));
+    let p = &a.provenance;
+    let or_not = |v: Option<&str>| match v {
+        Some(v) => vec![code(v)],
+        None => vec![text("not recorded")],
+    };
+    let mut table = Table {
+        header: vec![
+            Cell::text(vec![text("field")]),
+            Cell::text(vec![text("value")]),
+        ],
+        ..Table::default()
+    };
+    let mut field = |name: Vec<Inline>, value: Vec<Inline>| {
+        table.rows.push(Row {
+            cells: vec![Cell::text(name), Cell::text(value)],
+            group_start: false,
+        });
+    };
+    field(vec![text("scenario")], vec![code(a.scenario.as_str())]);
+    field(
+        vec![text("tool version")],
+        or_not(p.tool_version.as_deref()),
+    );
+    field(
+        vec![text("scenario file SHA-256")],
+        or_not(p.scenario_sha256.as_deref()),
+    );
+    field(vec![text("seed")], vec![text(a.seed.to_string())]);
+    field(vec![text("run")], vec![text(a.run.to_string())]);
+    for (mode, _) in &a.modes {
+        let fingerprint = p
+            .fingerprints
+            .iter()
+            .find(|(m, _)| m == mode)
+            .map(|(_, f)| f.as_str());
+        field(
+            vec![text("fingerprint of "), code(mode.as_str())],
+            or_not(fingerprint),
+        );
+    }
+    out.push(Block::Table(table));
+    match &p.parameters {
+        Some(params) if !params.is_empty() => {
+            out.push(Block::Para(vec![text(
+                "The effective scenario parameters:",
+            )]));
+            let mut table = Table {
+                header: vec![
+                    Cell::text(vec![text("parameter")]),
+                    Cell::text(vec![text("value")]),
+                ],
+                ..Table::default()
+            };
+            for (name, value) in params {
+                table.rows.push(Row {
+                    cells: vec![
+                        Cell::text(vec![code(name.as_str())]),
+                        Cell::text(vec![code(value.as_str())]),
+                    ],
+                    group_start: false,
+                });
+            }
+            out.push(Block::Table(table));
+        }
+        Some(_) => out.push(Block::Para(vec![text(
+            "The run records no scenario parameters.",
+        )])),
+        None => out.push(Block::Para(vec![text(
+            "The scenario parameters are not recorded in this run directory.",
+        )])),
     }
 }
 
@@ -266,58 +364,63 @@ fn value_cell(row: Option<&MetricRow>) -> Cell {
 fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
     out.push(Block::Heading(2, vec![text("Headline")]));
     out.push(Block::Para(vec![
-        text("Per observer and mode: disclosure, foreign is the "),
+        text("Per observer and mode, one table per scope: disclosure is "),
         code("identity_disclosure"),
+        text(" (the share of memberships whose member the observer can name); identification is "),
+        code("identification"),
         text(
-            " of other providers' users (the share of their memberships the observer can \
-             name); recall, foreign the ",
+            " (the share it names or narrows to an anonymity set of one user, as the pseudonym \
+             of a provider with one user is); recall is ",
         ),
         code("cross_room_recall"),
         text(
-            " of other providers' users (the share of their same-user room pairs it links); \
-             the draft's goals set both to 0. Recall, own is the cross-room recall of the \
-             observer's own users. A foreign value over 0/0 means the observer saw no foreign \
-             memberships.",
+            " (the share of a user's pairs of rooms it links to one person). The draft's goals \
+             set foreign disclosure and recall to 0; n/a (0/0) means the observer saw no such \
+             membership or pair: nothing was measured.",
         ),
     ]));
-    let mut table = Table {
-        compact: true,
-        ..Table::default()
-    };
-    table.groups.push((Vec::new(), 1));
-    table.header.push(Cell::text(vec![text("observer")]));
-    for (mode, _) in &a.modes {
-        table
-            .groups
-            .push((vec![code(mode.as_str())], HEADLINE.len()));
-        for (_, _, label) in HEADLINE {
-            table.header.push(Cell::num(vec![text(*label)]));
-        }
-    }
-    for obs in &a.observers {
-        let mut cells = vec![Cell::text(vec![code(obs.as_str())])];
+    out.push(Block::Para(vec![text(ADVERSARY)]));
+    for scope in TABLE_SCOPES {
+        out.push(Block::Heading(3, scope_title(scope)));
+        let mut table = Table {
+            compact: true,
+            ..Table::default()
+        };
+        table.groups.push((Vec::new(), 1));
+        table.header.push(Cell::text(vec![text("observer")]));
         for (mode, _) in &a.modes {
-            for (metric, scope, _) in HEADLINE {
-                let row = ix.get(mode, obs, *scope, metric);
-                let tone = match row {
-                    Some(r) if *scope == Scope::Foreign && !is_empty(r) => {
-                        if r.value == 0.0 {
-                            Tone::Good
-                        } else {
-                            Tone::Bad
-                        }
-                    }
-                    _ => Tone::Plain,
-                };
-                cells.push(value_cell(row).tone(tone));
+            table
+                .groups
+                .push((vec![code(mode.as_str())], HEADLINE.len()));
+            for (_, label) in HEADLINE {
+                table.header.push(Cell::num(vec![text(*label)]));
             }
         }
-        table.rows.push(Row {
-            cells,
-            group_start: false,
-        });
+        for obs in &a.observers {
+            let mut cells = vec![Cell::text(vec![code(obs.as_str())])];
+            for (mode, _) in &a.modes {
+                for (metric, _) in HEADLINE {
+                    let row = ix.get(mode, obs, scope, metric);
+                    let tone = match row.and_then(|r| r.value) {
+                        Some(v) if scope == Scope::Foreign => {
+                            if v == 0.0 {
+                                Tone::Good
+                            } else {
+                                Tone::Bad
+                            }
+                        }
+                        _ => Tone::Plain,
+                    };
+                    cells.push(value_cell(row).tone(tone));
+                }
+            }
+            table.rows.push(Row {
+                cells,
+                group_start: false,
+            });
+        }
+        out.push(Block::Table(table));
     }
-    out.push(Block::Table(table));
     let figures = HEADLINE_CHARTS
         .iter()
         .map(|(metric, scope)| Figure {
@@ -333,11 +436,12 @@ fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         .collect();
     out.push(Block::HtmlOnly(vec![
         Block::Para(vec![text(
-            "The charts show the same per observer, one bar per mode, and message attribution \
-             (all users) as a fourth; n/a marks an observer with nothing to measure (0/0).",
+            "The charts show the same per observer, one bar per mode, foreign beside own, with \
+             message attribution (the share of application messages whose sender the observer \
+             names) in both scopes; n/a marks an observer with nothing to measure (0/0).",
         )]),
         Block::Figures {
-            wide: true,
+            wide: false,
             figures,
         },
     ]));
@@ -348,10 +452,15 @@ fn effect_cell(base: Option<&MetricRow>, row: Option<&MetricRow>, lower_is_bette
     let (Some(b), Some(r)) = (base, row) else {
         return Cell::num(vec![text("–")]);
     };
-    if is_empty(b) && is_empty(r) {
-        return Cell::num(vec![text("n/a")]);
-    }
-    let d = r.value - b.value;
+    let (Some(bv), Some(rv)) = (b.value, r.value) else {
+        // Nothing to compare: a change from or to n/a is no change for better or worse.
+        if is_empty(b) && is_empty(r) {
+            return Cell::num(vec![text(NA)]);
+        }
+        let show = |v: Option<f64>| v.map_or_else(|| NA.to_owned(), fmt_num);
+        return Cell::num(vec![text(format!("{} → {}", show(b.value), show(r.value)))]);
+    };
+    let d = rv - bv;
     let tone = if fmt_num(d) == "0" {
         Tone::Plain
     } else if (d < 0.0) == lower_is_better {
@@ -360,7 +469,7 @@ fn effect_cell(base: Option<&MetricRow>, row: Option<&MetricRow>, lower_is_bette
         Tone::Bad
     };
     Cell::num(vec![
-        text(format!("{} → {}", fmt_num(b.value), fmt_num(r.value))),
+        text(format!("{} → {}", fmt_num(bv), fmt_num(rv))),
         dim(format!(" ({})", fmt_delta(d))),
     ])
     .tone(tone)
@@ -389,8 +498,8 @@ fn effects_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         code(base),
         text(
             ": the mechanisms it switches on, and how key metrics move for each observer \
-             (baseline → mode, change). Lower disclosure, recall and attribution and a larger \
-             anonymity set are better.",
+             (baseline → mode, change), one table per scope. Lower disclosure, identification, \
+             recall and attribution and a larger anonymity set are better.",
         ),
     ]));
     // `all` first: it bounds what any set of providers can link.
@@ -406,43 +515,46 @@ fn effects_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
             .filter(|o| *o != ALL_PROVIDERS)
             .map(String::as_str),
     );
-    let mut table = Table {
-        header: vec![
-            Cell::text(vec![text("mode")]),
-            Cell::text(vec![text("mechanisms on")]),
-            Cell::text(vec![text("observer")]),
-        ],
-        compact: true,
-        ..Table::default()
-    };
-    for (_, _, label, _) in EFFECTS {
-        table.header.push(Cell::num(vec![text(*label)]));
-    }
-    for (mode, on) in others {
-        for (i, obs) in observers.iter().enumerate() {
-            let mut cells = if i == 0 {
-                vec![
-                    Cell::text(vec![code(mode.as_str())]),
-                    Cell::text(describe_on(on)),
-                ]
-            } else {
-                vec![Cell::empty(), Cell::empty()]
-            };
-            cells.push(Cell::text(vec![code(*obs)]));
-            for (metric, scope, _, lower) in EFFECTS {
-                cells.push(effect_cell(
-                    ix.get(base, obs, *scope, metric),
-                    ix.get(mode, obs, *scope, metric),
-                    *lower,
-                ));
-            }
-            table.rows.push(Row {
-                cells,
-                group_start: i == 0,
-            });
+    for scope in TABLE_SCOPES {
+        out.push(Block::Heading(3, scope_title(scope)));
+        let mut table = Table {
+            header: vec![
+                Cell::text(vec![text("mode")]),
+                Cell::text(vec![text("mechanisms on")]),
+                Cell::text(vec![text("observer")]),
+            ],
+            compact: true,
+            ..Table::default()
+        };
+        for (_, label, _) in EFFECTS {
+            table.header.push(Cell::num(vec![text(*label)]));
         }
+        for (mode, on) in &others {
+            for (i, obs) in observers.iter().enumerate() {
+                let mut cells = if i == 0 {
+                    vec![
+                        Cell::text(vec![code(mode.as_str())]),
+                        Cell::text(describe_on(on)),
+                    ]
+                } else {
+                    vec![Cell::empty(), Cell::empty()]
+                };
+                cells.push(Cell::text(vec![code(*obs)]));
+                for (metric, _, lower) in EFFECTS {
+                    cells.push(effect_cell(
+                        ix.get(base, obs, scope, metric),
+                        ix.get(mode, obs, scope, metric),
+                        *lower,
+                    ));
+                }
+                table.rows.push(Row {
+                    cells,
+                    group_start: i == 0,
+                });
+            }
+        }
+        out.push(Block::Table(table));
     }
-    out.push(Block::Table(table));
 }
 
 fn attribution_section(a: &Analysis, out: &mut Vec<Block>) {
@@ -451,17 +563,26 @@ fn attribution_section(a: &Analysis, out: &mut Vec<Block>) {
         "Which flow carried the identifiers behind the links: memberships disclosed counts the \
          memberships whose identity disclosure used an item or link from the flow, room pairs \
          linked the cross-room membership pairs whose link used one. A flow listed here is why \
-         the observer's disclosure or cross-room recall in that mode is not zero. The counts \
-         cover every user the observer saw (scope all), so under MIMIMI they also show how a \
-         provider names its own users. One link can use several flows, so the rows of an \
+         the observer's disclosure or cross-room recall in that mode is not zero. One table \
+         per scope: foreign for other providers' users, own for the observer's own users (how \
+         a provider names its own users). One link can use several flows, so the rows of an \
          observer need not add up to its totals; rows with both counts 0 are left out.",
     )]));
+    for scope in TABLE_SCOPES {
+        out.push(Block::Heading(3, scope_title(scope)));
+        attribution_table(a, scope, out);
+    }
+}
+
+/// The leak attribution of one scope: a table, and the modes without any row.
+fn attribution_table(a: &Analysis, scope: Scope, out: &mut Vec<Block>) {
     let pos = |list: &[String], x: &str| list.iter().position(|m| m == x).unwrap_or(list.len());
     let mode_names: Vec<String> = a.modes.iter().map(|(m, _)| m.clone()).collect();
     let mut rows: Vec<(usize, usize, usize)> = a
         .attribution
         .iter()
         .enumerate()
+        .filter(|(_, r)| r.scope == scope)
         .filter(|(_, r)| r.memberships_disclosed > 0 || r.room_pairs_linked > 0)
         .map(|(i, r)| (pos(&mode_names, &r.mode), pos(&a.observers, &r.observer), i))
         .collect();
@@ -589,12 +710,15 @@ fn observers_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
     out.push(Block::Para(vec![
         text("Every metric per observer and mode, for scope "),
         code("foreign"),
-        text(" (other providers' users) and "),
+        text(" (other providers' users), "),
+        code("own"),
+        text(" (the observer's own users) and "),
         code("all"),
         text(
-            " (every user the observer saw). Ratios read value (numerator/denominator); other \
-             metrics are counts, order statistics or means; n=0 marks a number taken over no \
-             samples, – one the analysis did not produce.",
+            " (every user the observer saw). Ratios read value (numerator/denominator), counts \
+             value (of what they were counted among); order statistics and means stand alone. \
+             n/a marks a number taken over nothing (0/0, or n=0 samples): not measured, which \
+             is not 0; – marks one the analysis did not produce.",
         ),
     ]));
     let metrics = metric_names(a);
@@ -603,15 +727,19 @@ fn observers_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
             3,
             vec![text("Observer "), code(obs.as_str())],
         ));
-        let has_foreign = a
-            .metrics
-            .iter()
-            .any(|m| m.observer == *obs && m.scope == Scope::Foreign && !is_empty(m));
+        // Counts are 0 rather than n/a over nothing: they do not show that anything was seen.
+        let has_foreign = a.metrics.iter().any(|m| {
+            m.observer == *obs
+                && m.scope == Scope::Foreign
+                && !is_empty(m)
+                && kind(m) != MetricKind::Count
+        });
         let scopes: &[Scope] = if has_foreign {
-            &[Scope::Foreign, Scope::All]
+            &[Scope::Foreign, Scope::Own, Scope::All]
         } else {
             out.push(Block::Para(vec![text(
-                "This observer saw no memberships of other providers' users: scope all only.",
+                "This observer saw no memberships of other providers' users: scope all only \
+                 (the same as own).",
             )]));
             &[Scope::All]
         };

@@ -1,6 +1,7 @@
 //! The document as one self-contained HTML page: inline CSS, inline SVG charts, no scripts and
 //! no network resources.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::charts;
@@ -35,6 +36,11 @@ figure { margin: 0.8em 0 1.4em; }
 figure svg { display: block; width: 100%; height: auto; border: 1px solid #e1e4ea; }
 figcaption { font-size: 0.95em; font-weight: 600; margin-bottom: 0.3em; }
 .figures.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 0 20px; }
+nav.toc { margin: 0 0 1.2em; padding: 0.4em 1em; background: #f6f7f9; border: 1px solid #e1e4ea; }
+nav.toc .toc-title { font-weight: 600; margin: 0.3em 0; }
+nav.toc ul { margin: 0.2em 0; padding-left: 1.3em; }
+nav.toc a { color: #1d4f91; text-decoration: none; }
+nav.toc a:hover { text-decoration: underline; }
 ";
 
 pub(crate) fn render(a: &Analysis, blocks: &[Block]) -> String {
@@ -51,46 +57,162 @@ pub(crate) fn render(a: &Analysis, blocks: &[Block]) -> String {
     let _ = writeln!(out, "<title>{}</title>", escape(&title));
     let _ = writeln!(out, "<style>\n{STYLE}</style>");
     out.push_str("</head>\n<body>\n<main>\n");
+    let headings = headings(blocks);
+    let mut r = Renderer {
+        out: &mut out,
+        a,
+        headings: &headings,
+        next: 0,
+    };
     for b in blocks {
-        block(&mut out, a, b);
+        r.block(b);
     }
     out.push_str("</main>\n</body>\n</html>\n");
     out
 }
 
-fn block(out: &mut String, a: &Analysis, b: &Block) {
-    match b {
-        Block::Heading(level, content) => {
-            let level = (*level).clamp(1, 6);
-            let _ = writeln!(out, "<h{level}>{}</h{level}>", inlines(content));
-        }
-        Block::Para(content) => {
-            let _ = writeln!(out, "<p>{}</p>", inlines(content));
-        }
-        Block::Table(t) => table(out, t),
-        Block::Figures { wide, figures } => {
-            let class = if *wide {
-                "figures wide"
-            } else {
-                "figures grid"
-            };
-            let _ = writeln!(out, "<div class=\"{class}\">");
-            for f in figures {
-                figure(out, a, f);
+/// A heading of level 2 or 3, with the id it gets in the page.
+struct Heading {
+    level: u8,
+    id: String,
+    content: Vec<Inline>,
+}
+
+/// The headings of levels 2 and 3 in document order, each with a unique id made from its text.
+fn headings(blocks: &[Block]) -> Vec<Heading> {
+    fn walk(blocks: &[Block], out: &mut Vec<Heading>, used: &mut BTreeSet<String>) {
+        for b in blocks {
+            match b {
+                Block::Heading(level @ 2..=3, content) => {
+                    let base = slug(&plain(content));
+                    let mut id = base.clone();
+                    let mut n = 2;
+                    while !used.insert(id.clone()) {
+                        id = format!("{base}-{n}");
+                        n += 1;
+                    }
+                    out.push(Heading {
+                        level: *level,
+                        id,
+                        content: content.clone(),
+                    });
+                }
+                Block::HtmlOnly(inner) => walk(inner, out, used),
+                _ => {}
             }
-            out.push_str("</div>\n");
         }
-        Block::HtmlOnly(blocks) => {
-            for b in blocks {
-                block(out, a, b);
+    }
+    let mut out = Vec::new();
+    walk(blocks, &mut out, &mut BTreeSet::new());
+    out
+}
+
+/// An id from a heading's text: lowercase ASCII letters and digits, runs of anything else as
+/// one `-`.
+fn slug(text: &str) -> String {
+    let mut s = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.is_empty() && !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    let trimmed = s.trim_end_matches('-').len();
+    s.truncate(trimmed);
+    if s.is_empty() {
+        s.push_str("section");
+    }
+    s
+}
+
+/// The table of contents: every section (level 2) with its subsections (level 3), linked.
+fn toc(out: &mut String, headings: &[Heading]) {
+    if headings.is_empty() {
+        return;
+    }
+    out.push_str("<nav class=\"toc\">\n<p class=\"toc-title\">Contents</p>\n<ul>\n");
+    let mut open_sub = false;
+    for (i, h) in headings.iter().enumerate() {
+        let link = format!("<a href=\"#{}\">{}</a>", h.id, inlines(&h.content));
+        if h.level == 3 && i > 0 {
+            if !open_sub {
+                out.push_str("\n<ul>\n");
+                open_sub = true;
+            }
+            let _ = writeln!(out, "<li>{link}</li>");
+            continue;
+        }
+        if open_sub {
+            out.push_str("</ul>\n");
+            open_sub = false;
+        }
+        if i > 0 {
+            out.push_str("</li>\n");
+        }
+        let _ = write!(out, "<li>{link}");
+    }
+    if open_sub {
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</li>\n</ul>\n</nav>\n");
+}
+
+/// Writes blocks, giving headings their ids in document order.
+struct Renderer<'r> {
+    out: &'r mut String,
+    a: &'r Analysis,
+    headings: &'r [Heading],
+    /// The next heading of `headings` to write.
+    next: usize,
+}
+
+impl Renderer<'_> {
+    fn block(&mut self, b: &Block) {
+        let out = &mut *self.out;
+        match b {
+            Block::Heading(1, content) => {
+                let _ = writeln!(out, "<h1>{}</h1>", inlines(content));
+                // The table of contents follows the title.
+                toc(out, self.headings);
+            }
+            Block::Heading(level @ 2..=3, content) => {
+                let id = &self.headings[self.next].id;
+                self.next += 1;
+                let _ = writeln!(out, "<h{level} id=\"{id}\">{}</h{level}>", inlines(content));
+            }
+            Block::Heading(level, content) => {
+                let level = (*level).clamp(1, 6);
+                let _ = writeln!(out, "<h{level}>{}</h{level}>", inlines(content));
+            }
+            Block::Para(content) => {
+                let _ = writeln!(out, "<p>{}</p>", inlines(content));
+            }
+            Block::Table(t) => table(out, t),
+            Block::Figures { wide, figures } => {
+                let class = if *wide {
+                    "figures wide"
+                } else {
+                    "figures grid"
+                };
+                let _ = writeln!(out, "<div class=\"{class}\">");
+                for f in figures {
+                    figure(out, self.a, f, *wide);
+                }
+                out.push_str("</div>\n");
+            }
+            Block::HtmlOnly(blocks) => {
+                for b in blocks {
+                    self.block(b);
+                }
             }
         }
     }
 }
 
-fn figure(out: &mut String, a: &Analysis, f: &Figure) {
+fn figure(out: &mut String, a: &Analysis, f: &Figure, wide: bool) {
     let svg = match &f.chart {
-        Chart::Bars { metric, scope } => charts::bars(a, metric, *scope),
+        Chart::Bars { metric, scope } => charts::bars(a, metric, *scope, wide),
         Chart::AnonymityCdf { observer, scope } => charts::anonymity_cdf(a, observer, *scope),
     };
     out.push_str("<figure>\n");

@@ -1,32 +1,6 @@
 //! Number formatting shared by every renderer.
 
-use crate::model::MetricRow;
-
-/// Metrics of `METRICS` that are ratios (`value = numerator / denominator`).
-const RATIOS: &[&str] = &[
-    "identity_disclosure",
-    "cross_room_recall",
-    "cross_room_precision",
-    "anonymity_unique_fraction",
-    "social_graph_precision",
-    "social_graph_recall",
-    "connection_graph_precision",
-    "connection_graph_recall",
-    "message_attribution",
-];
-
-/// Metrics of `METRICS` that are not ratios (counts, order statistics, means, F1).
-const NOT_RATIOS: &[&str] = &[
-    "anonymity_set_min",
-    "anonymity_set_p10",
-    "anonymity_set_median",
-    "anonymity_entropy_mean",
-    "degree_of_anonymity_mean",
-    "social_graph_f1",
-    "connection_graph_f1",
-    "last_resort_rooms",
-    "last_resort_links",
-];
+use crate::model::{metric_kind, MetricKind, MetricRow};
 
 /// A number with at most `decimals` decimals, trailing zeros trimmed: `1`, `0.5`, `0.333333`.
 /// `-0` is written `0`; non-finite values as `NaN`, `inf`, `-inf`.
@@ -66,37 +40,49 @@ pub(crate) fn fmt_delta(d: f64) -> String {
     }
 }
 
-/// Whether a row is a ratio, to be shown with its `numerator/denominator`.
-pub(crate) fn is_ratio(row: &MetricRow) -> bool {
-    if RATIOS.contains(&row.metric.as_str()) {
-        return true;
+/// The kind of a row's metric; for a metric the analysis does not know, a ratio when its
+/// numbers say so, else a mean.
+pub(crate) fn kind(row: &MetricRow) -> MetricKind {
+    if let Some(k) = metric_kind(&row.metric) {
+        return k;
     }
-    if NOT_RATIOS.contains(&row.metric.as_str()) {
-        return false;
+    match (row.value, row.numerator) {
+        (Some(v), Some(n)) if row.denominator > 0.0 && (n / row.denominator - v).abs() < 1e-9 => {
+            MetricKind::Ratio
+        }
+        (None, Some(_)) => MetricKind::Ratio,
+        _ => MetricKind::Mean,
     }
-    // A metric this report does not know: a ratio when its numbers say so.
-    row.denominator > 0.0
-        && row.numerator != row.value
-        && (row.numerator / row.denominator - row.value).abs() < 1e-9
 }
 
-/// A row's value with what it was taken over: `0.5` and `3/6` for ratios, `2` and `n=0` for other
-/// metrics only when there were no samples.
+/// A row's value with what it was taken over: `0.5` and `3/6` for ratios, `2` and `of 5` for
+/// counts, a mean or order statistic alone; `n/a` with `0/0` or `n=0` when taken over nothing.
 pub(crate) fn value_parts(row: &MetricRow) -> (String, Option<String>) {
-    let value = fmt_num(row.value);
-    if is_ratio(row) {
-        let frac = format!("{}/{}", fmt_num(row.numerator), fmt_num(row.denominator));
-        (value, Some(frac))
-    } else if row.denominator == 0.0 {
-        (value, Some("n=0".to_owned()))
-    } else {
-        (value, None)
+    let k = kind(row);
+    let frac = || {
+        format!(
+            "{}/{}",
+            row.numerator.map_or_else(|| "0".to_owned(), fmt_num),
+            fmt_num(row.denominator)
+        )
+    };
+    match row.value {
+        None if k == MetricKind::Ratio => (NA.to_owned(), Some(frac())),
+        None => (NA.to_owned(), Some("n=0".to_owned())),
+        Some(v) => match k {
+            MetricKind::Ratio => (fmt_num(v), Some(frac())),
+            MetricKind::Count => (fmt_num(v), Some(format!("of {}", fmt_num(row.denominator)))),
+            MetricKind::Mean | MetricKind::OrderStatistic => (fmt_num(v), None),
+        },
     }
 }
 
-/// Whether the row was taken over nothing (its value is 0 by convention, not measured).
+/// How the reports write a value taken over nothing.
+pub(crate) const NA: &str = "n/a";
+
+/// Whether the row was taken over nothing (n/a: not measured, which must not read as 0).
 pub(crate) fn is_empty(row: &MetricRow) -> bool {
-    row.denominator == 0.0
+    row.is_empty()
 }
 
 #[cfg(test)]
