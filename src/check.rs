@@ -154,19 +154,27 @@ pub fn evaluate(s: &Scenario, seed: u64, analysis: &Analysis) -> Vec<Outcome> {
             ExpectObserver::EveryProvider => "every-provider".to_string(),
             ExpectObserver::Named(o) => o.clone(),
         };
+        // The adversary is named when it is not the default, the strongest.
+        let adversary = if e.adversary == mimimi_analysis::adversary::COMBINED {
+            String::new()
+        } else {
+            format!(" adversary {}", e.adversary)
+        };
         let expectation = format!(
-            "{}:{} {} {} {} {} {}",
+            "{}:{} {} {} {} {} {}{}",
             s.file,
             e.pos.line,
             e.mode,
             observer_name,
             e.scope,
             e.metric,
-            e.bounds()
+            e.bounds(),
+            adversary
         );
         for observer in observers(e, s) {
             let row = analysis.metrics.iter().find(|m| {
                 m.mode == e.mode
+                    && m.adversary == e.adversary
                     && m.observer == observer
                     && m.scope.as_str() == e.scope
                     && m.metric == e.metric

@@ -93,6 +93,7 @@ struct Summary<'a> {
     seed: u64,
     run: u64,
     parameters: Parameters<'a>,
+    adversary: &'a mimimi_analysis::adversary::AdversaryOptions,
     providers: Vec<&'a str>,
     coalitions: &'a [Coalition],
     mode_order: Vec<&'a str>,
@@ -124,6 +125,7 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
         scenario_sha256: &scenario.sha256,
         seed,
         run,
+        adversary: &scenario.adversary,
         parameters: Parameters {
             latency_us: scenario.latency_us,
             key_packages: scenario.key_packages_per_client,
@@ -265,7 +267,13 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The files a run writes at the top of its directory.
-pub const RUN_FILES: [&str; 4] = ["summary.json", "metrics.csv", "report.md", "report.html"];
+pub const RUN_FILES: [&str; 5] = [
+    "summary.json",
+    "metrics.csv",
+    "curves.csv",
+    "report.md",
+    "report.html",
+];
 /// The files a run writes in each mode's directory.
 pub const MODE_FILES: [&str; 5] = [
     "observations.csv",
@@ -625,6 +633,10 @@ pub fn write_reports(dir: &Path) -> Result<mimimi_analysis::model::Analysis, Out
         &mimimi_analysis::report::metrics_csv(&analysis),
     )?;
     write_atomic(
+        &dir.join("curves.csv"),
+        &mimimi_analysis::report::curves_csv(&analysis),
+    )?;
+    write_atomic(
         &dir.join("report.md"),
         mimimi_analysis::report::report_md(&analysis).as_bytes(),
     )?;
@@ -643,28 +655,26 @@ pub fn write_reports(dir: &Path) -> Result<mimimi_analysis::model::Analysis, Out
     Ok(analysis)
 }
 
-/// The metrics as nested JSON: mode -> observer -> scope -> metric -> value, `null` for a
+/// The metrics as nested JSON: mode -> adversary -> observer -> scope -> metric -> value, `null` for a
 /// metric taken over nothing (n/a).
 fn metrics_json(a: &mimimi_analysis::model::Analysis) -> serde_json::Value {
-    let mut root = serde_json::Map::new();
+    fn child<'v>(parent: &'v mut serde_json::Value, key: &str) -> &'v mut serde_json::Value {
+        parent
+            .as_object_mut()
+            .expect("objects only")
+            .entry(key.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()))
+    }
+    let mut root = serde_json::Value::Object(Default::default());
     for m in &a.metrics {
-        let mode = root
-            .entry(m.mode.clone())
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
-        let observer = mode
-            .as_object_mut()
-            .expect("objects only")
-            .entry(m.observer.clone())
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
-        let scope = observer
-            .as_object_mut()
-            .expect("objects only")
-            .entry(m.scope.as_str())
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        let scope = child(
+            child(child(child(&mut root, &m.mode), &m.adversary), &m.observer),
+            m.scope.as_str(),
+        );
         scope
             .as_object_mut()
             .expect("objects only")
             .insert(m.metric.clone(), serde_json::json!(m.value));
     }
-    serde_json::Value::Object(root)
+    root
 }

@@ -199,18 +199,22 @@ fn report_recomputes_what_run_wrote() {
     assert_eq!(std::fs::read(dir.join("report.html")).unwrap(), html);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["metrics"]["mimimi"]["alpha.example"]["all"]["last_resort_links"].is_number());
+    assert!(
+        summary["metrics"]["mimimi"]["combined"]["alpha.example"]["all"]["last_resort_links"]
+            .is_number()
+    );
     // `all` has no foreign users: its foreign ratios are n/a, null in JSON and an empty value
     // in metrics.csv, never 0.
-    let foreign = &summary["metrics"]["mimimi"]["all"]["foreign"];
+    let foreign = &summary["metrics"]["mimimi"]["combined"]["all"]["foreign"];
     assert!(foreign["identity_disclosure"].is_null(), "{foreign}");
     assert!(
-        summary["metrics"]["mimimi"]["alpha.example"]["foreign"]["identity_disclosure"].is_number()
+        summary["metrics"]["mimimi"]["combined"]["alpha.example"]["foreign"]["identity_disclosure"]
+            .is_number()
     );
     let csv = String::from_utf8(before).unwrap();
     assert!(
         csv.lines()
-            .any(|l| l == "last-resort,11,0,mimimi,all,foreign,identity_disclosure,,0,0"),
+            .any(|l| l == "last-resort,11,0,mimimi,all,combined,foreign,identity_disclosure,,0,0"),
         "{csv}"
     );
     // The top of the reports names what produced them: each mode's fingerprint as summary.json

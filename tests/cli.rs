@@ -127,7 +127,7 @@ fn same_seed_gives_identical_files_in_two_processes() {
             );
         }
     }
-    assert!(stdout.contains("the adversary links identical identifier values only"));
+    assert!(stdout.contains("strongest adversary the tool builds, combined"));
     assert!(stdout.contains(&format!("report: {}", c.join("report.html").display())));
 }
 

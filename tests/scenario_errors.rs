@@ -1307,3 +1307,65 @@ fn expect_when_empty() {
     );
     assert_hint(&e, "use pass");
 }
+
+/// `[[expect]]` names an adversary (default `combined`, the strongest); an unknown one is an
+/// error at the value, with the adversaries in the hint.
+#[test]
+fn expect_adversary() {
+    let expect = |extra: &str| {
+        format!(
+            "{BASE}{LUNCH}[[expect]]\nmode = \"mimimi\"\nobserver = \"all\"\nscope = \"foreign\"\n\
+             metric = \"identity_disclosure\"\nmax = 0.0\n{extra}"
+        )
+    };
+    let adversary = |extra: &str| {
+        parse_str(&expect(extra), "t.toml").unwrap().expectations[0]
+            .adversary
+            .clone()
+    };
+    assert_eq!(adversary(""), "combined");
+    assert_eq!(adversary("adversary = \"identifier\"\n"), "identifier");
+    assert_eq!(adversary("adversary = \"timing\"\n"), "timing");
+    let e = assert_err(
+        &expect("adversary = \"size\"\n"),
+        B + 6 + 7,
+        13,
+        "unknown adversary size",
+    );
+    assert_hint(&e, "identifier, fingerprint, timing, combined");
+}
+
+/// The `[adversary]` table: defaults, values, and positioned errors for values out of range.
+#[test]
+fn adversary_table() {
+    let top = |table: &str| format!("[adversary]\n{table}{BASE}{LUNCH}");
+    let defaults = parse_str(&with(LUNCH), "t.toml").unwrap().adversary;
+    assert!(!defaults.directory);
+    assert_eq!(defaults.fingerprint_max_class, 2);
+    assert_eq!(defaults.timing_window_us, 250_000);
+    let set = parse_str(
+        &top("directory = true\nfingerprint_max_class = 5\ntiming_window = \"1s\"\n"),
+        "t.toml",
+    )
+    .unwrap()
+    .adversary;
+    assert!(set.directory);
+    assert_eq!(set.fingerprint_max_class, 5);
+    assert_eq!(set.timing_window_us, 1_000_000);
+    let e = assert_err(
+        &top("fingerprint_max_class = 0\n"),
+        2,
+        25,
+        "fingerprint_max_class must be between 1 and 1000, got 0",
+    );
+    assert_hint(&e, "the default is 2");
+    let e = assert_err(
+        &top("timing_window = \"0s\"\n"),
+        2,
+        17,
+        "timing_window must be longer than 0s",
+    );
+    assert_hint(&e, "the default is \"250ms\"");
+    let e = assert_err(&top("windows = 3\n"), 2, 1, "unknown key `windows`");
+    assert_hint(&e, "directory, fingerprint_max_class, timing_window");
+}

@@ -77,6 +77,8 @@ struct Summary {
     scenario_sha256: Option<String>,
     #[serde(default)]
     parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    adversary: crate::adversary::AdversaryOptions,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +145,7 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         tool_version: summary.tool_version,
         scenario_sha256: summary.scenario_sha256,
         parameters: summary.parameters,
+        adversary: summary.adversary,
     })
 }
 

@@ -6,10 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::adversary::{Adversary, AdversaryOptions, ADVERSARIES, IDENTIFIER};
+use crate::fingerprint;
 use crate::linking::{FlowId, Linker, NodeId, REAL_KINDS};
 use crate::model::{
-    Analysis, AnonymitySizes, AttributionRow, MetricRow, ModeData, Provenance, RunData, Scope,
-    ALL_PROVIDERS, METRICS,
+    Analysis, AnonymitySizes, AttributionRow, CurvePoint, MetricRow, ModeData, Observation,
+    Provenance, RunData, Scope, ALL_PROVIDERS, METRICS,
 };
 
 /// Flows whose observations can name both ends of a connection: plain MIMI connection consent
@@ -172,15 +174,40 @@ pub struct ObserverView<'a> {
     pub memberships: Vec<SeenMembership>,
     /// User-level cluster -> users a real identifier in it names.
     pub named: BTreeMap<NodeId, BTreeSet<String>>,
+    /// (user, room) -> the number of the member's domain's users consistent with the
+    /// fingerprint it showed in that room, for an adversary with a directory.
+    pub consistent: BTreeMap<(String, String), u64>,
 }
 
 impl<'a> ObserverView<'a> {
+    /// The identifier adversary's view.
     pub fn new(observer: &'a Observer, mode: &'a ModeData, truth: &'a TruthIndex) -> Self {
-        let linker = Linker::build(
-            mode.observations
-                .iter()
-                .filter(|o| observer.pools(&o.observer)),
-        );
+        let identifier = Adversary::new(IDENTIFIER, &AdversaryOptions::default(), mode);
+        Self::with_adversary(observer, mode, truth, &identifier)
+    }
+
+    /// The view of `adversary`: the observer's observations and the links the adversary adds.
+    pub fn with_adversary(
+        observer: &'a Observer,
+        mode: &'a ModeData,
+        truth: &'a TruthIndex,
+        adversary: &Adversary,
+    ) -> Self {
+        let pooled: Vec<&Observation> = mode
+            .observations
+            .iter()
+            .filter(|o| observer.pools(&o.observer))
+            .collect();
+        let derived = adversary.links(&pooled);
+        let linker = Linker::build(pooled.iter().copied().chain(derived.iter()));
+        // With a directory, what each (room, user handle) fingerprint leaves possible.
+        let handle_fingerprints = match &adversary.directory {
+            Some(dir) => fingerprint::fingerprints(&pooled)
+                .into_iter()
+                .map(|(key, f)| (key, fingerprint::consistent_users(dir, &f) as u64))
+                .collect(),
+            None => BTreeMap::new(),
+        };
         let mut named: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
         for n in 0..linker.len() {
             let (kind, value) = linker.key(n);
@@ -231,6 +258,7 @@ impl<'a> ObserverView<'a> {
                 }
             }
         }
+        let mut consistent = BTreeMap::new();
         let memberships = distinct
             .into_iter()
             .map(|((user, room), rows)| {
@@ -251,6 +279,19 @@ impl<'a> ObserverView<'a> {
                 let seen = spans
                     .iter()
                     .any(|&(from, to)| linker.saw_room_between(&room, from, to));
+                // The fewest users any of the member's handles in the room is consistent with.
+                if let Some(n) = items
+                    .iter()
+                    .filter_map(|&n| {
+                        let (kind, value) = linker.key(n);
+                        handle_fingerprints
+                            .get(&(room.clone(), (kind.to_string(), value.to_string())))
+                            .copied()
+                    })
+                    .min()
+                {
+                    consistent.insert((user.clone(), room.clone()), n);
+                }
                 SeenMembership {
                     seen,
                     user,
@@ -272,6 +313,7 @@ impl<'a> ObserverView<'a> {
             linker,
             memberships,
             named,
+            consistent,
         }
     }
 
@@ -497,7 +539,12 @@ impl<'a> ObserverView<'a> {
                 };
                 let users = self.truth.users_per_provider.get(p).copied().unwrap_or(0);
                 let placed = disclosed_in_room.get(&(&m.room, p)).copied().unwrap_or(0);
-                (m, users.saturating_sub(placed).max(1) as u64)
+                let size = users.saturating_sub(placed).max(1) as u64;
+                // A directory narrows the set to the users consistent with the fingerprint.
+                match self.consistent.get(&(m.user.clone(), m.room.clone())) {
+                    Some(&c) => (m, size.min(c.max(1))),
+                    None => (m, size),
+                }
             })
             .collect()
     }
@@ -765,42 +812,143 @@ pub fn analyze(run: &RunData) -> Analysis {
         },
         ..Analysis::default()
     };
+    out.adversaries = ADVERSARIES.iter().map(|(a, _)| a.to_string()).collect();
+    out.curves = curves(run);
+    out.adversary_options = run.adversary.clone();
     for mode in &run.modes {
         let truth = TruthIndex::new(mode);
+        let adversaries: Vec<Adversary> = ADVERSARIES
+            .iter()
+            .map(|(name, _)| Adversary::new(name, &run.adversary, mode))
+            .collect();
         for observer in &observers {
-            let view = ObserverView::new(observer, mode, &truth);
-            for scope in Scope::ALL {
-                let (rows, sizes) = view.metrics(scope);
-                out.metrics
-                    .extend(rows.into_iter().map(|(metric, r)| MetricRow {
-                        mode: mode.mode.clone(),
-                        observer: observer.name.clone(),
-                        scope,
-                        metric: metric.to_string(),
-                        value: r.value,
-                        numerator: r.numerator,
-                        denominator: r.denominator,
-                    }));
-                out.anonymity.push(AnonymitySizes {
-                    mode: mode.mode.clone(),
-                    observer: observer.name.clone(),
-                    scope,
-                    sizes,
-                });
-            }
-            out.attribution
-                .extend(view.attribution().into_iter().filter_map(
-                    |((scope, flow), (disclosed, linked))| {
-                        (disclosed > 0 || linked > 0).then(|| AttributionRow {
+            for (i, adversary) in adversaries.iter().enumerate() {
+                let view = ObserverView::with_adversary(observer, mode, &truth, adversary);
+                // The strongest adversary, last, also gives the anonymity set sizes and the
+                // leak attribution.
+                let strongest = i + 1 == adversaries.len();
+                for scope in Scope::ALL {
+                    let (rows, sizes) = view.metrics(scope);
+                    out.metrics
+                        .extend(rows.into_iter().map(|(metric, r)| MetricRow {
+                            mode: mode.mode.clone(),
+                            observer: observer.name.clone(),
+                            adversary: adversary.name.to_string(),
+                            scope,
+                            metric: metric.to_string(),
+                            value: r.value,
+                            numerator: r.numerator,
+                            denominator: r.denominator,
+                        }));
+                    if strongest {
+                        out.anonymity.push(AnonymitySizes {
                             mode: mode.mode.clone(),
                             observer: observer.name.clone(),
                             scope,
-                            flow,
-                            memberships_disclosed: disclosed,
-                            room_pairs_linked: linked,
-                        })
-                    },
-                ));
+                            sizes,
+                        });
+                    }
+                }
+                if !strongest {
+                    continue;
+                }
+                out.attribution
+                    .extend(view.attribution().into_iter().filter_map(
+                        |((scope, flow), (disclosed, linked))| {
+                            (disclosed > 0 || linked > 0).then(|| AttributionRow {
+                                mode: mode.mode.clone(),
+                                observer: observer.name.clone(),
+                                scope,
+                                flow,
+                                memberships_disclosed: disclosed,
+                                room_pairs_linked: linked,
+                            })
+                        },
+                    ));
+            }
+        }
+    }
+    out
+}
+
+/// The thresholds a curve visits: the fingerprint's rarity threshold, and the timing window.
+pub const FINGERPRINT_CLASSES: &[u64] = &[1, 2, 3, 4, 6, 8];
+/// Timing windows of the curve, in microseconds.
+pub const TIMING_WINDOWS_US: &[u64] = &[
+    50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 400_000, 500_000, 1_000_000,
+];
+
+/// Precision–recall curves (with identification beside them) of the adversaries with a
+/// threshold, over
+/// [`FINGERPRINT_CLASSES`] and [`TIMING_WINDOWS_US`] (plus the run's own operating point, if it
+/// is not among them), for every mode and observer, in the foreign scope.
+pub fn curves(run: &RunData) -> Vec<CurvePoint> {
+    use crate::adversary::{FINGERPRINT, TIMING};
+    let observers = observers(run);
+    let mut out = Vec::new();
+    let with = |mut values: Vec<u64>, own: u64| {
+        if !values.contains(&own) {
+            values.push(own);
+            values.sort_unstable();
+        }
+        values
+    };
+    let sweeps: [(&'static str, &'static str, Vec<u64>); 2] = [
+        (
+            FINGERPRINT,
+            "fingerprint_max_class",
+            with(
+                FINGERPRINT_CLASSES.to_vec(),
+                run.adversary.fingerprint_max_class as u64,
+            ),
+        ),
+        (
+            TIMING,
+            "timing_window_us",
+            with(TIMING_WINDOWS_US.to_vec(), run.adversary.timing_window_us),
+        ),
+    ];
+    for mode in &run.modes {
+        let truth = TruthIndex::new(mode);
+        for (name, parameter, values) in &sweeps {
+            for &threshold in values {
+                let mut options = run.adversary.clone();
+                let operating = match *parameter {
+                    "fingerprint_max_class" => {
+                        let own = options.fingerprint_max_class as u64 == threshold;
+                        options.fingerprint_max_class = threshold as usize;
+                        own
+                    }
+                    _ => {
+                        let own = options.timing_window_us == threshold;
+                        options.timing_window_us = threshold;
+                        own
+                    }
+                };
+                let adversary = Adversary::new(name, &options, mode);
+                for observer in &observers {
+                    let view = ObserverView::with_adversary(observer, mode, &truth, &adversary);
+                    let (rows, _) = view.metrics(Scope::Foreign);
+                    let get = |metric: &str| {
+                        rows.iter()
+                            .find(|(m, _)| *m == metric)
+                            .map(|(_, r)| (r.numerator.unwrap_or(0.0), r.denominator))
+                            .unwrap_or((0.0, 0.0))
+                    };
+                    out.push(CurvePoint {
+                        mode: mode.mode.clone(),
+                        observer: observer.name.clone(),
+                        adversary: name.to_string(),
+                        parameter: parameter.to_string(),
+                        threshold,
+                        operating,
+                        cross_room_recall: get("cross_room_recall"),
+                        cross_room_precision: get("cross_room_precision"),
+                        identification: get("identification"),
+                        connection_room_identification: get("connection_room_identification"),
+                    });
+                }
+            }
         }
     }
     out

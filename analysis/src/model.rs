@@ -111,6 +111,8 @@ pub struct RunData {
     pub scenario_sha256: Option<String>,
     /// The effective scenario parameters, if recorded.
     pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The adversary options (`summary.json`'s `adversary`; defaults when absent).
+    pub adversary: crate::adversary::AdversaryOptions,
 }
 
 /// Where the numbers of an analysis come from, for the top of the reports.
@@ -171,6 +173,9 @@ pub enum MetricKind {
 pub struct MetricRow {
     pub mode: String,
     pub observer: String,
+    /// The adversary that produced the number (one of
+    /// [`ADVERSARIES`](crate::adversary::ADVERSARIES)).
+    pub adversary: String,
     pub scope: Scope,
     pub metric: String,
     /// `None`: n/a, the metric was taken over nothing.
@@ -201,6 +206,26 @@ pub struct AttributionRow {
     pub room_pairs_linked: u64,
 }
 
+/// One point of an adversary's precision–recall curve: its foreign cross-room recall and
+/// precision, and its foreign identification of room and connection-room memberships, for one
+/// mode and observer at one value of its threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub mode: String,
+    pub observer: String,
+    pub adversary: String,
+    /// The option varied (`fingerprint_max_class`, `timing_window_us`).
+    pub parameter: String,
+    pub threshold: u64,
+    /// Whether this threshold is the run's operating point (its options).
+    pub operating: bool,
+    /// (numerator, denominator) of the foreign-scope ratios.
+    pub cross_room_recall: (f64, f64),
+    pub cross_room_precision: (f64, f64),
+    pub identification: (f64, f64),
+    pub connection_room_identification: (f64, f64),
+}
+
 /// The anonymity set sizes behind the anonymity metrics, for the distribution chart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnonymitySizes {
@@ -226,6 +251,21 @@ pub struct Analysis {
     pub anonymity: Vec<AnonymitySizes>,
     /// Tool version, scenario file hash, fingerprints and parameters of the run.
     pub provenance: Provenance,
+    /// The adversaries of `metrics`, weakest first; the last (`combined`, the strongest) also
+    /// gives `attribution` and `anonymity`, and the reports lead with it. Empty in an analysis
+    /// built by hand: then every row counts as the strongest.
+    pub adversaries: Vec<String>,
+    /// The options the scenario set for them.
+    pub adversary_options: crate::adversary::AdversaryOptions,
+    /// Precision–recall curves of the adversaries with a threshold.
+    pub curves: Vec<CurvePoint>,
+}
+
+impl Analysis {
+    /// The adversary the reports lead with: the strongest, last of `adversaries`.
+    pub fn strongest(&self) -> Option<&str> {
+        self.adversaries.last().map(String::as_str)
+    }
 }
 
 /// Metric names, in report order, with a one-line meaning.

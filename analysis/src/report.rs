@@ -34,6 +34,7 @@ pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
             &run,
             &m.mode,
             &m.observer,
+            &m.adversary,
             m.scope.as_str(),
             &m.metric,
             &v,
@@ -45,13 +46,75 @@ pub fn metrics_csv(a: &Analysis) -> Vec<u8> {
     w.into_inner().expect("flushing CSV to memory cannot fail")
 }
 
-/// The columns of `metrics.csv`.
-pub const METRICS_CSV_HEADER: [&str; 10] = [
+/// `curves.csv`: the adversaries' precision–recall curves over their thresholds, one row per
+/// (mode, observer, adversary, threshold, metric), foreign scope; `operating` is 1 on the
+/// run's own threshold. An n/a value is an empty cell.
+pub fn curves_csv(a: &Analysis) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CURVES_CSV_HEADER)
+        .expect("writing CSV to memory cannot fail");
+    let (seed, run) = (a.seed.to_string(), a.run.to_string());
+    for p in &a.curves {
+        for (metric, (n, d)) in [
+            ("cross_room_recall", p.cross_room_recall),
+            ("cross_room_precision", p.cross_room_precision),
+            ("identification", p.identification),
+            (
+                "connection_room_identification",
+                p.connection_room_identification,
+            ),
+        ] {
+            let value = if d == 0.0 {
+                String::new()
+            } else {
+                fmt_num(n / d)
+            };
+            w.write_record([
+                a.scenario.as_str(),
+                &seed,
+                &run,
+                &p.mode,
+                &p.observer,
+                &p.adversary,
+                &p.parameter,
+                &p.threshold.to_string(),
+                if p.operating { "1" } else { "0" },
+                metric,
+                &value,
+                &fmt_num(n),
+                &fmt_num(d),
+            ])
+            .expect("writing CSV to memory cannot fail");
+        }
+    }
+    w.into_inner().expect("flushing CSV to memory cannot fail")
+}
+
+/// The columns of `curves.csv`.
+pub const CURVES_CSV_HEADER: [&str; 13] = [
     "scenario",
     "seed",
     "run",
     "mode",
     "observer",
+    "adversary",
+    "parameter",
+    "threshold",
+    "operating",
+    "metric",
+    "value",
+    "numerator",
+    "denominator",
+];
+
+/// The columns of `metrics.csv`.
+pub const METRICS_CSV_HEADER: [&str; 11] = [
+    "scenario",
+    "seed",
+    "run",
+    "mode",
+    "observer",
+    "adversary",
     "scope",
     "metric",
     "value",
@@ -75,7 +138,8 @@ pub fn report_html(a: &Analysis) -> String {
 /// with its fraction, and the adversary these numbers hold against.
 pub fn headline_text(a: &Analysis) -> String {
     use std::fmt::Write as _;
-    let ix = content::Index::new(a);
+    let strongest = content::Index::new(a);
+    let identifier = content::Index::of(a, Some(crate::adversary::IDENTIFIER));
     let baseline: Vec<&str> = a
         .modes
         .iter()
@@ -87,7 +151,7 @@ pub fn headline_text(a: &Analysis) -> String {
     } else {
         baseline
     };
-    let cell = |mode: &str, obs: &str, metric: &str| match ix.get(
+    let cell = |ix: &content::Index, mode: &str, obs: &str, metric: &str| match ix.get(
         mode,
         obs,
         crate::model::Scope::Foreign,
@@ -99,12 +163,14 @@ pub fn headline_text(a: &Analysis) -> String {
             (v, None) => v,
         },
     };
+    let strongest_name = a.strongest().unwrap_or("every");
     let mut rows = vec![vec![
         "mode".to_owned(),
         "observer".to_owned(),
         "disclosure".to_owned(),
         "identification".to_owned(),
         "recall".to_owned(),
+        "recall, identifiers only".to_owned(),
     ]];
     for mode in &modes {
         for obs in &a.observers {
@@ -112,15 +178,18 @@ pub fn headline_text(a: &Analysis) -> String {
             row.extend(
                 content::HEADLINE
                     .iter()
-                    .map(|(metric, _)| cell(mode, obs, metric)),
+                    .map(|(metric, _)| cell(&strongest, mode, obs, metric)),
             );
+            row.push(cell(&identifier, mode, obs, "cross_room_recall"));
             rows.push(row);
         }
     }
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = String::from("headline, foreign users (users of other providers):\n");
+    let mut out = format!(
+        "headline, foreign users (users of other providers), adversary {strongest_name}:\n"
+    );
     for row in &rows {
         let mut line = String::from(" ");
         for (c, v) in row.iter().enumerate() {
@@ -137,7 +206,10 @@ pub fn headline_text(a: &Analysis) -> String {
             if more == 1 { "" } else { "s" }
         );
     }
-    let _ = writeln!(out, "{}", textwrap(content::ADVERSARY, 92));
+    // Indented, so that no line of it reads as a `fingerprint MODE HEX` line.
+    for line in textwrap(content::ADVERSARY, 90).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
     out
 }
 

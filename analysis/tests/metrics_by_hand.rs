@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use mimimi_analysis::adversary::ADVERSARIES;
 use mimimi_analysis::input::{self, AnalysisError};
 use mimimi_analysis::metrics::{analyze, observers, ObserverView, TruthIndex};
 use mimimi_analysis::model::{
@@ -180,18 +181,36 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
 }
 
-/// Checks every metric of (mode, observer, scope) against `table` (metric, numerator,
-/// denominator), which must list all of `METRICS` in order.
+/// Checks every metric of the identifier adversary for (mode, observer, scope) against `table`
+/// (metric, numerator, denominator), which must list all of `METRICS` in order.
 fn check(a: &Analysis, mode: &str, observer: &str, scope: Scope, table: &[(&str, f64, f64)]) {
+    check_adversary(a, "identifier", mode, observer, scope, table)
+}
+
+/// [`check`] for the rows of one adversary.
+fn check_adversary(
+    a: &Analysis,
+    adversary: &str,
+    mode: &str,
+    observer: &str,
+    scope: Scope,
+    table: &[(&str, f64, f64)],
+) {
     let names: Vec<&str> = table.iter().map(|(m, _, _)| *m).collect();
     let all: Vec<&str> = METRICS.iter().map(|(m, _)| *m).collect();
     assert_eq!(names, all, "the table must list every metric in order");
     let rows: Vec<_> = a
         .metrics
         .iter()
-        .filter(|r| r.mode == mode && r.observer == observer && r.scope == scope)
+        .filter(|r| {
+            r.adversary == adversary && r.mode == mode && r.observer == observer && r.scope == scope
+        })
         .collect();
-    assert_eq!(rows.len(), METRICS.len(), "{mode} {observer} {scope:?}");
+    assert_eq!(
+        rows.len(),
+        METRICS.len(),
+        "{adversary} {mode} {observer} {scope:?}"
+    );
     for (row, (metric, num, den)) in rows.iter().zip(table) {
         assert_eq!(row.metric, *metric);
         let ctx = format!("{mode} {observer} {} {metric}", scope.as_str());
@@ -316,7 +335,7 @@ fn mimi_run() -> RunData {
 fn mimi_hub_names_every_member_of_its_room() {
     let a = analyze(&mimi_run());
     assert_eq!(a.observers, vec![A, B, "all"]);
-    assert_eq!(a.metrics.len(), 3 * 3 * METRICS.len());
+    assert_eq!(a.metrics.len(), ADVERSARIES.len() * 3 * 3 * METRICS.len());
 
     // Observer a: clusters A = {Ua, account alice, Ca, Sa, m1}, B = {Ub, Cb, Sb},
     // C = {Uc, Cc, Sc}, {m2}. Seen rooms r1 (o3, o4, o6) and r2 (o10, o12).
@@ -1484,7 +1503,7 @@ fn coalition_pools_observations_and_owns_its_members_users() {
     };
     let a = analyze(&run_of(&[A, B, H], vec![coalition], mode));
     assert_eq!(a.observers, vec![A, B, H, "a+b", "all"]);
-    assert_eq!(a.metrics.len(), 5 * 3 * METRICS.len());
+    assert_eq!(a.metrics.len(), ADVERSARIES.len() * 5 * 3 * METRICS.len());
 
     // a+b pools o0, o1, o4, o5, o8, o9, o10, o12: {Qa, account alice, E1a, E2a},
     // {Qc, account carol, E1c, E2c, P2c, m1}. a1, c1, a2, c2 disclosed; e1: no item.
@@ -1903,7 +1922,10 @@ fn load_reads_a_run_directory() {
             ("latency_us".to_string(), "20000".to_string()),
         ])
     );
-    assert_eq!(a.metrics.len(), 2 * 4 * 3 * METRICS.len());
+    assert_eq!(
+        a.metrics.len(),
+        ADVERSARIES.len() * 2 * 4 * 3 * METRICS.len()
+    );
 }
 
 /// A summary.json without tool version, scenario hash, parameters or fingerprints (an older
@@ -2118,6 +2140,179 @@ fn print_run_directory() {
         println!(
             "attribution {} {} {} disclosed={} linked={}",
             r.mode, r.observer, r.flow, r.memberships_disclosed, r.room_pairs_linked
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fingerprint adversary.
+
+/// One metric's (value, numerator, denominator) for an adversary.
+fn metric(
+    a: &Analysis,
+    adversary: &str,
+    observer: &str,
+    scope: Scope,
+    name: &str,
+) -> (Option<f64>, Option<f64>, f64) {
+    let r = a
+        .metrics
+        .iter()
+        .find(|r| {
+            r.adversary == adversary
+                && r.observer == observer
+                && r.scope == scope
+                && r.metric == name
+        })
+        .unwrap_or_else(|| panic!("no {adversary} {observer} {scope:?} {name}"));
+    (r.value, r.numerator, r.denominator)
+}
+
+/// Hub h hosts three rooms of b's users: bob (two devices), carl and dan (one each).
+/// r1: bob as p1 (leaves c1, c2), carl as q1; r2: bob as p2 (leaves d1, d2), dan as s2;
+/// r3: carl as q3, dan as s3. No identifier repeats across rooms.
+///
+/// Fingerprints at h: (b.example, 2 devices) in r1 (p1) and r2 (p2), one entry per room, two
+/// entries: rare at max_class 2, linked. (b.example, 1 device): q1, s2, q3, s3, two in r3:
+/// ambiguous, never linked.
+/// Same-user pairs of rooms: b1-b2, c1-c3, d2-d3 (all foreign to h).
+/// - identifier: recall 0/3, precision n/a (nothing linked);
+/// - fingerprint and combined: b1-b2 linked, recall 1/3, precision 1/1;
+/// - anonymity sets without a directory: b.example has 3 users, none named: 3 each,
+///   identification 0/6;
+/// - with a directory (bob 2 devices, carl and dan 1): the two-device fingerprint is consistent
+///   with bob alone, so his two memberships have sets of 1: identification 2/6 under
+///   fingerprint and combined, still 0/6 under identifier; the one-device fingerprint is
+///   consistent with all three (sets of 3).
+fn fingerprint_run(directory: bool) -> RunData {
+    let observations = "
+        1 h handshake r1 user_pseudonym=p1@b.example client_pseudonym=c1
+          | user_pseudonym=p1@b.example client_pseudonym=c2
+          | user_pseudonym=q1@b.example client_pseudonym=e1
+        2 h handshake r2 user_pseudonym=p2@b.example client_pseudonym=d1
+          | user_pseudonym=p2@b.example client_pseudonym=d2
+          | user_pseudonym=s2@b.example client_pseudonym=f2
+        3 h handshake r3 user_pseudonym=q3@b.example client_pseudonym=e3
+          | user_pseudonym=s3@b.example client_pseudonym=f3
+    ";
+    let truth = "
+        bob@b.example
+        carl@b.example
+        dan@b.example
+        user_pseudonym p1@b.example bob
+        user_pseudonym p2@b.example bob
+        client_pseudonym c1 bob
+        client_pseudonym d1 bob
+        user_pseudonym q1@b.example carl
+        user_pseudonym q3@b.example carl
+        client_pseudonym e1 carl
+        client_pseudonym e3 carl
+        user_pseudonym s2@b.example dan
+        user_pseudonym s3@b.example dan
+        client_pseudonym f2 dan
+        client_pseudonym f3 dan
+    ";
+    let memberships = "
+        r1 room bob 0
+        r1 room carl 0
+        r2 room bob 0
+        r2 room dan 0
+        r3 room carl 0
+        r3 room dan 0
+    ";
+    let mut mode = mode_of("mimimi", observations, truth, memberships, vec![], vec![]);
+    // bob's second device.
+    for value in ["c2", "d2"] {
+        mode.truth.push(Truth {
+            kind: "client_pseudonym".into(),
+            value: value.into(),
+            user: "bob".into(),
+            client: "bob/2".into(),
+        });
+    }
+    let mut run = run_of(&["h.example", "b.example"], vec![], mode);
+    run.adversary.directory = directory;
+    run
+}
+
+#[test]
+fn a_rare_fingerprint_links_a_users_rooms_and_a_common_one_does_not() {
+    let a = analyze(&fingerprint_run(false));
+    let h = "h.example";
+    assert_eq!(
+        metric(&a, "identifier", h, Scope::Foreign, "cross_room_recall"),
+        (Some(0.0), Some(0.0), 3.0)
+    );
+    assert_eq!(
+        metric(&a, "identifier", h, Scope::Foreign, "cross_room_precision"),
+        (None, Some(0.0), 0.0)
+    );
+    for adversary in ["fingerprint", "combined"] {
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "cross_room_recall"),
+            (Some(1.0 / 3.0), Some(1.0), 3.0),
+            "{adversary}"
+        );
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "cross_room_precision"),
+            (Some(1.0), Some(1.0), 1.0),
+            "{adversary}"
+        );
+        // Without a directory the fingerprint narrows no anonymity set.
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "identification"),
+            (Some(0.0), Some(0.0), 6.0),
+            "{adversary}"
+        );
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "anonymity_set_min"),
+            (Some(3.0), None, 6.0),
+            "{adversary}"
+        );
+    }
+    // The leak attribution (of the strongest adversary) names the fingerprint for that pair.
+    let rows = attribution(&a, h, Scope::Foreign);
+    assert!(
+        rows.iter()
+            .any(|(flow, _, linked)| flow == "fingerprint" && *linked == 1),
+        "{rows:?}"
+    );
+    // b.example sees nothing of the rooms: nothing measured.
+    assert_eq!(
+        metric(&a, "combined", "b.example", Scope::Own, "cross_room_recall"),
+        (None, Some(0.0), 0.0)
+    );
+}
+
+#[test]
+fn a_directory_narrows_a_unique_fingerprint_to_one_user() {
+    let a = analyze(&fingerprint_run(true));
+    let h = "h.example";
+    assert_eq!(
+        metric(&a, "identifier", h, Scope::Foreign, "identification"),
+        (Some(0.0), Some(0.0), 6.0)
+    );
+    for adversary in ["fingerprint", "combined"] {
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "identification"),
+            (Some(2.0 / 6.0), Some(2.0), 6.0),
+            "{adversary}"
+        );
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "anonymity_set_min"),
+            (Some(1.0), None, 6.0),
+            "{adversary}"
+        );
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "anonymity_set_median"),
+            (Some(3.0), None, 6.0),
+            "{adversary}"
+        );
+        // Named by nobody: disclosure stays 0.
+        assert_eq!(
+            metric(&a, adversary, h, Scope::Foreign, "identity_disclosure"),
+            (Some(0.0), Some(0.0), 6.0),
+            "{adversary}"
         );
     }
 }

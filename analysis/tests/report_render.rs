@@ -5,9 +5,10 @@
 //! the reports of a larger, realistic analysis there, to look at.
 
 use mimimi_analysis::model::{
-    Analysis, AnonymitySizes, AttributionRow, MetricRow, Provenance, Scope, ALL_PROVIDERS, METRICS,
+    Analysis, AnonymitySizes, AttributionRow, CurvePoint, MetricRow, Provenance, Scope,
+    ALL_PROVIDERS, METRICS,
 };
-use mimimi_analysis::report::{fmt_num, metrics_csv, report_html, report_md};
+use mimimi_analysis::report::{curves_csv, fmt_num, metrics_csv, report_html, report_md};
 
 const ALL_MECHANISMS: [&str; 7] = [
     "pseudonymous_credentials",
@@ -23,6 +24,7 @@ fn row(mode: &str, observer: &str, scope: Scope, metric: &str, num: f64, den: f6
     MetricRow {
         mode: mode.to_owned(),
         observer: observer.to_owned(),
+        adversary: "combined".to_owned(),
         scope,
         metric: metric.to_owned(),
         value: (den != 0.0).then(|| num / den),
@@ -35,6 +37,7 @@ fn count(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: 
     MetricRow {
         mode: mode.to_owned(),
         observer: observer.to_owned(),
+        adversary: "combined".to_owned(),
         scope,
         metric: metric.to_owned(),
         value: Some(value),
@@ -48,6 +51,7 @@ fn order(mode: &str, observer: &str, scope: Scope, metric: &str, value: f64, n: 
     MetricRow {
         mode: mode.to_owned(),
         observer: observer.to_owned(),
+        adversary: "combined".to_owned(),
         scope,
         metric: metric.to_owned(),
         value: (n > 0.0).then_some(value),
@@ -250,6 +254,9 @@ fn small() -> Analysis {
             sizes("mimi", ALL_PROVIDERS, Scope::All, &[1; 10]),
             sizes("mimimi", ALL_PROVIDERS, Scope::All, &[1; 10]),
         ],
+        adversaries: Vec::new(),
+        adversary_options: Default::default(),
+        curves: Vec::new(),
     }
 }
 
@@ -260,33 +267,37 @@ fn csv_header_and_rows() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "scenario,seed,run,mode,observer,scope,metric,value,numerator,denominator"
+        "scenario,seed,run,mode,observer,adversary,scope,metric,value,numerator,denominator"
     );
     assert_eq!(lines.len(), 1 + a.metrics.len());
     // Rows in `a.metrics` order, each naming its run, so that files concatenate.
     assert_eq!(
         lines[1],
-        "quick<start> & co,7,0,mimi,alpha.example,own,identity_disclosure,1,4,4"
+        "quick<start> & co,7,0,mimi,alpha.example,combined,own,identity_disclosure,1,4,4"
     );
     assert!(lines[1..]
         .iter()
         .all(|l| l.starts_with("quick<start> & co,7,0,")));
     assert!(
-        csv.contains(",7,0,mimimi,alpha.example,foreign,identity_disclosure,0,0,6\n"),
+        csv.contains(",7,0,mimimi,alpha.example,combined,foreign,identity_disclosure,0,0,6\n"),
         "{csv}"
     );
     assert!(
-        csv.contains(",7,0,pseudonyms-only,alpha.example,foreign,cross_room_recall,0.333333,1,3\n"),
+        csv.contains(
+            ",7,0,pseudonyms-only,alpha.example,combined,foreign,cross_room_recall,0.333333,1,3\n"
+        ),
         "{csv}"
     );
     // An order statistic has no numerator.
     assert!(
-        csv.contains(",7,0,pseudonyms-only,alpha.example,all,anonymity_set_median,1.5,,10\n"),
+        csv.contains(
+            ",7,0,pseudonyms-only,alpha.example,combined,all,anonymity_set_median,1.5,,10\n"
+        ),
         "{csv}"
     );
     // 0/0 is n/a: an empty value, never 0.
     assert!(
-        csv.contains(",7,0,mimimi,all,foreign,identity_disclosure,,0,0\n"),
+        csv.contains(",7,0,mimimi,all,combined,foreign,identity_disclosure,,0,0\n"),
         "{csv}"
     );
     assert!(csv.ends_with('\n') && !csv.contains('\r'));
@@ -300,7 +311,7 @@ fn csv_quotes_names_with_commas() {
     let csv = String::from_utf8(metrics_csv(&a)).unwrap();
     assert_eq!(
         csv.lines().nth(1).unwrap(),
-        "quick<start> & co,7,0,mimi,\"a.example,b.example\",own,identity_disclosure,1,4,4"
+        "quick<start> & co,7,0,mimi,\"a.example,b.example\",combined,own,identity_disclosure,1,4,4"
     );
 }
 
@@ -355,8 +366,8 @@ fn markdown_headline() {
     assert!(at_foreign < at_own);
     // What the numbers hold against, next to them.
     assert!(md[headline..headline + at_foreign].contains(
-        "What these numbers hold against: the adversary links identical identifier values \
-         only; timing, sizes and device counts are in the logs but unused"
+        "What these numbers hold against: unless a table says otherwise, every number is that \
+         of the strongest adversary the tool builds, combined."
     ));
 }
 
@@ -548,7 +559,7 @@ fn empty_analysis_renders() {
     let a = Analysis::default();
     assert_eq!(
         String::from_utf8(metrics_csv(&a)).unwrap(),
-        "scenario,seed,run,mode,observer,scope,metric,value,numerator,denominator\n"
+        "scenario,seed,run,mode,observer,adversary,scope,metric,value,numerator,denominator\n"
     );
     let md = report_md(&a);
     assert!(md.contains("No baseline mode"));
@@ -739,6 +750,9 @@ fn realistic() -> Analysis {
         attribution: attr,
         anonymity,
         provenance: Provenance::default(),
+        adversaries: Vec::new(),
+        adversary_options: Default::default(),
+        curves: Vec::new(),
     }
 }
 
@@ -787,11 +801,13 @@ fn nothing_measured_is_n_a_everywhere() {
     }
     let csv = String::from_utf8(metrics_csv(&a)).unwrap();
     assert!(
-        csv.contains(",7,0,pseudonyms-only,beta.example,foreign,identity_disclosure,,0,0\n"),
+        csv.contains(
+            ",7,0,pseudonyms-only,beta.example,combined,foreign,identity_disclosure,,0,0\n"
+        ),
         "{csv}"
     );
     assert!(
-        csv.contains(",7,0,pseudonyms-only,beta.example,all,anonymity_set_median,,,0\n"),
+        csv.contains(",7,0,pseudonyms-only,beta.example,combined,all,anonymity_set_median,,,0\n"),
         "{csv}"
     );
     let md = report_md(&a);
@@ -889,4 +905,78 @@ fn provenance_at_the_top() {
     assert!(md.contains("| tool version | not recorded |"));
     assert!(md.contains("| fingerprint of `mimi` | not recorded |"));
     assert!(md.contains("The scenario parameters are not recorded in this run directory."));
+}
+
+/// A curve point of `adversary` at `threshold` for mimimi: recall and precision as
+/// (numerator, denominator), identification none of 4.
+fn point(
+    observer: &str,
+    threshold: u64,
+    operating: bool,
+    recall: (f64, f64),
+    precision: (f64, f64),
+) -> CurvePoint {
+    CurvePoint {
+        mode: "mimimi".to_owned(),
+        observer: observer.to_owned(),
+        adversary: "fingerprint".to_owned(),
+        parameter: "fingerprint_max_class".to_owned(),
+        threshold,
+        operating,
+        cross_room_recall: recall,
+        cross_room_precision: precision,
+        identification: (0.0, 4.0),
+        connection_room_identification: (0.0, 0.0),
+    }
+}
+
+/// The thresholds table pools the providers alone (alpha 1/3 and beta 0/2 of pairs: 1/5),
+/// leaves out `all`, marks the operating point, and writes n/a for modes without points;
+/// curves.csv has one row per metric, with the value empty over nothing.
+#[test]
+fn adversary_thresholds_pool_the_providers() {
+    let mut a = small();
+    a.curves = vec![
+        point("alpha.example", 2, true, (1.0, 3.0), (1.0, 1.0)),
+        point("beta.example", 2, true, (0.0, 2.0), (0.0, 0.0)),
+        point(ALL_PROVIDERS, 2, true, (9.0, 9.0), (9.0, 9.0)),
+        point("alpha.example", 3, false, (2.0, 3.0), (2.0, 3.0)),
+        point("beta.example", 3, false, (1.0, 2.0), (1.0, 1.0)),
+    ];
+    let md = report_md(&a);
+    let section = &md[md.find("## Adversary thresholds").expect(&md)..];
+    assert!(section.contains("### Adversary `fingerprint`, threshold `fingerprint_max_class`"));
+    let row2 = section
+        .lines()
+        .find(|l| l.starts_with("| 2 (operating point) |"))
+        .expect(section);
+    // mimi and pseudonyms-only have no points: n/a; mimimi pools alpha and beta.
+    assert!(
+        row2.contains("| 0.2 (1/5) | 1 (1/1) | 0 (0/8) | n/a (0/0) |"),
+        "{row2}"
+    );
+    let row3 = section
+        .lines()
+        .find(|l| l.starts_with("| 3 |"))
+        .expect(section);
+    assert!(
+        row3.contains("| 0.6 (3/5) | 0.75 (3/4) | 0 (0/8) | n/a (0/0) |"),
+        "{row3}"
+    );
+    let csv = String::from_utf8(curves_csv(&a)).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "scenario,seed,run,mode,observer,adversary,parameter,threshold,operating,metric,\
+             value,numerator,denominator"
+        )
+    );
+    assert_eq!(csv.lines().count(), 1 + 5 * 4);
+    assert!(csv.contains(
+        ",mimimi,beta.example,fingerprint,fingerprint_max_class,2,1,cross_room_precision,,0,0\n"
+    ));
+    assert!(csv.contains(
+        ",mimimi,alpha.example,fingerprint,fingerprint_max_class,3,0,cross_room_recall,0.666667,2,3\n"
+    ));
 }

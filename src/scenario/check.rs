@@ -1,5 +1,6 @@
 //! Validation: static checks in file order, then a replay of room membership in time order.
 
+use mimimi_analysis::adversary::{AdversaryOptions, ADVERSARIES, COMBINED};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
@@ -23,6 +24,9 @@ const DEFAULT_SEND_COUNT: u32 = 1;
 const DEFAULT_SEND_EVERY_US: u64 = 1_000_000;
 /// How many names a hint lists before abbreviating.
 const MAX_LISTED: usize = 12;
+
+/// The largest `fingerprint_max_class` accepted.
+const MAX_FINGERPRINT_CLASS: usize = 1000;
 
 /// Builds the scenario from its deserialized form, or returns the first error: the earliest
 /// in the file among the static checks, otherwise the earliest in time of the replay.
@@ -219,6 +223,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         }
         d.to_string()
     });
+    let adversary = c.adversary(raw);
     let users = c.users(raw);
     let coalitions = c.coalitions(raw);
     let expectations = c.expectations(raw, &modes, &coalitions);
@@ -254,6 +259,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         users,
         coalitions,
         expectations,
+        adversary,
         actions: pending
             .into_iter()
             .map(|p| Action {
@@ -322,6 +328,51 @@ impl<'r> Checker<'_, 'r> {
 
     /// The `[[expect]]` tables: a mode the scenario runs, a known observer, scope and metric,
     /// and at least one bound.
+    /// The `[adversary]` table.
+    fn adversary(&mut self, raw: &'r RawScenario) -> AdversaryOptions {
+        let mut out = AdversaryOptions::default();
+        let Some(a) = &raw.adversary else {
+            return out;
+        };
+        let a = a.get_ref();
+        if let Some(d) = a.directory {
+            out.directory = d;
+        }
+        if let Some(m) = &a.fingerprint_max_class {
+            match usize::try_from(*m.get_ref()) {
+                Ok(v) if (1..=MAX_FINGERPRINT_CLASS).contains(&v) => out.fingerprint_max_class = v,
+                _ => self.report(
+                    m.span(),
+                    format!(
+                        "fingerprint_max_class must be between 1 and {MAX_FINGERPRINT_CLASS}, got {}",
+                        m.get_ref()
+                    ),
+                    Some(format!(
+                        "the fingerprint adversary links a fingerprint seen in at most this many \
+                         (room, user) entries; the default is {}",
+                        mimimi_analysis::fingerprint::DEFAULT_MAX_CLASS
+                    )),
+                ),
+            }
+        }
+        if let Some(w) = &a.timing_window {
+            match self.duration(w, "timing_window") {
+                Some(us) if us > 0 => out.timing_window_us = us,
+                Some(_) => self.report(
+                    w.span(),
+                    "timing_window must be longer than 0s",
+                    Some(format!(
+                        "the timing adversary links events within this window; the default is \
+                         \"{}\"",
+                        format_duration(mimimi_analysis::timing::DEFAULT_WINDOW_US)
+                    )),
+                ),
+                None => {}
+            }
+        }
+        out
+    }
+
     fn expectations(
         &mut self,
         raw: &'r RawScenario,
@@ -440,6 +491,23 @@ impl<'r> Checker<'_, 'r> {
                 }),
                 None => WhenEmpty::Fail,
             };
+            let adversary = match &e.adversary {
+                Some(a) => {
+                    let name = a.get_ref().as_str();
+                    if !ADVERSARIES.iter().any(|(n, _)| *n == name) {
+                        self.report(
+                            a.span(),
+                            format!("unknown adversary {name}"),
+                            Some(format!(
+                                "adversaries: {} (default {COMBINED}, the strongest)",
+                                list(ADVERSARIES.iter().map(|(n, _)| *n))
+                            )),
+                        );
+                    }
+                    name.to_string()
+                }
+                None => COMBINED.to_string(),
+            };
             out.push(Expectation {
                 pos: self.source.pos(expect.span().start),
                 mode: mode.to_string(),
@@ -454,6 +522,7 @@ impl<'r> Checker<'_, 'r> {
                 max: value(&e.max),
                 equals: value(&e.equals).map(|v| (v, value(&e.tolerance).unwrap_or(1e-9))),
                 when_empty,
+                adversary,
                 why: e.why.as_ref().map(|w| w.get_ref().clone()),
             });
         }

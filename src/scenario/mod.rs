@@ -134,6 +134,8 @@ pub struct Scenario {
     pub coalitions: Vec<Coalition>,
     /// Expectations on metrics (`[[expect]]`), in file order.
     pub expectations: Vec<Expectation>,
+    /// The `[adversary]` table: the analysis' adversary options and background knowledge.
+    pub adversary: mimimi_analysis::adversary::AdversaryOptions,
 }
 
 /// Which observers an expectation is about.
@@ -164,6 +166,8 @@ pub struct Expectation {
     pub equals: Option<(f64, f64)>,
     /// What a metric taken over nothing (n/a) gives: `when_empty`, default fail.
     pub when_empty: WhenEmpty,
+    /// The adversary whose number is bounded: `adversary`, default `combined` (the strongest).
+    pub adversary: String,
     /// Why the bound holds (shown when it fails).
     pub why: Option<String>,
 }

@@ -32,6 +32,16 @@ pub(crate) struct RawScenario {
     pub coalition: Vec<Spanned<RawCoalition>>,
     #[serde(default)]
     pub expect: Vec<Spanned<RawExpect>>,
+    pub adversary: Option<Spanned<RawAdversary>>,
+}
+
+/// The `[adversary]` table: options and background knowledge of the analysis' adversaries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdversary {
+    pub directory: Option<bool>,
+    pub fingerprint_max_class: Option<Spanned<i64>>,
+    pub timing_window: Option<Str>,
 }
 
 /// An `[[expect]]` table: a bound on a metric, checked by `mimimi-sim check`.
@@ -47,6 +57,7 @@ pub(crate) struct RawExpect {
     pub equals: Option<Spanned<f64>>,
     pub tolerance: Option<Spanned<f64>>,
     pub when_empty: Option<Str>,
+    pub adversary: Option<Str>,
     pub why: Option<Str>,
 }
 

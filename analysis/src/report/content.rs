@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::doc::{code, dim, text, Block, Cell, Chart, Figure, Inline, Row, Table, Tone};
 use super::num::{fmt_delta, fmt_num, is_empty, kind, value_parts, NA};
+use crate::adversary::IDENTIFIER;
 use crate::model::{Analysis, MetricKind, MetricRow, Scope, ALL_PROVIDERS, METRICS};
 
 /// The MIMIMI mechanisms, in the order the reports list them.
@@ -52,10 +53,14 @@ const EFFECTS: &[(&str, &str, bool)] = &[
 ];
 
 /// What the numbers hold against, said next to them.
-pub(crate) const ADVERSARY: &str = "What these numbers hold against: the adversary links \
-     identical identifier values only; timing, sizes and device counts are in the logs but \
-     unused (not scored yet). A 0 here says that no shared identifier value names or links a \
-     user, not that timing, message sizes or device counts could not.";
+pub(crate) const ADVERSARY: &str = "What these numbers hold against: unless a table says \
+     otherwise, every number is that of the strongest adversary the tool builds, combined. It \
+     links identical identifier values (the identifier adversary) and adds the fingerprint \
+     adversary's links: a user's rooms whose fingerprint (the domain of the user handle and the \
+     number of devices it shows) is rare among what the observer saw. The headline shows the \
+     identifier-only numbers beside it. Timing and message sizes are in the logs but not scored \
+     yet: a 0 says that neither a shared identifier nor a fingerprint names or links a user, not \
+     that timing or sizes could not.";
 
 /// A scope's heading in the reports.
 fn scope_title(scope: Scope) -> Vec<Inline> {
@@ -80,9 +85,19 @@ pub(crate) struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
+    /// The rows of the strongest adversary (every row of an analysis that names none).
     pub fn new(a: &'a Analysis) -> Index<'a> {
+        Index::of(a, a.strongest())
+    }
+
+    /// The rows of one adversary (`None`: every row).
+    pub fn of(a: &'a Analysis, adversary: Option<&str>) -> Index<'a> {
         let mut rows = BTreeMap::new();
-        for m in &a.metrics {
+        for m in a
+            .metrics
+            .iter()
+            .filter(|m| adversary.is_none_or(|name| m.adversary == name))
+        {
             rows.entry((
                 m.mode.as_str(),
                 m.observer.as_str(),
@@ -165,7 +180,8 @@ pub(crate) fn build(a: &Analysis) -> Vec<Block> {
     ]));
     run_section(a, &mut out);
     modes_section(a, &mut out);
-    headline_section(a, &ix, &mut out);
+    headline_section(a, &mut out);
+    curves_section(a, &mut out);
     effects_section(a, &ix, &mut out);
     attribution_section(a, &mut out);
     anonymity_section(a, &mut out);
@@ -361,7 +377,7 @@ fn value_cell(row: Option<&MetricRow>) -> Cell {
     }
 }
 
-fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
+fn headline_section(a: &Analysis, out: &mut Vec<Block>) {
     out.push(Block::Heading(2, vec![text("Headline")]));
     out.push(Block::Para(vec![
         text("Per observer and mode, one table per scope: disclosure is "),
@@ -380,46 +396,58 @@ fn headline_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         ),
     ]));
     out.push(Block::Para(vec![text(ADVERSARY)]));
+    let adversaries: Vec<Option<&str>> = match a.strongest() {
+        Some(strongest) if strongest != IDENTIFIER => vec![Some(strongest), Some(IDENTIFIER)],
+        other => vec![other],
+    };
     for scope in TABLE_SCOPES {
-        out.push(Block::Heading(3, scope_title(scope)));
-        let mut table = Table {
-            compact: true,
-            ..Table::default()
-        };
-        table.groups.push((Vec::new(), 1));
-        table.header.push(Cell::text(vec![text("observer")]));
-        for (mode, _) in &a.modes {
-            table
-                .groups
-                .push((vec![code(mode.as_str())], HEADLINE.len()));
-            for (_, label) in HEADLINE {
-                table.header.push(Cell::num(vec![text(*label)]));
+        for adversary in &adversaries {
+            let ix = &Index::of(a, *adversary);
+            let mut title = scope_title(scope);
+            if let Some(name) = adversary {
+                title.push(text(", adversary "));
+                title.push(code(*name));
             }
-        }
-        for obs in &a.observers {
-            let mut cells = vec![Cell::text(vec![code(obs.as_str())])];
+            out.push(Block::Heading(3, title));
+            let mut table = Table {
+                compact: true,
+                ..Table::default()
+            };
+            table.groups.push((Vec::new(), 1));
+            table.header.push(Cell::text(vec![text("observer")]));
             for (mode, _) in &a.modes {
-                for (metric, _) in HEADLINE {
-                    let row = ix.get(mode, obs, scope, metric);
-                    let tone = match row.and_then(|r| r.value) {
-                        Some(v) if scope == Scope::Foreign => {
-                            if v == 0.0 {
-                                Tone::Good
-                            } else {
-                                Tone::Bad
-                            }
-                        }
-                        _ => Tone::Plain,
-                    };
-                    cells.push(value_cell(row).tone(tone));
+                table
+                    .groups
+                    .push((vec![code(mode.as_str())], HEADLINE.len()));
+                for (_, label) in HEADLINE {
+                    table.header.push(Cell::num(vec![text(*label)]));
                 }
             }
-            table.rows.push(Row {
-                cells,
-                group_start: false,
-            });
+            for obs in &a.observers {
+                let mut cells = vec![Cell::text(vec![code(obs.as_str())])];
+                for (mode, _) in &a.modes {
+                    for (metric, _) in HEADLINE {
+                        let row = ix.get(mode, obs, scope, metric);
+                        let tone = match row.and_then(|r| r.value) {
+                            Some(v) if scope == Scope::Foreign => {
+                                if v == 0.0 {
+                                    Tone::Good
+                                } else {
+                                    Tone::Bad
+                                }
+                            }
+                            _ => Tone::Plain,
+                        };
+                        cells.push(value_cell(row).tone(tone));
+                    }
+                }
+                table.rows.push(Row {
+                    cells,
+                    group_start: false,
+                });
+            }
+            out.push(Block::Table(table));
         }
-        out.push(Block::Table(table));
     }
     let figures = HEADLINE_CHARTS
         .iter()
@@ -729,7 +757,8 @@ fn observers_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         ));
         // Counts are 0 rather than n/a over nothing: they do not show that anything was seen.
         let has_foreign = a.metrics.iter().any(|m| {
-            m.observer == *obs
+            a.strongest().is_none_or(|name| m.adversary == name)
+                && m.observer == *obs
                 && m.scope == Scope::Foreign
                 && !is_empty(m)
                 && kind(m) != MetricKind::Count
@@ -785,5 +814,131 @@ fn observers_section(a: &Analysis, ix: &Index, out: &mut Vec<Block>) {
         } else {
             out.push(Block::Table(table));
         }
+    }
+}
+
+/// The operating points of the adversaries with a threshold, and what other thresholds give:
+/// foreign cross-room recall and precision and the identification of room and connection-room
+/// memberships, pooled over the providers alone (numerators and denominators summed), per
+/// mode.
+fn curves_section(a: &Analysis, out: &mut Vec<Block>) {
+    if a.curves.is_empty() {
+        return;
+    }
+    out.push(Block::Heading(2, vec![text("Adversary thresholds")]));
+    out.push(Block::Para(vec![
+        text(
+            "The fingerprint adversary links a fingerprint seen in at most a number of (room, \
+             user) entries; the timing adversary links event chains within a window. Each row \
+             is one threshold, the run's own (its operating point, from the scenario's ",
+        ),
+        code("[adversary]"),
+        text(
+            " table) marked; the numbers are foreign-scope and pooled over the providers alone \
+             (numerators and denominators summed). A higher threshold links more pairs (recall) \
+             and more wrongly (precision): every point is in ",
+        ),
+        code("curves.csv"),
+        text(", per observer."),
+    ]));
+    let providers: Vec<&str> = a
+        .observers
+        .iter()
+        .map(String::as_str)
+        .filter(|o| {
+            a.curves.iter().any(|p| p.observer == *o) && *o != ALL_PROVIDERS && !o.contains('+')
+        })
+        .collect();
+    let mut adversaries: Vec<(&str, &str)> = Vec::new();
+    for p in &a.curves {
+        if !adversaries.iter().any(|(n, _)| *n == p.adversary) {
+            adversaries.push((&p.adversary, &p.parameter));
+        }
+    }
+    for (adversary, parameter) in adversaries {
+        out.push(Block::Heading(
+            3,
+            vec![
+                text("Adversary "),
+                code(adversary),
+                text(", threshold "),
+                code(parameter),
+            ],
+        ));
+        let mut table = Table {
+            compact: true,
+            ..Table::default()
+        };
+        table.groups.push((Vec::new(), 1));
+        table.header.push(Cell::text(vec![text("threshold")]));
+        for (mode, _) in &a.modes {
+            table.groups.push((vec![code(mode.as_str())], 4));
+            for label in [
+                "recall",
+                "precision",
+                "identification",
+                "conn.-room identification",
+            ] {
+                table.header.push(Cell::num(vec![text(label)]));
+            }
+        }
+        let mut thresholds: Vec<(u64, bool)> = Vec::new();
+        for p in a.curves.iter().filter(|p| p.adversary == adversary) {
+            if !thresholds.iter().any(|(t, _)| *t == p.threshold) {
+                thresholds.push((p.threshold, p.operating));
+            }
+        }
+        thresholds.sort_unstable();
+        for (threshold, operating) in thresholds {
+            let shown = if parameter.ends_with("_us") {
+                format!("{} ms", fmt_num(threshold as f64 / 1000.0))
+            } else {
+                threshold.to_string()
+            };
+            let mut label = vec![text(shown)];
+            if operating {
+                label.push(dim(" (operating point)".to_owned()));
+            }
+            let mut cells = vec![Cell::text(label)];
+            for (mode, _) in &a.modes {
+                let points: Vec<_> = a
+                    .curves
+                    .iter()
+                    .filter(|p| {
+                        p.adversary == adversary
+                            && p.threshold == threshold
+                            && p.mode == *mode
+                            && providers.contains(&p.observer.as_str())
+                    })
+                    .collect();
+                let sum = |f: fn(&crate::model::CurvePoint) -> (f64, f64)| {
+                    points
+                        .iter()
+                        .map(|p| f(p))
+                        .fold((0.0, 0.0), |(n, d), (a, b)| (n + a, d + b))
+                };
+                for (n, d) in [
+                    sum(|p| p.cross_room_recall),
+                    sum(|p| p.cross_room_precision),
+                    sum(|p| p.identification),
+                    sum(|p| p.connection_room_identification),
+                ] {
+                    let v = if d == 0.0 {
+                        NA.to_owned()
+                    } else {
+                        fmt_num(n / d)
+                    };
+                    cells.push(Cell::num(vec![
+                        text(v),
+                        dim(format!(" ({}/{})", fmt_num(n), fmt_num(d))),
+                    ]));
+                }
+            }
+            table.rows.push(Row {
+                cells,
+                group_start: false,
+            });
+        }
+        out.push(Block::Table(table));
     }
 }
