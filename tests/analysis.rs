@@ -354,3 +354,47 @@ fn report_refuses_what_a_run_could_not_have_written() {
     let (code, stderr) = report(&dir);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// scenarios/activity.toml: alice writes in two rooms of one hub in the same five sessions.
+/// By hand: windows of 250 ms, the minimum of three shared windows is met in her third
+/// session, after 3 + 3 = 6 messages; the hub links her two pseudonyms (1 of 1 foreign pair)
+/// through timing alone, while identifiers link nothing. Under mimi the hub names her anyway.
+#[test]
+fn activity_in_the_same_sessions_links_a_users_rooms() {
+    let (_tmp, data) = run("activity");
+    let a = metrics::analyze(&data);
+    let hub: Vec<_> = a
+        .activity
+        .iter()
+        .filter(|r| r.mode == "mimimi" && r.observer == "hub.example")
+        .collect();
+    assert_eq!(hub.len(), 1, "{:?}", a.activity);
+    assert_eq!(
+        (
+            hub[0].room_a.as_str(),
+            hub[0].room_b.as_str(),
+            hub[0].messages_to_link,
+            hub[0].windows_to_link,
+            hub[0].correct
+        ),
+        ("family", "work", 6, 3, true)
+    );
+    let recall = |adversary: &str| {
+        let m = a
+            .metrics
+            .iter()
+            .find(|m| {
+                m.mode == "mimimi"
+                    && m.adversary == adversary
+                    && m.observer == "hub.example"
+                    && m.scope == Scope::Foreign
+                    && m.metric == "cross_room_recall"
+            })
+            .unwrap();
+        (m.value, m.numerator, m.denominator)
+    };
+    assert_eq!(recall("identifier"), (Some(0.0), Some(0.0), 1.0));
+    assert_eq!(recall("fingerprint"), (Some(0.0), Some(0.0), 1.0));
+    assert_eq!(recall("timing"), (Some(1.0), Some(1.0), 1.0));
+    assert_eq!(recall("combined"), (Some(1.0), Some(1.0), 1.0));
+}

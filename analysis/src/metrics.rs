@@ -10,8 +10,8 @@ use crate::adversary::{Adversary, AdversaryOptions, ADVERSARIES, IDENTIFIER};
 use crate::fingerprint;
 use crate::linking::{FlowId, Linker, NodeId, REAL_KINDS};
 use crate::model::{
-    Analysis, AnonymitySizes, AttributionRow, CurvePoint, MetricRow, ModeData, Observation,
-    Provenance, RunData, Scope, ALL_PROVIDERS, METRICS,
+    ActivityRow, Analysis, AnonymitySizes, AttributionRow, CurvePoint, MetricRow, ModeData,
+    Observation, Provenance, RunData, Scope, ALL_PROVIDERS, METRICS,
 };
 
 /// Flows whose observations can name both ends of a connection: plain MIMI connection consent
@@ -822,6 +822,29 @@ pub fn analyze(run: &RunData) -> Analysis {
             .map(|(name, _)| Adversary::new(name, &run.adversary, mode))
             .collect();
         for observer in &observers {
+            let pooled: Vec<&Observation> = mode
+                .observations
+                .iter()
+                .filter(|o| observer.pools(&o.observer))
+                .collect();
+            for link in crate::timing::messages_to_link(&pooled, run.adversary.timing_window_us) {
+                let owner = |(_, pseudonym): &(String, String)| {
+                    truth.owners_of("user_pseudonym", pseudonym).cloned()
+                };
+                let correct = match (owner(&link.a), owner(&link.b)) {
+                    (Some(a), Some(b)) => a.len() == 1 && a == b,
+                    _ => false,
+                };
+                out.activity.push(ActivityRow {
+                    mode: mode.mode.clone(),
+                    observer: observer.name.clone(),
+                    room_a: link.a.0.clone(),
+                    room_b: link.b.0.clone(),
+                    messages_to_link: link.messages_to_link,
+                    windows_to_link: link.windows_to_link,
+                    correct,
+                });
+            }
             for (i, adversary) in adversaries.iter().enumerate() {
                 let view = ObserverView::with_adversary(observer, mode, &truth, adversary);
                 // The strongest adversary, last, also gives the anonymity set sizes and the

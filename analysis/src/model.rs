@@ -226,6 +226,22 @@ pub struct CurvePoint {
     pub connection_room_identification: (f64, f64),
 }
 
+/// A pair of user pseudonyms in two rooms that the timing adversary's activity attack links
+/// (statistical disclosure), with how many messages it took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRow {
+    pub mode: String,
+    pub observer: String,
+    pub room_a: String,
+    pub room_b: String,
+    /// Messages the two pseudonyms sent until the attack linked them.
+    pub messages_to_link: u64,
+    /// Windows both were active in, until then.
+    pub windows_to_link: u64,
+    /// Ground truth: both pseudonyms are one user's.
+    pub correct: bool,
+}
+
 /// The anonymity set sizes behind the anonymity metrics, for the distribution chart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnonymitySizes {
@@ -259,6 +275,8 @@ pub struct Analysis {
     pub adversary_options: crate::adversary::AdversaryOptions,
     /// Precision–recall curves of the adversaries with a threshold.
     pub curves: Vec<CurvePoint>,
+    /// The activity attack's links, per mode and observer.
+    pub activity: Vec<ActivityRow>,
 }
 
 impl Analysis {

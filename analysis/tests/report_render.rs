@@ -257,6 +257,7 @@ fn small() -> Analysis {
         adversaries: Vec::new(),
         adversary_options: Default::default(),
         curves: Vec::new(),
+        activity: Vec::new(),
     }
 }
 
@@ -753,6 +754,7 @@ fn realistic() -> Analysis {
         adversaries: Vec::new(),
         adversary_options: Default::default(),
         curves: Vec::new(),
+        activity: Vec::new(),
     }
 }
 
