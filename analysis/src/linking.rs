@@ -10,7 +10,7 @@
 //! subject are joined by a star from its first item, every edge labelled with the flows of the
 //! observations that gave it. The adversary never reads ground truth.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use petgraph::graph::{NodeIndex, UnGraph};
 use petgraph::unionfind::UnionFind;
@@ -64,7 +64,8 @@ pub type FlowId = usize;
 #[derive(Debug)]
 pub struct Linker {
     nodes: Vec<(String, String)>,
-    index: BTreeMap<(String, String), NodeId>,
+    /// kind -> value -> node: looked up without allocating, never iterated.
+    index: HashMap<String, HashMap<String, NodeId>>,
     flows: Vec<String>,
     flow_index: BTreeMap<String, FlowId>,
     user: UnionFind<NodeId>,
@@ -82,7 +83,7 @@ impl Linker {
     pub fn build<'a>(observations: impl IntoIterator<Item = &'a Observation>) -> Self {
         let mut l = Linker {
             nodes: Vec::new(),
-            index: BTreeMap::new(),
+            index: HashMap::new(),
             flows: Vec::new(),
             flow_index: BTreeMap::new(),
             user: UnionFind::new(0),
@@ -113,13 +114,15 @@ impl Linker {
     }
 
     fn intern_node(&mut self, kind: &str, value: &str) -> NodeId {
-        let key = (kind.to_string(), value.to_string());
-        if let Some(&n) = self.index.get(&key) {
+        if let Some(&n) = self.index.get(kind).and_then(|values| values.get(value)) {
             return n;
         }
         let n = self.nodes.len();
-        self.nodes.push(key.clone());
-        self.index.insert(key, n);
+        self.nodes.push((kind.to_string(), value.to_string()));
+        self.index
+            .entry(kind.to_string())
+            .or_default()
+            .insert(value.to_string(), n);
         self.user.new_set();
         self.client.new_set();
         self.graph.add_node(n);
@@ -199,7 +202,8 @@ impl Linker {
     /// The node of (kind, value), if the observer saw it.
     pub fn node(&self, kind: &str, value: &str) -> Option<NodeId> {
         self.index
-            .get(&(kind.to_string(), value.to_string()))
+            .get(kind)
+            .and_then(|values| values.get(value))
             .copied()
     }
 

@@ -89,8 +89,8 @@ pub fn user_id_domain(user_id: &str) -> Option<&str> {
 /// What ground truth says, indexed for scoring.
 #[derive(Clone, Debug, Default)]
 pub struct TruthIndex {
-    /// (kind, value) -> the users truth assigns it to.
-    pub owners: BTreeMap<(String, String), BTreeSet<String>>,
+    /// kind -> value -> the users truth assigns it to (looked up without allocating).
+    pub owners: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     /// User -> provider domain (from its `user_id`).
     pub provider: BTreeMap<String, String>,
     /// Provider domain -> number of users.
@@ -104,7 +104,9 @@ impl TruthIndex {
         let mut t = TruthIndex::default();
         for row in &mode.truth {
             t.owners
-                .entry((row.kind.clone(), row.value.clone()))
+                .entry(row.kind.clone())
+                .or_default()
+                .entry(row.value.clone())
                 .or_default()
                 .insert(row.user.clone());
             if row.kind == "user_id" {
@@ -127,7 +129,7 @@ impl TruthIndex {
     }
 
     pub fn owners_of(&self, kind: &str, value: &str) -> Option<&BTreeSet<String>> {
-        self.owners.get(&(kind.to_string(), value.to_string()))
+        self.owners.get(kind).and_then(|values| values.get(value))
     }
 
     pub fn provider_of(&self, user: &str) -> Option<&str> {
