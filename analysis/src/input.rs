@@ -87,6 +87,9 @@ struct ModeSummary {
     mechanisms: Vec<String>,
     #[serde(default)]
     fingerprint: Option<String>,
+    /// The run's counters; numbers only are kept.
+    #[serde(default)]
+    stats: BTreeMap<String, serde_json::Value>,
 }
 
 /// Reads a whole run directory.
@@ -108,6 +111,11 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         };
         let mut data = load_mode(dir, mode, mode_summary.mechanisms.clone())?;
         data.fingerprint = mode_summary.fingerprint.clone();
+        data.stats = mode_summary
+            .stats
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+            .collect();
         modes.push(data);
     }
     if let Some(extra) = summary
@@ -261,6 +269,7 @@ pub fn load_mode(
         mode: mode.to_string(),
         mechanisms,
         fingerprint: None,
+        stats: BTreeMap::new(),
         observations,
         truth,
         memberships,

@@ -816,6 +816,12 @@ pub fn analyze(run: &RunData) -> Analysis {
     };
     out.adversaries = ADVERSARIES.iter().map(|(a, _)| a.to_string()).collect();
     out.curves = curves(run);
+    out.coalitions = run.coalitions.iter().map(|c| c.name.clone()).collect();
+    out.stats = run
+        .modes
+        .iter()
+        .map(|m| (m.mode.clone(), m.stats.clone()))
+        .collect();
     out.adversary_options = run.adversary.clone();
     for mode in &run.modes {
         let truth = TruthIndex::new(mode);

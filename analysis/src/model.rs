@@ -83,6 +83,9 @@ pub struct ModeData {
     /// Accepted connections (requester, target).
     pub connections: Vec<(String, String)>,
     pub messages: Vec<Message>,
+    /// The run's counters from `summary.json` (events, MLS operations, bytes, delays, ...);
+    /// empty when not recorded.
+    pub stats: BTreeMap<String, f64>,
 }
 
 /// A named set of providers that pool their observations.
@@ -277,12 +280,21 @@ pub struct Analysis {
     pub curves: Vec<CurvePoint>,
     /// The activity attack's links, per mode and observer.
     pub activity: Vec<ActivityRow>,
+    /// The names of the run's coalitions (observers that are neither a provider nor `all`).
+    pub coalitions: Vec<String>,
+    /// Each mode's counters (for the cost of countermeasures), in mode order.
+    pub stats: Vec<(String, BTreeMap<String, f64>)>,
 }
 
 impl Analysis {
     /// The adversary the reports lead with: the strongest, last of `adversaries`.
     pub fn strongest(&self) -> Option<&str> {
         self.adversaries.last().map(String::as_str)
+    }
+
+    /// Whether an observer is a named coalition (not a provider, not `all`).
+    pub fn is_coalition(&self, observer: &str) -> bool {
+        self.coalitions.iter().any(|c| c == observer)
     }
 }
 

@@ -154,6 +154,7 @@ fn mode_of(
         mode: mode.to_string(),
         mechanisms: vec![],
         fingerprint: None,
+        stats: Default::default(),
         observations: log(observations),
         truth: truths(truth),
         memberships: members(memberships),

@@ -258,6 +258,8 @@ fn small() -> Analysis {
         adversary_options: Default::default(),
         curves: Vec::new(),
         activity: Vec::new(),
+        stats: Vec::new(),
+        coalitions: Vec::new(),
     }
 }
 
@@ -755,6 +757,8 @@ fn realistic() -> Analysis {
         adversary_options: Default::default(),
         curves: Vec::new(),
         activity: Vec::new(),
+        stats: Vec::new(),
+        coalitions: Vec::new(),
     }
 }
 
@@ -981,4 +985,61 @@ fn adversary_thresholds_pool_the_providers() {
     assert!(csv.contains(
         ",mimimi,alpha.example,fingerprint,fingerprint_max_class,3,0,cross_room_recall,0.666667,2,3\n"
     ));
+}
+
+/// The trade-off table: per mode, each adversary's foreign recall and identification pooled
+/// over the providers alone (alpha and beta, not `all`), and the costs the run records.
+/// By hand from `small()`'s combined rows: mimi recall (3+1)/(3+1), identification
+/// (6+4)/(6+4); mimimi 0/4 and (2+0)/(6+4); pseudonyms-only (1+1)/4 and (3+1)/10. The
+/// identifier adversary has no rows here: n/a. Only mls_operations and bytes_sent are
+/// recorded, so only they are columns; a mode without them shows –.
+#[test]
+fn tradeoffs_pool_providers_and_show_recorded_costs() {
+    let mut a = small();
+    assert!(
+        !report_md(&a).contains("## Trade-offs"),
+        "no adversaries named"
+    );
+    a.adversaries = vec!["identifier".to_owned(), "combined".to_owned()];
+    a.stats = vec![
+        (
+            "mimi".to_owned(),
+            [
+                ("mls_operations".to_owned(), 100.0),
+                ("bytes_sent".to_owned(), 5000.0),
+            ]
+            .into(),
+        ),
+        (
+            "mimimi".to_owned(),
+            [("mls_operations".to_owned(), 300.0)].into(),
+        ),
+    ];
+    let md = report_md(&a);
+    let section = &md[md.find("## Trade-offs").expect(&md)..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    assert!(
+        section.contains("| cost MLS operations | cost bytes |"),
+        "{section}"
+    );
+    assert!(!section.contains("padding bytes"), "{section}");
+    let line = |mode: &str| {
+        section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{mode}` |")))
+            .unwrap_or_else(|| panic!("no row {mode}: {section}"))
+            .to_owned()
+    };
+    assert_eq!(
+        line("mimi"),
+        "| `mimi` | n/a (0/0) | n/a (0/0) | 1 (4/4) | 1 (10/10) | 100 | 5000 |"
+    );
+    assert_eq!(
+        line("mimimi"),
+        "| `mimimi` | n/a (0/0) | n/a (0/0) | 0 (0/4) | 0.2 (2/10) | 300 | – |"
+    );
+    assert_eq!(
+        line("pseudonyms-only"),
+        "| `pseudonyms-only` | n/a (0/0) | n/a (0/0) | 0.5 (2/4) | 0.4 (4/10) | – | – |"
+    );
 }

@@ -7,7 +7,8 @@ use super::num::{fmt_delta, fmt_num, is_empty, kind, value_parts, NA};
 use crate::adversary::IDENTIFIER;
 use crate::model::{Analysis, MetricKind, MetricRow, Scope, ALL_PROVIDERS, METRICS};
 
-/// The MIMIMI mechanisms, in the order the reports list them.
+/// The MIMIMI mechanisms of the draft, in the order the reports list them: `mimimi` is all of
+/// them on ("all 7").
 pub(crate) const MECHANISMS: &[&str] = &[
     "pseudonymous_credentials",
     "fresh_signature_keys",
@@ -17,6 +18,10 @@ pub(crate) const MECHANISMS: &[&str] = &[
     "anonymous_channel",
     "last_resort_policy",
 ];
+
+/// The countermeasures against traffic analysis beyond the draft, off in `mimi` and `mimimi`;
+/// a mode that switches one on lists it after the mechanisms, never among them.
+pub(crate) const COUNTERMEASURES: &[&str] = &["jitter", "padding"];
 
 /// The baseline mode's name.
 const BASELINE: &str = "mimi";
@@ -182,6 +187,7 @@ pub(crate) fn build(a: &Analysis) -> Vec<Block> {
     run_section(a, &mut out);
     modes_section(a, &mut out);
     headline_section(a, &mut out);
+    tradeoff_section(a, &mut out);
     curves_section(a, &mut out);
     activity_section(a, &mut out);
     effects_section(a, &ix, &mut out);
@@ -213,8 +219,28 @@ fn mechanisms_off(on: &[String]) -> Vec<&'static str> {
 }
 
 /// A short description of the mechanisms a mode switches on: `none`, `all 7`, `all but x`, or
-/// the list.
+/// the list; then ` + ` and the countermeasures it switches on, if any.
 fn describe_on(on: &[String]) -> Vec<Inline> {
+    let (counter, on): (Vec<String>, Vec<String>) = on
+        .iter()
+        .cloned()
+        .partition(|m| COUNTERMEASURES.contains(&m.as_str()));
+    let mut out = if on.is_empty() && !counter.is_empty() {
+        vec![]
+    } else {
+        describe_mechanisms_on(&on)
+    };
+    if !counter.is_empty() {
+        if !out.is_empty() {
+            out.push(text(" + "));
+        }
+        out.extend(code_list(counter.iter().map(String::as_str)));
+    }
+    out
+}
+
+/// [`describe_on`] of the draft's mechanisms alone.
+fn describe_mechanisms_on(on: &[String]) -> Vec<Inline> {
     let off = mechanisms_off(on);
     let all_known = on.iter().all(|m| MECHANISMS.contains(&m.as_str()));
     if on.is_empty() {
@@ -995,6 +1021,100 @@ fn activity_section(a: &Analysis, out: &mut Vec<Block>) {
                 Cell::text(vec![text(if r.correct { "yes" } else { "no (two users)" })])
                     .tone(if r.correct { Tone::Bad } else { Tone::Plain }),
             ],
+            group_start: false,
+        });
+    }
+    out.push(Block::Table(table));
+}
+
+/// Costs the trade-off table shows when the run records them: (stat key, column label, scale
+/// divisor, unit).
+const COSTS: &[(&str, &str, f64, &str)] = &[
+    ("mls_operations", "MLS operations", 1.0, ""),
+    ("bytes_sent", "bytes", 1.0, ""),
+    ("padding_bytes", "padding bytes", 1.0, ""),
+    ("jitter_delay_us_max", "added delay, max", 1000.0, " ms"),
+    ("jitter_delay_us_total", "added delay, total", 1000.0, " ms"),
+];
+
+/// What each mode buys against each adversary (foreign recall and identification, pooled over
+/// the providers alone) and what it costs (the run's counters).
+fn tradeoff_section(a: &Analysis, out: &mut Vec<Block>) {
+    if a.modes.len() < 2 || a.adversaries.is_empty() {
+        return;
+    }
+    out.push(Block::Heading(2, vec![text("Trade-offs")]));
+    out.push(Block::Para(vec![text(
+        "Per mode, what each adversary still finds about other providers' users (foreign \
+         cross-room recall and identification, numerators and denominators summed over the \
+         providers alone), and what the mode costs, from the run's counters (a cost the run does \
+         not record is left out).",
+    )]));
+    let providers: Vec<&str> = a
+        .observers
+        .iter()
+        .map(String::as_str)
+        .filter(|o| *o != ALL_PROVIDERS && !a.is_coalition(o))
+        .collect();
+    let costs: Vec<&(&str, &str, f64, &str)> = COSTS
+        .iter()
+        .filter(|(key, ..)| a.stats.iter().any(|(_, s)| s.contains_key(*key)))
+        .collect();
+    let mut table = Table {
+        compact: true,
+        ..Table::default()
+    };
+    table.groups.push((Vec::new(), 1));
+    table.header.push(Cell::text(vec![text("mode")]));
+    for adversary in &a.adversaries {
+        table.groups.push((vec![code(adversary.as_str())], 2));
+        table.header.push(Cell::num(vec![text("recall")]));
+        table.header.push(Cell::num(vec![text("identification")]));
+    }
+    if !costs.is_empty() {
+        table.groups.push((vec![text("cost")], costs.len()));
+        for (_, label, ..) in &costs {
+            table.header.push(Cell::num(vec![text(*label)]));
+        }
+    }
+    for (mode, _) in &a.modes {
+        let mut cells = vec![Cell::text(vec![code(mode.as_str())])];
+        for adversary in &a.adversaries {
+            for metric in ["cross_room_recall", "identification"] {
+                let (n, d) = a
+                    .metrics
+                    .iter()
+                    .filter(|m| {
+                        m.mode == *mode
+                            && m.adversary == *adversary
+                            && m.scope == Scope::Foreign
+                            && m.metric == metric
+                            && providers.contains(&m.observer.as_str())
+                    })
+                    .fold((0.0, 0.0), |(n, d), m| {
+                        (n + m.numerator.unwrap_or(0.0), d + m.denominator)
+                    });
+                let v = if d == 0.0 {
+                    NA.to_owned()
+                } else {
+                    fmt_num(n / d)
+                };
+                cells.push(Cell::num(vec![
+                    text(v),
+                    dim(format!(" ({}/{})", fmt_num(n), fmt_num(d))),
+                ]));
+            }
+        }
+        let stats = a.stats.iter().find(|(m, _)| m == mode).map(|(_, s)| s);
+        for (key, _, scale, unit) in &costs {
+            let v = stats.and_then(|s| s.get(*key)).map_or_else(
+                || "–".to_owned(),
+                |v| format!("{}{unit}", fmt_num(v / scale)),
+            );
+            cells.push(Cell::num(vec![text(v)]));
+        }
+        table.rows.push(Row {
+            cells,
             group_start: false,
         });
     }
