@@ -115,10 +115,31 @@ struct Parameters<'a> {
     clients: u64,
     actions: usize,
     simulated_until_us: u64,
+    /// `jitter` and `jitter_max`, when a mode has the `jitter` countermeasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jitter: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jitter_max_us: Option<u64>,
+    /// `padding_buckets`, when a mode has the `padding` countermeasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    padding_buckets: Option<PaddingBuckets>,
+}
+
+/// The sizes the `padding` countermeasure pads to.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PaddingBuckets {
+    /// The scenario's `padding_buckets`.
+    Listed(Vec<u64>),
+    /// Without the key: a description of the default.
+    Default(&'static str),
 }
 
 /// `summary.json` text.
 pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResult]) -> String {
+    let any_mode = |on: fn(&crate::scenario::Mechanisms) -> bool| {
+        scenario.modes.iter().any(|m| on(&m.mechanisms))
+    };
     let summary = Summary {
         scenario: &scenario.name,
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -141,6 +162,15 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
             clients: scenario.users.iter().map(|u| u64::from(u.clients)).sum(),
             actions: scenario.actions.len(),
             simulated_until_us: scenario.end_us(),
+            jitter: any_mode(|m| m.jitter).then(|| scenario.jitter.key()),
+            jitter_max_us: any_mode(|m| m.jitter).then_some(scenario.jitter_max_us),
+            padding_buckets: any_mode(|m| m.padding).then(|| {
+                if scenario.padding_buckets.is_empty() {
+                    PaddingBuckets::Default("the powers of two from 256")
+                } else {
+                    PaddingBuckets::Listed(scenario.padding_buckets.clone())
+                }
+            }),
         },
         providers: scenario
             .providers

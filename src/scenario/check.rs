@@ -11,11 +11,13 @@ use super::duration::{format_duration, parse_duration_detail, DURATION_HINT};
 use super::error::{ScenarioError, Source};
 use super::raw::{RawAction, RawKind, RawScenario, Str, ACTION_KINDS};
 use super::{
-    Action, ActionKind, Channel, Coalition, ExpectObserver, Expectation, Mechanisms, Mode, Pos,
-    ProviderSpec, Scenario, UserSpec, WhenEmpty, CLIENTS_RANGE, DEFAULT_KEY_PACKAGES,
-    DEFAULT_KEY_PACKAGE_SETS, DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED,
-    KEY_PACKAGE_SETS_RANGE, MAX_KEY_PACKAGES, MAX_LATENCY_US, MAX_PUBLISH_COUNT, MAX_SEND_COUNT,
-    MAX_TIME_US, MIN_LAST_RESORT_REUPLOAD_US, MIN_SEND_EVERY_US,
+    Action, ActionKind, Channel, Coalition, ExpectObserver, Expectation, JitterDistribution,
+    Mechanisms, Mode, Pos, ProviderSpec, Scenario, UserSpec, WhenEmpty, CLIENTS_RANGE,
+    DEFAULT_JITTER_MAX_US, DEFAULT_KEY_PACKAGES, DEFAULT_KEY_PACKAGE_SETS,
+    DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED, KEY_PACKAGE_SETS_RANGE,
+    MAX_JITTER_US, MAX_KEY_PACKAGES, MAX_LATENCY_US, MAX_PADDING_BUCKETS, MAX_PUBLISH_COUNT,
+    MAX_SEND_COUNT, MAX_TIME_US, MIN_LAST_RESORT_REUPLOAD_US, MIN_SEND_EVERY_US,
+    PADDING_BUCKET_RANGE,
 };
 
 /// Default `send.count`.
@@ -197,6 +199,56 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         None => DEFAULT_LAST_RESORT_REUPLOAD_US,
     };
 
+    let jitter = match &raw.jitter {
+        Some(j) => JitterDistribution::from_key(j.get_ref()).unwrap_or_else(|| {
+            c.report(
+                j.span(),
+                format!("invalid jitter distribution \"{}\"", j.get_ref()),
+                Some(
+                    "use \"uniform\" (the default: uniform on [0, jitter_max]) or \
+                     \"exponential\" (mean jitter_max/4, truncated at jitter_max)"
+                        .into(),
+                ),
+            );
+            JitterDistribution::Uniform
+        }),
+        None => JitterDistribution::Uniform,
+    };
+
+    let jitter_max_us = match &raw.jitter_max {
+        Some(max) => match c.duration(max, "jitter_max") {
+            Some(0) => {
+                c.report(
+                    max.span(),
+                    "jitter_max must be longer than 0s",
+                    Some(
+                        "give the longest extra delay of the jitter countermeasure, e.g. \
+                         jitter_max = \"200ms\"; switch jitter off in the ablation instead"
+                            .into(),
+                    ),
+                );
+                DEFAULT_JITTER_MAX_US
+            }
+            Some(us) if us > MAX_JITTER_US => {
+                c.report(
+                    max.span(),
+                    format!(
+                        "jitter_max {} is longer than the longest accepted, {}",
+                        max.get_ref(),
+                        format_duration(MAX_JITTER_US)
+                    ),
+                    Some("use an extra delay of at most 1m, e.g. jitter_max = \"200ms\"".into()),
+                );
+                DEFAULT_JITTER_MAX_US
+            }
+            Some(us) => us,
+            None => DEFAULT_JITTER_MAX_US,
+        },
+        None => DEFAULT_JITTER_MAX_US,
+    };
+
+    let padding_buckets = c.padding_buckets(raw);
+
     let ablations = c.ablations(raw);
     let modes = c.modes(raw, ablations);
     // Adds need a connection when KeyPackages are fetched by connection token or identity
@@ -273,6 +325,9 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         relay,
         key_package_sets,
         last_resort_reupload_us,
+        jitter,
+        jitter_max_us,
+        padding_buckets,
         connections_required,
     })
 }
@@ -324,6 +379,62 @@ impl<'r> Checker<'_, 'r> {
                 None
             }
         }
+    }
+
+    /// The `padding_buckets` key: 1 to 64 sizes, each within [`PADDING_BUCKET_RANGE`],
+    /// strictly increasing; absent means the powers of two from 256 bytes (empty).
+    fn padding_buckets(&mut self, raw: &'r RawScenario) -> Vec<u64> {
+        const HINT: &str = "list strictly increasing sizes in bytes from 64 to 16777216, e.g. \
+                            padding_buckets = [256, 512, 1024, 4096, 16384, 65536], or remove the \
+                            key to pad to the powers of two from 256";
+        let Some(list) = &raw.padding_buckets else {
+            return vec![];
+        };
+        let entries = list.get_ref();
+        if entries.is_empty() || entries.len() > MAX_PADDING_BUCKETS {
+            self.report(
+                list.span(),
+                format!(
+                    "padding_buckets needs 1 to {MAX_PADDING_BUCKETS} sizes, got {}",
+                    entries.len()
+                ),
+                Some(HINT.into()),
+            );
+            return vec![];
+        }
+        let mut out: Vec<u64> = Vec::with_capacity(entries.len());
+        for e in entries {
+            let size = match u64::try_from(*e.get_ref()) {
+                Ok(v) if PADDING_BUCKET_RANGE.contains(&v) => v,
+                _ => {
+                    self.report(
+                        e.span(),
+                        format!(
+                            "a padding bucket must be between {} and {} bytes, got {}",
+                            PADDING_BUCKET_RANGE.start(),
+                            PADDING_BUCKET_RANGE.end(),
+                            e.get_ref()
+                        ),
+                        Some(HINT.into()),
+                    );
+                    return vec![];
+                }
+            };
+            if let Some(&prev) = out.last() {
+                if size <= prev {
+                    self.report(
+                        e.span(),
+                        format!(
+                            "padding buckets must be strictly increasing: {size} follows {prev}"
+                        ),
+                        Some(HINT.into()),
+                    );
+                    return vec![];
+                }
+            }
+            out.push(size);
+        }
+        out
     }
 
     /// The `[[expect]]` tables: a mode the scenario runs, a known observer, scope and metric,
@@ -647,7 +758,7 @@ impl<'r> Checker<'_, 'r> {
                             format!("unknown base \"{b}\" for ablation {name}"),
                             Some(
                                 "use base = \"mimi\" (everything off, the default) or \
-                                 base = \"mimimi\" (everything on)"
+                                 base = \"mimimi\" (every draft mechanism on, no countermeasure)"
                                     .into(),
                             ),
                         );

@@ -16,6 +16,9 @@
 //! relay = "beta.example"       # optional: relays requests for a client's own provider
 //! key_package_sets = 4         # optional, 1..=1000, KeyPackage sets per user under MIMIMI
 //! last_resort_reupload = "10m" # optional, "0s" means never
+//! jitter = "uniform"           # optional: "uniform" or "exponential" (countermeasure `jitter`)
+//! jitter_max = "200ms"         # optional, longest extra delay, at most 1m
+//! padding_buckets = [256, 1024, 4096]  # optional (countermeasure `padding`), increasing sizes
 //!
 //! [[provider]]
 //! domain = "alpha.example"
@@ -33,6 +36,7 @@
 //! name = "pseudonyms-only"
 //! base = "mimi"                # optional: "mimi" (default, all off) or "mimimi" (all on)
 //! pseudonymous_credentials = true
+//! padding = true               # countermeasures (`jitter`, `padding`) are off unless switched on
 //! ```
 //!
 //! Action kinds: `connect`, `create_room`, `add`, `join`, `remove`, `leave`, `send`,
@@ -60,7 +64,7 @@ use sha2::{Digest, Sha256};
 pub use duration::{format_duration, parse_duration};
 pub use error::ScenarioError;
 pub use estimate::{estimate, Estimate};
-pub use modes::{Channel, Mechanisms, Mode};
+pub use modes::{Channel, JitterDistribution, Mechanisms, Mode};
 
 /// Default `seed`.
 pub const DEFAULT_SEED: u64 = 1;
@@ -80,6 +84,16 @@ pub const KEY_PACKAGE_SETS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000;
 pub const DEFAULT_LAST_RESORT_REUPLOAD_US: u64 = 600_000_000;
 /// Shortest `last_resort_reupload` other than `"0s"` (never), in microseconds (1s).
 pub const MIN_LAST_RESORT_REUPLOAD_US: u64 = 1_000_000;
+/// Default `jitter_max`, in microseconds (200ms).
+pub const DEFAULT_JITTER_MAX_US: u64 = 200_000;
+/// Longest `jitter_max` (1m).
+pub const MAX_JITTER_US: u64 = 60_000_000;
+/// The smallest size the default padding buckets pad to: powers of two from 256 bytes.
+pub const DEFAULT_PADDING_MIN_BUCKET: u64 = 256;
+/// Accepted sizes of a `padding_buckets` entry, in bytes.
+pub const PADDING_BUCKET_RANGE: std::ops::RangeInclusive<u64> = 64..=16_777_216;
+/// Most entries of `padding_buckets`.
+pub const MAX_PADDING_BUCKETS: usize = 64;
 /// Longest simulated time: no action (or message of a `send`) after 30 days.
 pub const MAX_TIME_US: u64 = 30 * 24 * 3_600_000_000;
 /// Longest `latency` per hop (1m).
@@ -126,6 +140,15 @@ pub struct Scenario {
     pub key_package_sets: u32,
     /// The `last_resort_reupload` key in microseconds, default 10m; 0 means never.
     pub last_resort_reupload_us: u64,
+    /// The `jitter` key, default uniform: how the `jitter` countermeasure draws its delays.
+    pub jitter: JitterDistribution,
+    /// The `jitter_max` key in microseconds, default 200ms, at most 1m: the longest extra
+    /// delay of the `jitter` countermeasure (uniform on [0, max]; exponential with mean
+    /// max/4, truncated at max).
+    pub jitter_max_us: u64,
+    /// The `padding_buckets` key: the sizes the `padding` countermeasure pads to, strictly
+    /// increasing; empty (the default) means the powers of two from 256 bytes.
+    pub padding_buckets: Vec<u64>,
     /// Whether any mode to run has `pseudonymous_credentials` or `anonymous_key_packages`;
     /// then users must be connected before they can add each other (checked when the scenario
     /// is parsed).
@@ -364,6 +387,21 @@ impl ActionKind {
 }
 
 impl Scenario {
+    /// The size the `padding` countermeasure pads a message of at least `size` bytes to: the
+    /// smallest bucket that holds it; beyond the largest of `padding_buckets`, the next
+    /// multiple of the largest. `None` if that does not fit in a `u64`.
+    pub fn padding_bucket(&self, size: u64) -> Option<u64> {
+        match self.padding_buckets.last() {
+            None => size
+                .max(DEFAULT_PADDING_MIN_BUCKET)
+                .checked_next_power_of_two(),
+            Some(&largest) => match self.padding_buckets.iter().find(|&&b| b >= size) {
+                Some(&b) => Some(b),
+                None => size.div_ceil(largest).checked_mul(largest),
+            },
+        }
+    }
+
     /// The declared user with this name.
     pub fn user(&self, name: &str) -> Option<&UserSpec> {
         self.users.iter().find(|u| u.name == name)

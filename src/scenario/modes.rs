@@ -1,12 +1,15 @@
 //! Modes a scenario runs in: plain MIMI, full MIMIMI, and ablations that switch single MIMIMI
-//! mechanisms on or off.
+//! mechanisms on or off, and the countermeasures against traffic analysis that go beyond the
+//! draft (off in both built-in modes).
 
 use serde::Serialize;
 
-/// The MIMIMI mechanisms (draft-kohbrok-mimi-metadata-minimalization), each switchable alone.
+/// The MIMIMI mechanisms (draft-kohbrok-mimi-metadata-minimalization), each switchable alone,
+/// and the countermeasures against traffic analysis beyond the draft.
 ///
 /// The field names are also the keys of an `[[ablation]]` table; [`Mechanisms::NAMES`] lists
-/// them in declaration order.
+/// the draft's mechanisms in declaration order, [`Mechanisms::COUNTERMEASURES`] the
+/// countermeasures. `mimimi` is every draft mechanism on and no countermeasure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub struct Mechanisms {
     /// Leaves carry PseudonymousCredentials with identity links.
@@ -25,6 +28,13 @@ pub struct Mechanisms {
     /// Several KeyPackage sets per user and periodic re-upload of the last-resort set; off
     /// means one regular set and one last-resort set, never re-uploaded.
     pub last_resort_policy: bool,
+    /// Countermeasure: clients delay what they send over the anonymous channel, their external
+    /// joins and their submissions to hubs by a random extra delay (the scenario's `jitter`
+    /// and `jitter_max`).
+    pub jitter: bool,
+    /// Countermeasure: every message a provider receives is padded to a size bucket (the
+    /// scenario's `padding_buckets`).
+    pub padding: bool,
 }
 
 impl Mechanisms {
@@ -37,9 +47,11 @@ impl Mechanisms {
         encrypted_connection_requests: false,
         anonymous_channel: false,
         last_resort_policy: false,
+        jitter: false,
+        padding: false,
     };
 
-    /// Full MIMIMI: every mechanism on.
+    /// Full MIMIMI: every draft mechanism on, no countermeasure.
     pub const MIMIMI: Mechanisms = Mechanisms {
         pseudonymous_credentials: true,
         fresh_signature_keys: true,
@@ -48,9 +60,12 @@ impl Mechanisms {
         encrypted_connection_requests: true,
         anonymous_channel: true,
         last_resort_policy: true,
+        jitter: false,
+        padding: false,
     };
 
-    /// The mechanism names, in declaration order; they are also the TOML keys.
+    /// The names of the draft's mechanisms, in declaration order; they are also the TOML keys.
+    /// `mimimi` switches on exactly these.
     pub const NAMES: [&'static str; 7] = [
         "pseudonymous_credentials",
         "fresh_signature_keys",
@@ -60,6 +75,10 @@ impl Mechanisms {
         "anonymous_channel",
         "last_resort_policy",
     ];
+
+    /// The names of the countermeasures beyond the draft, in declaration order; they are also
+    /// the TOML keys. No built-in mode switches them on.
+    pub const COUNTERMEASURES: [&'static str; 2] = ["jitter", "padding"];
 
     /// The field named `name`, or `None` for an unknown name.
     fn field(&mut self, name: &str) -> Option<&mut bool> {
@@ -71,6 +90,8 @@ impl Mechanisms {
             "encrypted_connection_requests" => &mut self.encrypted_connection_requests,
             "anonymous_channel" => &mut self.anonymous_channel,
             "last_resort_policy" => &mut self.last_resort_policy,
+            "jitter" => &mut self.jitter,
+            "padding" => &mut self.padding,
             _ => return None,
         })
     }
@@ -92,12 +113,19 @@ impl Mechanisms {
         }
     }
 
-    /// The names of the mechanisms that are on, in [`Mechanisms::NAMES`] order.
+    /// The names of the switches that are on: the draft's mechanisms in [`Mechanisms::NAMES`]
+    /// order, then the countermeasures in [`Mechanisms::COUNTERMEASURES`] order.
     pub fn enabled(&self) -> Vec<&'static str> {
         Self::NAMES
             .into_iter()
+            .chain(Self::COUNTERMEASURES)
             .filter(|name| self.get(name) == Some(true))
             .collect()
+    }
+
+    /// Whether any countermeasure is on.
+    pub fn any_countermeasure(&self) -> bool {
+        self.jitter || self.padding
     }
 }
 
@@ -132,6 +160,35 @@ impl Channel {
     }
 }
 
+/// The distribution of the `jitter` countermeasure's extra delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterDistribution {
+    /// Uniform on [0, `jitter_max`] (default).
+    Uniform,
+    /// Exponential with mean `jitter_max`/4, truncated at `jitter_max` (redrawn above it).
+    Exponential,
+}
+
+impl JitterDistribution {
+    /// Every distribution, in the order the scenario documentation lists them.
+    pub const ALL: [JitterDistribution; 2] =
+        [JitterDistribution::Uniform, JitterDistribution::Exponential];
+
+    /// The value that selects this distribution in a scenario file, e.g. `"uniform"`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            JitterDistribution::Uniform => "uniform",
+            JitterDistribution::Exponential => "exponential",
+        }
+    }
+
+    /// The distribution a scenario file value selects.
+    pub fn from_key(key: &str) -> Option<JitterDistribution> {
+        Self::ALL.into_iter().find(|d| d.key() == key)
+    }
+}
+
 /// A mode the scenario runs in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Mode {
@@ -149,7 +206,7 @@ impl Mode {
         }
     }
 
-    /// The built-in mode `mimimi`: every MIMIMI mechanism on.
+    /// The built-in mode `mimimi`: every MIMIMI mechanism of the draft on, no countermeasure.
     pub fn mimimi() -> Mode {
         Mode {
             name: "mimimi".to_string(),

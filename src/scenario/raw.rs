@@ -33,6 +33,10 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub expect: Vec<Spanned<RawExpect>>,
     pub adversary: Option<Spanned<RawAdversary>>,
+    /// The countermeasures' parameters (after the older keys, which hints list first).
+    pub jitter: Option<Str>,
+    pub jitter_max: Option<Str>,
+    pub padding_buckets: Option<Spanned<Vec<Spanned<i64>>>>,
 }
 
 /// The `[adversary]` table: options and background knowledge of the analysis' adversaries.
@@ -69,7 +73,8 @@ pub(crate) struct RawCoalition {
     pub members: Vec<Str>,
 }
 
-/// An `[[ablation]]` table. The mechanism keys are the names in `Mechanisms::NAMES`.
+/// An `[[ablation]]` table. The mechanism keys are the names in `Mechanisms::NAMES` and
+/// `Mechanisms::COUNTERMEASURES`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAblation {
@@ -82,11 +87,13 @@ pub(crate) struct RawAblation {
     pub encrypted_connection_requests: Option<bool>,
     pub anonymous_channel: Option<bool>,
     pub last_resort_policy: Option<bool>,
+    pub jitter: Option<bool>,
+    pub padding: Option<bool>,
 }
 
 impl RawAblation {
-    /// The mechanism keys as `(key, value if present)`, in schema order.
-    pub fn switches(&self) -> [(&'static str, Option<bool>); 7] {
+    /// The mechanism and countermeasure keys as `(key, value if present)`, in schema order.
+    pub fn switches(&self) -> [(&'static str, Option<bool>); 9] {
         [
             ("pseudonymous_credentials", self.pseudonymous_credentials),
             ("fresh_signature_keys", self.fresh_signature_keys),
@@ -98,6 +105,8 @@ impl RawAblation {
             ),
             ("anonymous_channel", self.anonymous_channel),
             ("last_resort_policy", self.last_resort_policy),
+            ("jitter", self.jitter),
+            ("padding", self.padding),
         ]
     }
 }

@@ -19,7 +19,7 @@
 use tls_codec::{Deserialize as _, Serialize as _};
 
 use super::wire::{self, Wire};
-use super::{draw32, Endpoint, Event, Reply, SimError, World};
+use super::{draw32, Endpoint, Reply, SimError, World};
 use crate::crypto::{hpke_open, hpke_seal_seeded, HpkeKeys};
 use crate::observe::Peer;
 use crate::scenario::Channel;
@@ -29,26 +29,39 @@ const RELAY_RESPONSE_INFO: &[u8] = b"MIMIMI relayed response";
 
 impl World<'_> {
     /// Sends a request from `client` to provider `target` over this mode's anonymous channel.
+    /// Under `padding` the request is padded before it goes into an envelope (the target
+    /// observes it as padded) and the envelope again; under `jitter` it leaves after an extra
+    /// delay.
     pub(super) fn send_anonymous(&mut self, client: usize, target: usize, msg: &Wire) {
         let domain = self.providers[target].domain.clone();
+        let plain = msg.to_bytes();
+        let (request, request_padding) = self.pad_out(plain.clone());
         match self.channel {
             Channel::None => {
                 let f = Wire::Forward(wire::Forward {
-                    target: domain,
-                    request: msg.to_bytes().into(),
+                    target: domain.clone(),
+                    request: request.into(),
                 });
-                self.client_to_home(client, &f);
+                let nested = self.nested_padding(&f, || {
+                    Wire::Forward(wire::Forward {
+                        target: domain,
+                        request: plain.into(),
+                    })
+                });
+                self.client_to_home_padded(client, &f, nested);
             }
             Channel::Direct => {
-                let ev = Event::AtProvider {
-                    to: target,
-                    peer: Peer::Anonymous,
-                    endpoint: Endpoint::TargetIn,
-                    reply: Some(Reply::Direct(client)),
-                    bytes: msg.to_bytes(),
-                    local: vec![],
-                };
-                self.schedule_in(self.scenario.latency_us, ev);
+                let extra = self.jitter_delay(client);
+                self.send_to_provider(
+                    extra,
+                    target,
+                    Peer::Anonymous,
+                    Endpoint::TargetIn,
+                    Some(Reply::Direct(client)),
+                    request,
+                    request_padding,
+                    vec![],
+                );
             }
             Channel::Relay => {
                 let home = self.users[self.clients[client].user].provider;
@@ -58,10 +71,16 @@ impl World<'_> {
                         None => {
                             // Nobody else to relay: on the session, with the account.
                             let f = Wire::Forward(wire::Forward {
-                                target: domain,
-                                request: msg.to_bytes().into(),
+                                target: domain.clone(),
+                                request: request.into(),
                             });
-                            return self.client_to_home(client, &f);
+                            let nested = self.nested_padding(&f, || {
+                                Wire::Forward(wire::Forward {
+                                    target: domain,
+                                    request: plain.into(),
+                                })
+                            });
+                            return self.client_to_home_padded(client, &f, nested);
                         }
                     }
                 } else {
@@ -69,55 +88,77 @@ impl World<'_> {
                 };
                 let c = &mut self.clients[client];
                 let response = HpkeKeys::derive(&draw32(&mut c.rng)).expect("X25519 derivation");
-                let inner = wire::RelayedRequest {
-                    response_key: response.public.clone().into(),
-                    request: msg.to_bytes().into(),
+                let seed = draw32(&mut c.rng);
+                c.relay_keys.push(response.clone());
+                let target_key = &self.providers[target].keys.public;
+                let relay = |request: Vec<u8>| {
+                    let inner = wire::RelayedRequest {
+                        response_key: response.public.clone().into(),
+                        request: request.into(),
+                    };
+                    let sealed = hpke_seal_seeded(
+                        seed,
+                        target_key,
+                        RELAY_INFO,
+                        b"",
+                        &inner
+                            .tls_serialize_detached()
+                            .expect("relayed requests serialize"),
+                    )
+                    .expect("HPKE seal to a provider key");
+                    Wire::Relay(wire::Relay {
+                        target: domain.clone(),
+                        sealed: sealed
+                            .tls_serialize_detached()
+                            .expect("HPKE ciphertexts serialize")
+                            .into(),
+                    })
                 };
-                let sealed = hpke_seal_seeded(
-                    draw32(&mut c.rng),
-                    &self.providers[target].keys.public,
-                    RELAY_INFO,
-                    b"",
-                    &inner
-                        .tls_serialize_detached()
-                        .expect("relayed requests serialize"),
-                )
-                .expect("HPKE seal to a provider key");
-                c.relay_keys.push(response);
-                let r = Wire::Relay(wire::Relay {
-                    target: domain,
-                    sealed: sealed
-                        .tls_serialize_detached()
-                        .expect("HPKE ciphertexts serialize")
-                        .into(),
-                });
+                let r = relay(request);
+                // The same envelope around the request without padding, sealed alike: how
+                // much of the envelope the request's padding makes.
+                let nested = self.nested_padding(&r, || relay(plain));
                 match third_party {
-                    None => self.client_to_home(client, &r),
+                    None => self.client_to_home_padded(client, &r, nested),
                     Some(relay) => {
                         // Straight to the relay, without an account.
-                        let ev = Event::AtProvider {
-                            to: relay,
-                            peer: Peer::Anonymous,
-                            endpoint: Endpoint::RelayIn,
-                            reply: Some(Reply::Direct(client)),
-                            bytes: r.to_bytes(),
-                            local: vec![],
-                        };
-                        self.schedule_in(self.scenario.latency_us, ev);
+                        let extra = self.jitter_delay(client);
+                        let (bytes, padding) = self.pad_out(r.to_bytes());
+                        self.send_to_provider(
+                            extra,
+                            relay,
+                            Peer::Anonymous,
+                            Endpoint::RelayIn,
+                            Some(Reply::Direct(client)),
+                            bytes,
+                            padding.saturating_add(nested),
+                            vec![],
+                        );
                     }
                 }
             }
         }
     }
 
-    /// A `Forward` or `Relay` envelope arrives at the sender's own provider.
+    /// Under `padding`: how many bytes of the envelope `padded` (around a padded request) the
+    /// request's padding makes, against `unpadded`, the same envelope around the request
+    /// without padding (built only under `padding`). 0 without `padding`.
+    fn nested_padding(&self, padded: &Wire, unpadded: impl FnOnce() -> Wire) -> u64 {
+        if !self.mech.padding {
+            return 0;
+        }
+        let with = padded.to_bytes().len() as u64;
+        with.saturating_sub(unpadded().to_bytes().len() as u64)
+    }
+
+    /// A `Forward` or `Relay` envelope arrives at the sender's own provider, as `bytes`.
     pub(super) fn at_relay(
         &mut self,
         home: usize,
         peer: Peer,
         reply: Option<Reply>,
         msg: &Wire,
-        size: usize,
+        bytes: Vec<u8>,
         items: Vec<crate::observe::Item>,
     ) -> Result<(), SimError> {
         let client = reply
@@ -128,6 +169,8 @@ impl World<'_> {
             Wire::Forward(f) => {
                 let target = self.domain_index_of(&f.target)?;
                 let inner = f.request.as_slice().to_vec();
+                // What goes on is the request as the client padded it.
+                self.inbound_padding = wire::padding_of(&inner);
                 if target == home {
                     // The request is for the own provider: it arrives on the account's session.
                     return self.at_provider(home, peer, Endpoint::TargetIn, reply, inner, vec![]);
@@ -148,8 +191,7 @@ impl World<'_> {
             Wire::Relay(r) => {
                 // The sender's own provider relays (a request for itself goes elsewhere).
                 let target = self.domain_index_of(&r.target)?;
-                self.record(home, msg, peer, size, items);
-                let bytes = msg.to_bytes();
+                self.record(home, msg, peer, bytes.len(), items);
                 self.provider_to(
                     home,
                     target,
@@ -176,15 +218,15 @@ impl World<'_> {
             .or_else(|| (0..self.providers.len()).find(|&p| p != home))
     }
 
-    /// A provider relays a request of another provider's client for that provider: it sees no
-    /// account, only the target domain, the size and the time.
+    /// A provider relays a request of another provider's client for that provider, as the
+    /// `bytes` arrived: it sees no account, only the target domain, the size and the time.
     pub(super) fn at_third_party_relay(
         &mut self,
         relay: usize,
         peer: Peer,
         reply: Option<Reply>,
         msg: &Wire,
-        size: usize,
+        bytes: Vec<u8>,
         items: Vec<crate::observe::Item>,
     ) -> Result<(), SimError> {
         let Wire::Relay(r) = msg else {
@@ -195,13 +237,13 @@ impl World<'_> {
             .map(Reply::client)
             .ok_or_else(|| SimError::Protocol("a relayed request without a sender".into()))?;
         let target = self.domain_index_of(&r.target)?;
-        self.record(relay, msg, peer, size, items);
+        self.record(relay, msg, peer, bytes.len(), items);
         self.provider_to(
             relay,
             target,
             Endpoint::TargetIn,
             Some(Reply::Direct(client)),
-            msg.to_bytes(),
+            bytes,
         );
         Ok(())
     }
@@ -232,6 +274,7 @@ impl World<'_> {
             key: inner.response_key.as_slice().to_vec(),
             relay,
         };
+        self.inbound_padding = wire::padding_of(inner.request.as_slice());
         self.at_provider(
             target,
             peer,

@@ -62,7 +62,7 @@ impl World<'_> {
         let reply_to = |r: &Option<Reply>| r.clone().ok_or_else(unexpected);
         match (endpoint, &msg) {
             (Endpoint::Home, Wire::Forward(_) | Wire::Relay(_)) => {
-                return self.at_relay(to, peer, reply, &msg, bytes.len(), items.into_vec());
+                return self.at_relay(to, peer, reply, &msg, bytes.clone(), items.into_vec());
             }
             (Endpoint::TargetIn, Wire::Relay(r)) => return self.open_relayed(to, peer, reply, r),
             (Endpoint::RelayIn, Wire::Relay(_)) => {
@@ -71,7 +71,7 @@ impl World<'_> {
                     peer,
                     reply,
                     &msg,
-                    bytes.len(),
+                    bytes.clone(),
                     items.into_vec(),
                 );
             }
@@ -621,6 +621,10 @@ impl World<'_> {
                 }
             }
             Wire::Forward(_) | Wire::RelayResponse(_) | Wire::RoomAck(_) => {}
+            // `Wire::from_bytes` takes the envelope off before anything is read.
+            Wire::Padded(_) => {
+                return Err(SimError::Protocol("a padding envelope left on".into()));
+            }
         }
         Ok(items)
     }

@@ -28,7 +28,9 @@ use crate::crypto::{
 use crate::engine::{Engine, Micros};
 use crate::observe::{Kind, Observation, Peer};
 use crate::protocol::{ConnectionKey, IdentityLinkKey, IdentityLinkWrapperKey};
-use crate::scenario::{Action, ActionKind, Channel, Mechanisms, Mode, Scenario};
+use crate::scenario::{
+    Action, ActionKind, Channel, JitterDistribution, Mechanisms, Mode, Scenario,
+};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +179,9 @@ pub(crate) enum Event {
         /// message. A provider knows which of its clients are in a room; the fanout does not
         /// carry it (MIMI -06 section 5.5), and it is never observed.
         local: Vec<usize>,
+        /// Under `padding`: how many of `bytes` are there only because of padding (the
+        /// envelope's and, in a relay envelope, the request's inside it). Never observed.
+        padding: u64,
     },
     /// Bytes arriving in a client's queue.
     AtClient { to: usize, bytes: Vec<u8> },
@@ -241,6 +246,9 @@ struct User {
     /// Registration is complete: every client has uploaded its KeyPackages (with
     /// token-indexed sets, after its turn). The user's actions wait for it.
     registered: bool,
+    /// Under `jitter`: when the last delayed send of the user's clients leaves; a later one
+    /// never leaves before it, so the user's delayed sends keep their order.
+    jitter_until: Micros,
     /// Pseudonyms and labels.
     rng: ChaCha20Rng,
 }
@@ -279,6 +287,9 @@ struct Client {
     /// The KeyPackages this client made, by reference: their set's label and whether it is
     /// the last-resort set.
     key_package_sets: BTreeMap<Vec<u8>, (String, bool)>,
+    /// The `jitter` countermeasure's delays, a stream of its own (`client/<name>/<n>/jitter`)
+    /// so that the other streams draw the same with or without it.
+    jitter_rng: ChaCha20Rng,
 }
 
 impl Client {
@@ -535,9 +546,38 @@ pub struct RunStats {
     pub authentications: u64,
     /// Identity links that failed to decrypt or verify.
     pub authentication_failures: u64,
+    /// Messages providers received, each hop counted (a message a provider forwards counts
+    /// again). Recorded when a mode of the scenario has `padding`, absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_messages: Option<u64>,
+    /// Bytes of those messages, padding included. Recorded when a mode of the scenario has
+    /// `padding`, absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    /// `padding`: bytes of those messages that are there only because of padding (a padded
+    /// size minus the size without padding, each hop counted). Absent without `padding`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub padding_bytes: Option<u64>,
+    /// `jitter`: sends given an extra delay. Absent without `jitter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_messages: Option<u64>,
+    /// `jitter`: the sum of their extra delays, in microseconds. Absent without `jitter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_delay_us_total: Option<u64>,
+    /// `jitter`: the longest extra delay, in microseconds. Absent without `jitter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_delay_us_max: Option<u64>,
+}
+
+/// Adds `by` to a counter that is recorded (`Some`).
+fn bump(counter: &mut Option<u64>, by: u64) {
+    if let Some(c) = counter {
+        *c = c.saturating_add(by);
+    }
 }
 
 /// Everything a run produces.
+#[derive(Clone)]
 pub struct RunOutput {
     /// Observations in log order.
     pub observations: Vec<Observation>,
@@ -602,6 +642,9 @@ pub struct World<'s> {
     /// is the last-resort set), or None for a fresh leaf (the creator's or a joiner's).
     entries: BTreeMap<(usize, usize), Vec<Option<SetUsed>>>,
     stats: RunStats,
+    /// Under `padding`: the padding held by the bytes of the message being handled, which a
+    /// provider that forwards them as received sends on.
+    inbound_padding: u64,
 }
 
 /// A KeyPackage set a client entered a room with: its label, and whether it is the user's
@@ -613,6 +656,53 @@ type Held = (Vec<u8>, bool);
 
 /// A membership interval: from, and until (None while it lasts).
 type Span = (Micros, Option<Micros>);
+
+/// A delay in microseconds from `dist` with the longest `max`: uniform on [0, max], or
+/// exponential with mean max/4, drawn again while above max. Only integer arithmetic and
+/// correctly rounded floating-point operations, so every platform draws the same.
+fn draw_delay(rng: &mut ChaCha20Rng, dist: JitterDistribution, max: Micros) -> Micros {
+    match dist {
+        JitterDistribution::Uniform => {
+            // A 64-bit draw scaled to [0, max]: a bias below 2^-37 for max up to a minute.
+            let r = u128::from(rng.next_u64());
+            u64::try_from((r * (u128::from(max) + 1)) >> 64).expect("below max + 1")
+        }
+        JitterDistribution::Exponential => {
+            let mean = max as f64 / 4.0;
+            loop {
+                // u in (0, 1], 53 random bits.
+                let u = ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+                let d = -ln(u) * mean;
+                if d <= max as f64 {
+                    // Non-negative and at most max: the conversion is exact enough.
+                    return (d.round() as u64).min(max);
+                }
+            }
+        }
+    }
+}
+
+/// The natural logarithm of `x` in (0, 1], from its exponent and the series of atanh, with
+/// basic floating-point operations only (the platform's `ln` may round differently).
+fn ln(x: f64) -> f64 {
+    const LN_2: f64 = std::f64::consts::LN_2;
+    let bits = x.to_bits();
+    let mut exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    if m > std::f64::consts::SQRT_2 {
+        m /= 2.0;
+        exponent += 1;
+    }
+    // ln(m) = 2 atanh(s), |s| <= 0.172: 20 terms reach far below the last bit.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let (mut term, mut sum) = (s, 0.0);
+    for k in 0..20 {
+        sum += term / f64::from(2 * k + 1);
+        term *= s2;
+    }
+    2.0 * sum + exponent as f64 * LN_2
+}
 
 /// 32 bytes from a stream.
 fn draw32(rng: &mut ChaCha20Rng) -> [u8; 32] {
@@ -662,7 +752,22 @@ impl<'s> World<'s> {
             messages: vec![],
             entries: BTreeMap::new(),
             stats: RunStats::default(),
+            inbound_padding: 0,
         };
+        if scenario.modes.iter().any(|m| m.mechanisms.padding) {
+            // Every mode of such a scenario counts its traffic, so that the cost of padding
+            // shows beside the modes without it.
+            w.stats.provider_messages = Some(0);
+            w.stats.bytes_sent = Some(0);
+        }
+        if mech.padding {
+            w.stats.padding_bytes = Some(0);
+        }
+        if mech.jitter {
+            w.stats.jitter_messages = Some(0);
+            w.stats.jitter_delay_us_total = Some(0);
+            w.stats.jitter_delay_us_max = Some(0);
+        }
         for p in &scenario.providers {
             let name = format!("provider/{}", p.domain);
             let base = stream_seed(seed, run, &name);
@@ -735,6 +840,7 @@ impl<'s> World<'s> {
                     rng,
                     relay_keys: vec![],
                     key_package_sets: BTreeMap::new(),
+                    jitter_rng: stream(seed, run, &format!("client/{label}/jitter")),
                 });
                 w.add_truth(Kind::ClientId, curi, uid, Some(cid));
                 let pk = w.clients[cid].signer.public().to_vec();
@@ -764,6 +870,7 @@ impl<'s> World<'s> {
                 sets: vec![],
                 set_turns: SetTurns::default(),
                 registered: false,
+                jitter_until: 0,
                 rng: urng,
             });
         }
@@ -931,23 +1038,123 @@ impl<'s> World<'s> {
                 reply,
                 bytes,
                 local,
-            } => self.at_provider(to, peer, endpoint, reply, bytes, local),
+                padding,
+            } => {
+                self.inbound_padding = padding;
+                self.at_provider(to, peer, endpoint, reply, bytes, local)
+            }
             Event::AtClient { to, bytes } => self.at_client(to, bytes),
         }
     }
 
-    /// Sends bytes from a client to its own provider over its authenticated session.
+    /// Sends bytes from a client to its own provider over its authenticated session. Under
+    /// `jitter`, an anonymous-channel envelope (`Forward`, `Relay`), a GroupInfo request, a
+    /// room creation, a handshake or an application message leaves after an extra delay.
     fn client_to_home(&mut self, client: usize, msg: &wire::Wire) {
-        let user = &self.users[self.clients[client].user];
-        let ev = Event::AtProvider {
-            to: user.provider,
-            peer: Peer::Account(user.name.clone()),
-            endpoint: Endpoint::Home,
-            reply: Some(Reply::Home(client)),
-            bytes: msg.to_bytes(),
-            local: vec![],
+        self.client_to_home_padded(client, msg, 0);
+    }
+
+    /// [`World::client_to_home`] with an envelope that holds `nested` bytes of a padded
+    /// request's padding.
+    fn client_to_home_padded(&mut self, client: usize, msg: &wire::Wire, nested: u64) {
+        let extra = match msg {
+            wire::Wire::Forward(_)
+            | wire::Wire::Relay(_)
+            | wire::Wire::GroupInfoRequest(_)
+            | wire::Wire::CreateRoom(_)
+            | wire::Wire::Handshake(_)
+            | wire::Wire::AppMessage(_) => self.jitter_delay(client),
+            _ => 0,
         };
-        self.schedule_in(self.scenario.latency_us, ev);
+        let user = &self.users[self.clients[client].user];
+        let (to, peer) = (user.provider, Peer::Account(user.name.clone()));
+        let (bytes, padding) = self.pad_out(msg.to_bytes());
+        self.send_to_provider(
+            extra,
+            to,
+            peer,
+            Endpoint::Home,
+            Some(Reply::Home(client)),
+            bytes,
+            padding.saturating_add(nested),
+            vec![],
+        );
+    }
+
+    /// Schedules bytes' arrival at provider `to`, one hop and `extra` from now, and counts
+    /// the hop; `padding` is how many of the bytes padding added.
+    #[allow(clippy::too_many_arguments)]
+    fn send_to_provider(
+        &mut self,
+        extra: Micros,
+        to: usize,
+        peer: Peer,
+        endpoint: Endpoint,
+        reply: Option<Reply>,
+        bytes: Vec<u8>,
+        padding: u64,
+        local: Vec<usize>,
+    ) {
+        bump(&mut self.stats.provider_messages, 1);
+        bump(&mut self.stats.bytes_sent, bytes.len() as u64);
+        bump(&mut self.stats.padding_bytes, padding);
+        let ev = Event::AtProvider {
+            to,
+            peer,
+            endpoint,
+            reply,
+            bytes,
+            local,
+            padding,
+        };
+        self.schedule_in(self.scenario.latency_us.saturating_add(extra), ev);
+    }
+
+    /// The bytes of a message about to go to a provider and how many of them padding added.
+    /// Under `padding`, a message is wrapped in a [`wire::Padded`] envelope of the smallest
+    /// bucket that holds it; bytes already padded (a message forwarded as it arrived) go on
+    /// as they are, with the padding they arrived with.
+    fn pad_out(&mut self, bytes: Vec<u8>) -> (Vec<u8>, u64) {
+        if !self.mech.padding {
+            return (bytes, 0);
+        }
+        if wire::is_padded(&bytes) {
+            return (bytes, self.inbound_padding);
+        }
+        let unpadded = bytes.len() as u64;
+        let padded = self
+            .scenario
+            .padding_bucket(unpadded.saturating_add(wire::PADDING_OVERHEAD as u64))
+            .and_then(|size| usize::try_from(size).ok())
+            .and_then(|size| wire::pad(&bytes, size))
+            .expect("messages stay far below 4 GiB");
+        let added = padded.len() as u64 - unpadded;
+        (padded, added)
+    }
+
+    /// Under `jitter`: the extra delay of a send of `client`, drawn from the client's jitter
+    /// stream (uniform on [0, `jitter_max`], or exponential with mean `jitter_max`/4 truncated
+    /// at `jitter_max`), lengthened so that it leaves no earlier than the user's previous
+    /// delayed send (which left at most `jitter_max` after it was made, so the extra delay
+    /// stays within [0, `jitter_max`]). 0 without `jitter`.
+    fn jitter_delay(&mut self, client: usize) -> Micros {
+        if !self.mech.jitter {
+            return 0;
+        }
+        let now = self.engine.now();
+        let max = self.scenario.jitter_max_us;
+        let c = &mut self.clients[client];
+        let drawn = draw_delay(&mut c.jitter_rng, self.scenario.jitter, max);
+        let user = &mut self.users[c.user];
+        let leaves = now.saturating_add(drawn).max(user.jitter_until);
+        user.jitter_until = leaves;
+        let extra = leaves.saturating_sub(now);
+        bump(&mut self.stats.jitter_messages, 1);
+        bump(&mut self.stats.jitter_delay_us_total, extra);
+        if let Some(m) = &mut self.stats.jitter_delay_us_max {
+            *m = (*m).max(extra);
+        }
+        extra
     }
 
     /// Sends bytes from one provider to another (or to itself in another role).
@@ -972,15 +1179,9 @@ impl<'s> World<'s> {
         bytes: Vec<u8>,
         local: Vec<usize>,
     ) {
-        let ev = Event::AtProvider {
-            to,
-            peer: Peer::Domain(self.providers[from].domain.clone()),
-            endpoint,
-            reply,
-            bytes,
-            local,
-        };
-        self.schedule_in(self.scenario.latency_us, ev);
+        let peer = Peer::Domain(self.providers[from].domain.clone());
+        let (bytes, padding) = self.pad_out(bytes);
+        self.send_to_provider(0, to, peer, endpoint, reply, bytes, padding, local);
     }
 
     /// Puts bytes into a client's queue.

@@ -4,7 +4,9 @@
 //! the receiver deserializes it, and what a provider observes is parsed from those bytes.
 //! MLS messages travel inside as their own TLS encoding (`MlsMessageOut` bytes).
 
-use tls_codec::{Deserialize as _, Serialize as _, TlsDeserialize, TlsSerialize, TlsSize, VLBytes};
+use tls_codec::{
+    Deserialize as _, Serialize as _, TlsByteVecU32, TlsDeserialize, TlsSerialize, TlsSize, VLBytes,
+};
 
 /// KeyPackages uploaded by an authenticated client to its own provider.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
@@ -446,6 +448,60 @@ pub struct RelayResponse {
     pub sealed: VLBytes,
 }
 
+/// The `padding` countermeasure's envelope: a message's [`Wire`] bytes followed by zero bytes,
+/// so that the whole envelope is exactly a bucket size. Both vectors have a fixed 4-byte
+/// length prefix, so the envelope is 9 bytes longer than the message plus its padding
+/// ([`PADDING_OVERHEAD`]) whatever the sizes: discriminant 27, `u32` message length, the
+/// message, `u32` padding length, the zero bytes.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct Padded {
+    /// The message's [`Wire`] bytes (never itself a `Padded`).
+    pub message: TlsByteVecU32,
+    /// Zero bytes.
+    pub padding: TlsByteVecU32,
+}
+
+/// The discriminant of [`Wire::Padded`], the first byte of every padded message.
+pub const PADDED_DISCRIMINANT: u8 = 27;
+
+/// Bytes a [`Padded`] envelope adds besides the padding itself: the discriminant and two
+/// 4-byte length prefixes.
+pub const PADDING_OVERHEAD: usize = 9;
+
+/// Wraps a message's [`Wire`] bytes in a [`Padded`] envelope of exactly `size` bytes; `None`
+/// if `size` is less than the message plus [`PADDING_OVERHEAD`] or beyond a `u32` length.
+pub fn pad(message: &[u8], size: usize) -> Option<Vec<u8>> {
+    let padding = size
+        .checked_sub(message.len())?
+        .checked_sub(PADDING_OVERHEAD)?;
+    let message_len = u32::try_from(message.len()).ok()?;
+    let padding_len = u32::try_from(padding).ok()?;
+    let mut out = Vec::with_capacity(size);
+    out.push(PADDED_DISCRIMINANT);
+    out.extend_from_slice(&message_len.to_be_bytes());
+    out.extend_from_slice(message);
+    out.extend_from_slice(&padding_len.to_be_bytes());
+    out.resize(size, 0);
+    Some(out)
+}
+
+/// How many of `bytes` a [`Padded`] envelope adds to the message inside (0 for bytes that are
+/// not padded): read from the envelope's first length prefix.
+pub fn padding_of(bytes: &[u8]) -> u64 {
+    match bytes.get(1..5) {
+        Some(len) if is_padded(bytes) => {
+            let message = u32::from_be_bytes(len.try_into().expect("4 bytes"));
+            (bytes.len() as u64).saturating_sub(u64::from(message))
+        }
+        _ => 0,
+    }
+}
+
+/// Whether `bytes` are a padded message (a [`Padded`] envelope).
+pub fn is_padded(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&PADDED_DISCRIMINANT)
+}
+
 /// Every message on the wire.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 #[repr(u8)]
@@ -528,6 +584,9 @@ pub enum Wire {
     /// See [`KeyPackageSetListResponse`].
     #[tls_codec(discriminant = 26)]
     KeyPackageSetListResponse(KeyPackageSetListResponse),
+    /// See [`Padded`]: only on the wire, taken off by [`Wire::from_bytes`].
+    #[tls_codec(discriminant = 27)]
+    Padded(Padded),
 }
 
 impl Wire {
@@ -564,6 +623,7 @@ impl Wire {
             Wire::PseudonymRegistration(_) => "pseudonym_registration",
             Wire::KeyPackageSetList(_) => "kp_set_list",
             Wire::KeyPackageSetListResponse(_) => "kp_set_list_response",
+            Wire::Padded(_) => "padded",
         }
     }
 
@@ -586,7 +646,8 @@ impl Wire {
             | Wire::RelayResponse(_)
             | Wire::PseudonymRegistration(_)
             | Wire::KeyPackageSetList(_)
-            | Wire::KeyPackageSetListResponse(_) => None,
+            | Wire::KeyPackageSetListResponse(_)
+            | Wire::Padded(_) => None,
             Wire::KeyPackageClaim(m) => Some(&m.tbs.room),
             Wire::KeyPackageClaimResponse(_) => None,
             Wire::CreateRoom(m) => Some(&m.room),
@@ -605,8 +666,29 @@ impl Wire {
             .expect("wire structs always serialize")
     }
 
-    /// Parses received bytes; trailing bytes are an error.
+    /// Parses received bytes, taking off a [`Padded`] envelope (whose padding must be zero
+    /// bytes and whose message must not be padded again); trailing bytes are an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, tls_codec::Error> {
+        match Self::parse_exact(bytes)? {
+            Wire::Padded(p) => {
+                if p.padding.as_slice().iter().any(|&b| b != 0) {
+                    return Err(tls_codec::Error::DecodingError(
+                        "padding that is not zero bytes".into(),
+                    ));
+                }
+                match Self::parse_exact(p.message.as_slice())? {
+                    Wire::Padded(_) => Err(tls_codec::Error::DecodingError(
+                        "a padded message padded again".into(),
+                    )),
+                    w => Ok(w),
+                }
+            }
+            w => Ok(w),
+        }
+    }
+
+    /// Parses bytes as one [`Wire`] value, envelope or not; trailing bytes are an error.
+    fn parse_exact(bytes: &[u8]) -> Result<Self, tls_codec::Error> {
         let mut slice = bytes;
         let w = Wire::tls_deserialize(&mut slice)?;
         if !slice.is_empty() {
@@ -666,6 +748,32 @@ mod tests {
         longer.push(0);
         assert!(Wire::from_bytes(&longer).is_err());
         assert!(Wire::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn padding_envelopes_have_the_exact_size_and_round_trip() {
+        let w = Wire::RoomAck(RoomAck {
+            room: room_uri("a.example", "lunch"),
+        });
+        let bytes = w.to_bytes();
+        assert!(pad(&bytes, bytes.len() + PADDING_OVERHEAD - 1).is_none());
+        for size in [bytes.len() + PADDING_OVERHEAD, 256, 4096] {
+            let padded = pad(&bytes, size).unwrap();
+            assert_eq!(padded.len(), size);
+            assert!(is_padded(&padded));
+            assert_eq!(Wire::from_bytes(&padded).unwrap(), w);
+            // The hand-written encoding is the derived one.
+            let envelope = Wire::Padded(Padded {
+                message: bytes.clone().into(),
+                padding: vec![0; size - bytes.len() - PADDING_OVERHEAD].into(),
+            });
+            assert_eq!(envelope.to_bytes(), padded);
+        }
+        let mut dirty = pad(&bytes, 256).unwrap();
+        *dirty.last_mut().unwrap() = 1;
+        assert!(Wire::from_bytes(&dirty).is_err());
+        let twice = pad(&pad(&bytes, 256).unwrap(), 512).unwrap();
+        assert!(Wire::from_bytes(&twice).is_err());
     }
 
     #[test]
