@@ -34,7 +34,11 @@ fn the_deliberate_regression_fails_and_is_named() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("FAIL scenarios/regressions/shared-signature-key.toml:48 shared-key every-provider foreign cross_room_recall <= 0 for beta.example"),
+        stderr.contains(
+            "FAIL scenarios/regressions/shared-signature-key.toml:48 shared-key every-provider \
+             foreign cross_room_recall <= 0 (n/a passes) adversary identifier for beta.example \
+             (seed 3): measured 1"
+        ),
         "{stderr}"
     );
 }

@@ -869,14 +869,7 @@ fn curves_section(a: &Analysis, out: &mut Vec<Block>) {
         code("curves.csv"),
         text(", per observer."),
     ]));
-    let providers: Vec<&str> = a
-        .observers
-        .iter()
-        .map(String::as_str)
-        .filter(|o| {
-            a.curves.iter().any(|p| p.observer == *o) && *o != ALL_PROVIDERS && !o.contains('+')
-        })
-        .collect();
+    let providers = providers_alone(a);
     let mut adversaries: Vec<(&str, &str)> = Vec::new();
     for p in &a.curves {
         if !adversaries.iter().any(|(n, _)| *n == p.adversary) {
@@ -951,15 +944,7 @@ fn curves_section(a: &Analysis, out: &mut Vec<Block>) {
                     sum(|p| p.identification),
                     sum(|p| p.connection_room_identification),
                 ] {
-                    let v = if d == 0.0 {
-                        NA.to_owned()
-                    } else {
-                        fmt_num(n / d)
-                    };
-                    cells.push(Cell::num(vec![
-                        text(v),
-                        dim(format!(" ({}/{})", fmt_num(n), fmt_num(d))),
-                    ]));
+                    cells.push(pooled_cell(n, d));
                 }
             }
             table.rows.push(Row {
@@ -1050,12 +1035,7 @@ fn tradeoff_section(a: &Analysis, out: &mut Vec<Block>) {
          providers alone), and what the mode costs, from the run's counters (a cost the run does \
          not record is left out).",
     )]));
-    let providers: Vec<&str> = a
-        .observers
-        .iter()
-        .map(String::as_str)
-        .filter(|o| *o != ALL_PROVIDERS && !a.is_coalition(o))
-        .collect();
+    let providers = providers_alone(a);
     let costs: Vec<&(&str, &str, f64, &str)> = COSTS
         .iter()
         .filter(|(key, ..)| a.stats.iter().any(|(_, s)| s.contains_key(*key)))
@@ -1094,15 +1074,7 @@ fn tradeoff_section(a: &Analysis, out: &mut Vec<Block>) {
                     .fold((0.0, 0.0), |(n, d), m| {
                         (n + m.numerator.unwrap_or(0.0), d + m.denominator)
                     });
-                let v = if d == 0.0 {
-                    NA.to_owned()
-                } else {
-                    fmt_num(n / d)
-                };
-                cells.push(Cell::num(vec![
-                    text(v),
-                    dim(format!(" ({}/{})", fmt_num(n), fmt_num(d))),
-                ]));
+                cells.push(pooled_cell(n, d));
             }
         }
         let stats = a.stats.iter().find(|(m, _)| m == mode).map(|(_, s)| s);
@@ -1119,4 +1091,26 @@ fn tradeoff_section(a: &Analysis, out: &mut Vec<Block>) {
         });
     }
     out.push(Block::Table(table));
+}
+
+/// The observers that are one provider alone (neither a coalition nor `all`).
+fn providers_alone(a: &Analysis) -> Vec<&str> {
+    a.observers
+        .iter()
+        .map(String::as_str)
+        .filter(|o| *o != ALL_PROVIDERS && !a.is_coalition(o))
+        .collect()
+}
+
+/// A ratio pooled over observers: `value (numerator/denominator)`, n/a over nothing.
+fn pooled_cell(n: f64, d: f64) -> Cell {
+    let v = if d == 0.0 {
+        NA.to_owned()
+    } else {
+        fmt_num(n / d)
+    };
+    Cell::num(vec![
+        text(v),
+        dim(format!(" ({}/{})", fmt_num(n), fmt_num(d))),
+    ])
 }
