@@ -979,6 +979,16 @@ fn adversary_thresholds_pool_the_providers() {
         )
     );
     assert_eq!(csv.lines().count(), 1 + 5 * 4);
+    // The HTML report draws the curve: one dot per threshold that links something (2 and 3,
+    // pooled as above), the operating point larger.
+    let html = report_html(&a);
+    let at = html
+        .find("foreign cross-room precision against recall")
+        .expect("the curve's caption");
+    let svg = &html[at..];
+    let svg = &svg[svg.find("<svg").unwrap()..svg.find("</svg>").unwrap()];
+    assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+    assert_eq!(svg.matches(r#"r="7""#).count(), 1, "{svg}");
     assert!(csv.contains(
         ",mimimi,beta.example,fingerprint,fingerprint_max_class,2,1,cross_room_precision,,0,0\n"
     ));

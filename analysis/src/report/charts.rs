@@ -378,3 +378,108 @@ pub(crate) fn anonymity_cdf(a: &Analysis, observer: &str, scope: Scope) -> Optio
     }
     Some(finish(svg))
 }
+
+/// Foreign cross-room precision against recall of `adversary` at each of its thresholds,
+/// numerators and denominators summed over the providers alone, one line per mode in threshold
+/// order; the operating point is a larger dot. A threshold that links nothing has no precision
+/// and no point.
+pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
+    let providers: Vec<&str> = a
+        .observers
+        .iter()
+        .map(String::as_str)
+        .filter(|o| *o != crate::model::ALL_PROVIDERS && !a.is_coalition(o))
+        .collect();
+    // Per mode: (threshold, operating, recall, precision), thresholds ascending.
+    let series: Vec<Vec<(u64, bool, f64, f64)>> = a
+        .modes
+        .iter()
+        .map(|(mode, _)| {
+            let mut thresholds: Vec<(u64, bool)> = a
+                .curves
+                .iter()
+                .filter(|p| p.adversary == adversary && p.mode == *mode)
+                .map(|p| (p.threshold, p.operating))
+                .collect();
+            thresholds.sort_unstable();
+            thresholds.dedup();
+            thresholds
+                .into_iter()
+                .filter_map(|(t, operating)| {
+                    let points = a.curves.iter().filter(|p| {
+                        p.adversary == adversary
+                            && p.mode == *mode
+                            && p.threshold == t
+                            && providers.contains(&p.observer.as_str())
+                    });
+                    let (mut rn, mut rd, mut pn, mut pd) = (0.0, 0.0, 0.0, 0.0);
+                    for p in points {
+                        rn += p.cross_room_recall.0;
+                        rd += p.cross_room_recall.1;
+                        pn += p.cross_room_precision.0;
+                        pd += p.cross_room_precision.1;
+                    }
+                    (rd > 0.0 && pd > 0.0).then(|| (t, operating, rn / rd, pn / pd))
+                })
+                .collect()
+        })
+        .collect();
+    if series.iter().all(Vec::is_empty) {
+        return None;
+    }
+    let y_area = 64;
+    let legend = Legend {
+        entries: a
+            .modes
+            .iter()
+            .enumerate()
+            .map(|(j, (m, _))| (m.clone(), color(j), Swatch::Line(3)))
+            .collect(),
+        left: y_area + 8,
+    };
+    let legend_h = legend.height(NARROW);
+    let height = 340 + legend_h;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (NARROW, height)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let (plot, key) = root.split_vertically(height - legend_h);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin_top(16)
+            .margin_right(18)
+            .margin_left(8)
+            .x_label_area_size(50)
+            .y_label_area_size(y_area)
+            .build_cartesian_2d(-0.02f64..1.02f64, -0.02f64..1.02f64)
+            .ok()?;
+        chart
+            .configure_mesh()
+            .max_light_lines(0)
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&|v| fmt_decimals(*v, 1))
+            .y_label_formatter(&|v| fmt_decimals(*v, 1))
+            .x_desc("foreign cross-room recall")
+            .y_desc("precision")
+            .label_style(font(LABEL_SIZE, &INK))
+            .axis_desc_style(font(LABEL_SIZE, &INK))
+            .bold_line_style(GRID)
+            .axis_style(MUTED)
+            .draw()
+            .ok()?;
+        for (j, points) in series.iter().enumerate() {
+            let line: Vec<(f64, f64)> = points.iter().map(|&(_, _, r, p)| (r, p)).collect();
+            chart
+                .draw_series(LineSeries::new(line.clone(), color(j).stroke_width(3)))
+                .ok()?;
+            chart
+                .draw_series(points.iter().map(|&(_, operating, r, p)| {
+                    Circle::new((r, p), if operating { 7 } else { 3 }, color(j).filled())
+                }))
+                .ok()?;
+        }
+        legend.draw(&key).ok()?;
+        root.present().ok()?;
+    }
+    Some(finish(svg))
+}

@@ -953,6 +953,23 @@ fn curves_section(a: &Analysis, out: &mut Vec<Block>) {
             });
         }
         out.push(Block::Table(table));
+        out.push(Block::HtmlOnly(vec![Block::Figures {
+            wide: false,
+            figures: vec![Figure {
+                chart: Chart::PrCurve {
+                    adversary: adversary.to_owned(),
+                },
+                caption: vec![
+                    text("Adversary "),
+                    code(adversary),
+                    text(
+                        ": foreign cross-room precision against recall at each threshold, pooled \
+                         over the providers alone; the larger dot is the operating point, and a \
+                         threshold that links nothing has no point.",
+                    ),
+                ],
+            }],
+        }]));
     }
 }
 

@@ -95,6 +95,9 @@ pub(crate) enum Chart {
     Bars { metric: String, scope: Scope },
     /// Distribution of anonymity set sizes of one observer and scope, one line per mode.
     AnonymityCdf { observer: String, scope: Scope },
+    /// Precision against recall of an adversary over its thresholds, pooled over the
+    /// providers alone, one line per mode.
+    PrCurve { adversary: String },
 }
 
 #[derive(Clone, Debug, PartialEq)]

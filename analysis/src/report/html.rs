@@ -214,6 +214,7 @@ fn figure(out: &mut String, a: &Analysis, f: &Figure, wide: bool) {
     let svg = match &f.chart {
         Chart::Bars { metric, scope } => charts::bars(a, metric, *scope, wide),
         Chart::AnonymityCdf { observer, scope } => charts::anonymity_cdf(a, observer, *scope),
+        Chart::PrCurve { adversary } => charts::pr_curve(a, adversary),
     };
     out.push_str("<figure>\n");
     let _ = writeln!(out, "<figcaption>{}</figcaption>", inlines(&f.caption));
