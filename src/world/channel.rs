@@ -37,19 +37,7 @@ impl World<'_> {
         let plain = msg.to_bytes();
         let (request, request_padding) = self.pad_out(plain.clone());
         match self.channel {
-            Channel::None => {
-                let f = Wire::Forward(wire::Forward {
-                    target: domain.clone(),
-                    request: request.into(),
-                });
-                let nested = self.nested_padding(&f, || {
-                    Wire::Forward(wire::Forward {
-                        target: domain,
-                        request: plain.into(),
-                    })
-                });
-                self.client_to_home_padded(client, &f, nested);
-            }
+            Channel::None => self.forward_on_session(client, domain, request, plain),
             Channel::Direct => {
                 let extra = self.jitter_delay(client);
                 self.send_to_provider(
@@ -70,17 +58,7 @@ impl World<'_> {
                         Some(r) => Some(r),
                         None => {
                             // Nobody else to relay: on the session, with the account.
-                            let f = Wire::Forward(wire::Forward {
-                                target: domain.clone(),
-                                request: request.into(),
-                            });
-                            let nested = self.nested_padding(&f, || {
-                                Wire::Forward(wire::Forward {
-                                    target: domain,
-                                    request: plain.into(),
-                                })
-                            });
-                            return self.client_to_home_padded(client, &f, nested);
+                            return self.forward_on_session(client, domain, request, plain);
                         }
                     }
                 } else {
@@ -143,6 +121,28 @@ impl World<'_> {
     /// Under `padding`: how many bytes of the envelope `padded` (around a padded request) the
     /// request's padding makes, against `unpadded`, the same envelope around the request
     /// without padding (built only under `padding`). 0 without `padding`.
+    /// Hands a request to the client's own provider on its session, in clear, to forward to
+    /// `domain` (`request` padded as the mode pads, `plain` without padding, for the count).
+    fn forward_on_session(
+        &mut self,
+        client: usize,
+        domain: String,
+        request: Vec<u8>,
+        plain: Vec<u8>,
+    ) {
+        let f = Wire::Forward(wire::Forward {
+            target: domain.clone(),
+            request: request.into(),
+        });
+        let nested = self.nested_padding(&f, || {
+            Wire::Forward(wire::Forward {
+                target: domain,
+                request: plain.into(),
+            })
+        });
+        self.client_to_home_padded(client, &f, nested);
+    }
+
     fn nested_padding(&self, padded: &Wire, unpadded: impl FnOnce() -> Wire) -> u64 {
         if !self.mech.padding {
             return 0;
