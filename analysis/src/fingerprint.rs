@@ -4,7 +4,7 @@
 //! In a room, every leaf of one user carries the same user handle (a user pseudonym under
 //! MIMIMI, which -06 section 6.1 requires the user's leaves to share; a user id under MIMI), so
 //! a hub sees how many devices the user has in that room, and the handle names the user's
-//! domain. The *fingerprint* of a user in a room is (domain, device count). The adversary links
+//! domain. Only pseudonyms are fingerprinted: a user id names its user already. The *fingerprint* of a user in a room is (domain, device count). The adversary links
 //! the user handles of different rooms whose fingerprints match when the match is rare among
 //! what it saw:
 //!
@@ -38,12 +38,10 @@ const USER_HANDLES: &[&str] = &["user_pseudonym"];
 /// Kinds that name one device (leaf) of a user.
 const DEVICE_HANDLES: &[&str] = &["client_pseudonym", "client_id"];
 
-/// The domain a user handle names: `…@domain` for a pseudonym, `mimi://domain/u/…` for a user
-/// id.
+/// The domain a user pseudonym names (`…@domain`).
 pub fn handle_domain(kind: &str, value: &str) -> Option<String> {
     match kind {
         "user_pseudonym" => value.rsplit_once('@').map(|(_, d)| d.to_string()),
-        "user_id" => crate::metrics::user_id_domain(value).map(str::to_string),
         _ => None,
     }
 }

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::content::Index;
+use super::content::{pooled_curve, providers_alone, Index};
 use super::num::fmt_decimals;
 use crate::model::{Analysis, Scope};
 
@@ -384,12 +384,7 @@ pub(crate) fn anonymity_cdf(a: &Analysis, observer: &str, scope: Scope) -> Optio
 /// order; the operating point is a larger dot. A threshold that links nothing has no precision
 /// and no point.
 pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
-    let providers: Vec<&str> = a
-        .observers
-        .iter()
-        .map(String::as_str)
-        .filter(|o| *o != crate::model::ALL_PROVIDERS && !a.is_coalition(o))
-        .collect();
+    let providers = providers_alone(a);
     // Per mode: (threshold, operating, recall, precision), thresholds ascending.
     let series: Vec<Vec<(u64, bool, f64, f64)>> = a
         .modes
@@ -406,19 +401,11 @@ pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
             thresholds
                 .into_iter()
                 .filter_map(|(t, operating)| {
-                    let points = a.curves.iter().filter(|p| {
-                        p.adversary == adversary
-                            && p.mode == *mode
-                            && p.threshold == t
-                            && providers.contains(&p.observer.as_str())
+                    let (rn, rd) =
+                        pooled_curve(a, &providers, adversary, mode, t, |p| p.cross_room_recall);
+                    let (pn, pd) = pooled_curve(a, &providers, adversary, mode, t, |p| {
+                        p.cross_room_precision
                     });
-                    let (mut rn, mut rd, mut pn, mut pd) = (0.0, 0.0, 0.0, 0.0);
-                    for p in points {
-                        rn += p.cross_room_recall.0;
-                        rd += p.cross_room_recall.1;
-                        pn += p.cross_room_precision.0;
-                        pd += p.cross_room_precision.1;
-                    }
                     (rd > 0.0 && pd > 0.0).then(|| (t, operating, rn / rd, pn / pd))
                 })
                 .collect()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::doc::{code, dim, text, Block, Cell, Chart, Figure, Inline, Row, Table, Tone};
 use super::num::{fmt_delta, fmt_num, is_empty, kind, value_parts, NA};
 use crate::adversary::IDENTIFIER;
-use crate::model::{Analysis, MetricKind, MetricRow, Scope, ALL_PROVIDERS, METRICS};
+use crate::model::{Analysis, CurvePoint, MetricKind, MetricRow, Scope, ALL_PROVIDERS, METRICS};
 
 /// The MIMIMI mechanisms of the draft, in the order the reports list them: `mimimi` is all of
 /// them on ("all 7").
@@ -922,21 +922,8 @@ fn curves_section(a: &Analysis, out: &mut Vec<Block>) {
             }
             let mut cells = vec![Cell::text(label)];
             for (mode, _) in &a.modes {
-                let points: Vec<_> = a
-                    .curves
-                    .iter()
-                    .filter(|p| {
-                        p.adversary == adversary
-                            && p.threshold == threshold
-                            && p.mode == *mode
-                            && providers.contains(&p.observer.as_str())
-                    })
-                    .collect();
-                let sum = |f: fn(&crate::model::CurvePoint) -> (f64, f64)| {
-                    points
-                        .iter()
-                        .map(|p| f(p))
-                        .fold((0.0, 0.0), |(n, d), (a, b)| (n + a, d + b))
+                let sum = |field: fn(&CurvePoint) -> (f64, f64)| {
+                    pooled_curve(a, &providers, adversary, mode, threshold, field)
                 };
                 for (n, d) in [
                     sum(|p| p.cross_room_recall),
@@ -1110,8 +1097,30 @@ fn tradeoff_section(a: &Analysis, out: &mut Vec<Block>) {
     out.push(Block::Table(table));
 }
 
+/// One field of an adversary's curve points at one threshold and mode, numerators and
+/// denominators summed over `providers`.
+pub(crate) fn pooled_curve(
+    a: &Analysis,
+    providers: &[&str],
+    adversary: &str,
+    mode: &str,
+    threshold: u64,
+    field: fn(&CurvePoint) -> (f64, f64),
+) -> (f64, f64) {
+    a.curves
+        .iter()
+        .filter(|p| {
+            p.adversary == adversary
+                && p.threshold == threshold
+                && p.mode == mode
+                && providers.contains(&p.observer.as_str())
+        })
+        .map(field)
+        .fold((0.0, 0.0), |(n, d), (a, b)| (n + a, d + b))
+}
+
 /// The observers that are one provider alone (neither a coalition nor `all`).
-fn providers_alone(a: &Analysis) -> Vec<&str> {
+pub(crate) fn providers_alone(a: &Analysis) -> Vec<&str> {
     a.observers
         .iter()
         .map(String::as_str)
