@@ -57,6 +57,14 @@ fn simulated_time_counts_and_periods_are_bounded() {
     );
     refused(&send(", count = 1000001"), H + 3, 44, "too large");
     refused(
+        &send(", bytes = 0"),
+        H + 3,
+        44,
+        "`bytes` must be 1 to 65536, got 0",
+    );
+    refused(&send(", bytes = 65537"), H + 3, 44, "got 65537");
+    assert!(parse_str(&send(", bytes = 65536"), "t.toml").is_ok());
+    refused(
         &send(", count = 10, every = \"1us\""),
         H + 3,
         56,

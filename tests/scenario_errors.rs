@@ -279,6 +279,7 @@ fn quickstart_parses_with_expected_values() {
                     from: s_("alice"),
                     count: 5,
                     every_us: 10_000_000,
+                    bytes: None,
                 }
             ),
         ]
@@ -331,6 +332,7 @@ send = { room = "r", from = "alice" }
                     from: "alice".into(),
                     count: 1,
                     every_us: 1_000_000,
+                    bytes: None,
                 },
             },
         ]
@@ -1326,13 +1328,14 @@ fn expect_adversary() {
     assert_eq!(adversary(""), "combined");
     assert_eq!(adversary("adversary = \"identifier\"\n"), "identifier");
     assert_eq!(adversary("adversary = \"timing\"\n"), "timing");
+    assert_eq!(adversary("adversary = \"size\"\n"), "size");
     let e = assert_err(
-        &expect("adversary = \"size\"\n"),
+        &expect("adversary = \"volume\"\n"),
         B + 6 + 7,
         13,
-        "unknown adversary size",
+        "unknown adversary volume",
     );
-    assert_hint(&e, "identifier, fingerprint, timing, combined");
+    assert_hint(&e, "identifier, fingerprint, timing, size, combined");
 }
 
 /// The `[adversary]` table: defaults, values, and positioned errors for values out of range.
@@ -1343,8 +1346,9 @@ fn adversary_table() {
     assert!(!defaults.directory);
     assert_eq!(defaults.fingerprint_max_class, 2);
     assert_eq!(defaults.timing_window_us, 250_000);
+    assert_eq!(defaults.size_max_class, 2);
     let set = parse_str(
-        &top("directory = true\nfingerprint_max_class = 5\ntiming_window = \"1s\"\n"),
+        &top("directory = true\nfingerprint_max_class = 5\ntiming_window = \"1s\"\nsize_max_class = 4\n"),
         "t.toml",
     )
     .unwrap()
@@ -1352,6 +1356,7 @@ fn adversary_table() {
     assert!(set.directory);
     assert_eq!(set.fingerprint_max_class, 5);
     assert_eq!(set.timing_window_us, 1_000_000);
+    assert_eq!(set.size_max_class, 4);
     let e = assert_err(
         &top("fingerprint_max_class = 0\n"),
         2,
@@ -1360,6 +1365,13 @@ fn adversary_table() {
     );
     assert_hint(&e, "the default is 2");
     let e = assert_err(
+        &top("size_max_class = 1001\n"),
+        2,
+        18,
+        "size_max_class must be between 1 and 1000, got 1001",
+    );
+    assert_hint(&e, "the size adversary links a signature");
+    let e = assert_err(
         &top("timing_window = \"0s\"\n"),
         2,
         17,
@@ -1367,5 +1379,8 @@ fn adversary_table() {
     );
     assert_hint(&e, "the default is \"250ms\"");
     let e = assert_err(&top("windows = 3\n"), 2, 1, "unknown key `windows`");
-    assert_hint(&e, "directory, fingerprint_max_class, timing_window");
+    assert_hint(
+        &e,
+        "directory, fingerprint_max_class, timing_window, size_max_class",
+    );
 }

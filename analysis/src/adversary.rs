@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::{self, Directory};
 use crate::model::{ModeData, Observation};
-use crate::timing;
+use crate::{size, timing};
 
 /// The adversaries in the order `metrics.csv` lists them, with a one-line description.
 pub const ADVERSARIES: &[(&str, &str)] = &[
@@ -34,6 +34,11 @@ pub const ADVERSARIES: &[(&str, &str)] = &[
          fetch, a KeyPackage fetch by token and the add commit, and pseudonyms of different \
          rooms that are always active in the same windows",
     ),
+    (
+        SIZE,
+        "adds links between a user's rooms whose messages fall in the same rare length classes \
+         (sizes more than 25% apart), beyond the ordinary length most messages have",
+    ),
     (COMBINED, "pools the links of every adversary above"),
 ];
 
@@ -43,6 +48,8 @@ pub const IDENTIFIER: &str = "identifier";
 pub const FINGERPRINT: &str = "fingerprint";
 /// The timing adversary ([`crate::timing`]).
 pub const TIMING: &str = "timing";
+/// The size adversary ([`crate::size`]).
+pub const SIZE: &str = "size";
 /// Every adversary's links pooled: the strongest, which the reports lead with.
 pub const COMBINED: &str = "combined";
 
@@ -58,6 +65,8 @@ pub struct AdversaryOptions {
     pub fingerprint_max_class: usize,
     /// The timing adversary's window in microseconds ([`timing::DEFAULT_WINDOW_US`]).
     pub timing_window_us: u64,
+    /// The size adversary's rarity threshold ([`size::DEFAULT_MAX_CLASS`]).
+    pub size_max_class: usize,
 }
 
 impl Default for AdversaryOptions {
@@ -66,6 +75,7 @@ impl Default for AdversaryOptions {
             directory: false,
             fingerprint_max_class: fingerprint::DEFAULT_MAX_CLASS,
             timing_window_us: timing::DEFAULT_WINDOW_US,
+            size_max_class: size::DEFAULT_MAX_CLASS,
         }
     }
 }
@@ -108,6 +118,9 @@ impl Adversary {
         }
         if matches!(self.name, TIMING | COMBINED) {
             out.extend(timing::links(observations, self.options.timing_window_us));
+        }
+        if matches!(self.name, SIZE | COMBINED) {
+            out.extend(size::links(observations, self.options.size_max_class));
         }
         out
     }

@@ -33,7 +33,7 @@ pub type Directory = BTreeMap<String, Vec<u64>>;
 /// Kinds that stand for a user in a room without naming it (the handle its leaves share). A
 /// user id names its user already: two different user ids are two users, and the adversary
 /// never links them.
-const USER_HANDLES: &[&str] = &["user_pseudonym"];
+pub(crate) const USER_HANDLES: &[&str] = &["user_pseudonym"];
 
 /// Kinds that name one device (leaf) of a user.
 const DEVICE_HANDLES: &[&str] = &["client_pseudonym", "client_id"];
@@ -119,26 +119,45 @@ pub fn links(
     for (key, f) in fingerprints(observations) {
         classes.entry(f).or_default().push(key);
     }
+    link_rare(
+        observations,
+        classes,
+        max_class,
+        |f| directory.is_some_and(|d| consistent_users(d, f) == 1),
+        "fingerprint",
+    )
+}
+
+/// The links of a rare-class adversary: for each class of (room, handle) entries sharing one
+/// key, one synthetic observation (flow `flow`, every handle under subject 0) when the class
+/// lies in at least two rooms, at most one entry per room (two in one room are two users), and
+/// holds at most `max_class` entries or is `unique` (background knowledge says only one user
+/// can show it).
+pub(crate) fn link_rare<K: Ord>(
+    observations: &[&Observation],
+    classes: BTreeMap<K, Vec<RoomHandle>>,
+    max_class: usize,
+    unique: impl Fn(&K) -> bool,
+    flow: &str,
+) -> Vec<Observation> {
+    let observer = observations
+        .first()
+        .map(|o| o.observer.clone())
+        .unwrap_or_default();
     let mut out = Vec::new();
-    for (f, entries) in classes {
+    for (key, entries) in classes {
         let rooms: BTreeSet<&str> = entries.iter().map(|(r, _)| r.as_str()).collect();
-        // Two entries in one room are two users: the class is ambiguous.
         if rooms.len() < 2 || rooms.len() != entries.len() {
             continue;
         }
-        let unique_in_directory = directory.is_some_and(|d| consistent_users(d, &f) == 1);
-        if entries.len() > max_class && !unique_in_directory {
+        if entries.len() > max_class && !unique(&key) {
             continue;
         }
-        let observer = observations
-            .first()
-            .map(|o| o.observer.clone())
-            .unwrap_or_default();
         out.push(Observation {
             seq: 0,
             time_us: 0,
-            observer,
-            flow: "fingerprint".to_string(),
+            observer: observer.clone(),
+            flow: flow.to_string(),
             peer: String::new(),
             room: None,
             size: 0,

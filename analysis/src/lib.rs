@@ -9,4 +9,5 @@ pub mod linking;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod size;
 pub mod timing;

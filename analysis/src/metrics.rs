@@ -902,7 +902,8 @@ pub fn analyze(run: &RunData) -> Analysis {
     out
 }
 
-/// The thresholds a curve visits: the fingerprint's rarity threshold, and the timing window.
+/// The thresholds a curve visits: the rarity threshold of the fingerprint and size
+/// adversaries, and the timing window.
 pub const FINGERPRINT_CLASSES: &[u64] = &[1, 2, 3, 4, 6, 8];
 /// Timing windows of the curve, in microseconds.
 pub const TIMING_WINDOWS_US: &[u64] = &[
@@ -914,7 +915,7 @@ pub const TIMING_WINDOWS_US: &[u64] = &[
 /// [`FINGERPRINT_CLASSES`] and [`TIMING_WINDOWS_US`] (plus the run's own operating point, if it
 /// is not among them), for every mode and observer, in the foreign scope.
 pub fn curves(run: &RunData) -> Vec<CurvePoint> {
-    use crate::adversary::{FINGERPRINT, TIMING};
+    use crate::adversary::{FINGERPRINT, SIZE, TIMING};
     let observers = observers(run);
     let mut out = Vec::new();
     let with = |mut values: Vec<u64>, own: u64| {
@@ -924,7 +925,7 @@ pub fn curves(run: &RunData) -> Vec<CurvePoint> {
         }
         values
     };
-    let sweeps: [(&'static str, &'static str, Vec<u64>); 2] = [
+    let sweeps: [(&'static str, &'static str, Vec<u64>); 3] = [
         (
             FINGERPRINT,
             "fingerprint_max_class",
@@ -938,6 +939,14 @@ pub fn curves(run: &RunData) -> Vec<CurvePoint> {
             "timing_window_us",
             with(TIMING_WINDOWS_US.to_vec(), run.adversary.timing_window_us),
         ),
+        (
+            SIZE,
+            "size_max_class",
+            with(
+                FINGERPRINT_CLASSES.to_vec(),
+                run.adversary.size_max_class as u64,
+            ),
+        ),
     ];
     for mode in &run.modes {
         let truth = TruthIndex::new(mode);
@@ -948,6 +957,11 @@ pub fn curves(run: &RunData) -> Vec<CurvePoint> {
                     "fingerprint_max_class" => {
                         let own = options.fingerprint_max_class as u64 == threshold;
                         options.fingerprint_max_class = threshold as usize;
+                        own
+                    }
+                    "size_max_class" => {
+                        let own = options.size_max_class as u64 == threshold;
+                        options.size_max_class = threshold as usize;
                         own
                     }
                     _ => {

@@ -17,7 +17,7 @@ use super::{
     DEFAULT_LAST_RESORT_REUPLOAD_US, DEFAULT_LATENCY_US, DEFAULT_SEED, KEY_PACKAGE_SETS_RANGE,
     MAX_JITTER_US, MAX_KEY_PACKAGES, MAX_LATENCY_US, MAX_PADDING_BUCKETS, MAX_PUBLISH_COUNT,
     MAX_SEND_COUNT, MAX_TIME_US, MIN_LAST_RESORT_REUPLOAD_US, MIN_SEND_EVERY_US,
-    PADDING_BUCKET_RANGE,
+    PADDING_BUCKET_RANGE, SEND_BYTES_RANGE,
 };
 
 /// Default `send.count`.
@@ -27,7 +27,7 @@ const DEFAULT_SEND_EVERY_US: u64 = 1_000_000;
 /// How many names a hint lists before abbreviating.
 const MAX_LISTED: usize = 12;
 
-/// The largest `fingerprint_max_class` accepted.
+/// The largest `fingerprint_max_class` and `size_max_class` accepted.
 const MAX_FINGERPRINT_CLASS: usize = 1000;
 
 /// Builds the scenario from its deserialized form, or returns the first error: the earliest
@@ -450,20 +450,23 @@ impl<'r> Checker<'_, 'r> {
             out.directory = d;
         }
         if let Some(m) = &a.fingerprint_max_class {
-            match usize::try_from(*m.get_ref()) {
-                Ok(v) if (1..=MAX_FINGERPRINT_CLASS).contains(&v) => out.fingerprint_max_class = v,
-                _ => self.report(
-                    m.span(),
-                    format!(
-                        "fingerprint_max_class must be between 1 and {MAX_FINGERPRINT_CLASS}, got {}",
-                        m.get_ref()
-                    ),
-                    Some(format!(
-                        "the fingerprint adversary links a fingerprint seen in at most this many \
-                         (room, user) entries; the default is {}",
-                        mimimi_analysis::fingerprint::DEFAULT_MAX_CLASS
-                    )),
-                ),
+            if let Some(v) = self.max_class(
+                m,
+                "fingerprint_max_class",
+                "fingerprint",
+                mimimi_analysis::fingerprint::DEFAULT_MAX_CLASS,
+            ) {
+                out.fingerprint_max_class = v;
+            }
+        }
+        if let Some(m) = &a.size_max_class {
+            if let Some(v) = self.max_class(
+                m,
+                "size_max_class",
+                "size",
+                mimimi_analysis::size::DEFAULT_MAX_CLASS,
+            ) {
+                out.size_max_class = v;
             }
         }
         if let Some(w) = &a.timing_window {
@@ -482,6 +485,33 @@ impl<'r> Checker<'_, 'r> {
             }
         }
         out
+    }
+
+    /// A rarity threshold of the `[adversary]` table (`key`, for the adversary `name`).
+    fn max_class(
+        &mut self,
+        m: &Spanned<i64>,
+        key: &str,
+        name: &str,
+        default: usize,
+    ) -> Option<usize> {
+        match usize::try_from(*m.get_ref()) {
+            Ok(v) if (1..=MAX_FINGERPRINT_CLASS).contains(&v) => Some(v),
+            _ => {
+                self.report(
+                    m.span(),
+                    format!(
+                        "{key} must be between 1 and {MAX_FINGERPRINT_CLASS}, got {}",
+                        m.get_ref()
+                    ),
+                    Some(format!(
+                        "the {name} adversary links a signature seen in at most this many \
+                         (room, user) entries; the default is {default}"
+                    )),
+                );
+                None
+            }
+        }
     }
 
     fn expectations(
@@ -1200,11 +1230,33 @@ impl<'r> Checker<'_, 'r> {
                         );
                     }
                 }
+                let bytes = r.bytes.as_ref().map(|b| {
+                    let n = *b.get_ref();
+                    match u32::try_from(n) {
+                        Ok(n) if SEND_BYTES_RANGE.contains(&n) => n,
+                        _ => {
+                            self.report(
+                                b.span(),
+                                format!(
+                                    "`bytes` must be {} to {}, got {n}",
+                                    SEND_BYTES_RANGE.start(),
+                                    SEND_BYTES_RANGE.end()
+                                ),
+                                Some(
+                                    "give the length of each message's text, e.g. bytes = 300"
+                                        .into(),
+                                ),
+                            );
+                            *SEND_BYTES_RANGE.start()
+                        }
+                    }
+                });
                 ActionKind::Send {
                     room: r.room.get_ref().clone(),
                     from: r.from.get_ref().clone(),
                     count,
                     every_us,
+                    bytes,
                 }
             }
             RawKind::PublishKeyPackages(r) => {

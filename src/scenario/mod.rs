@@ -39,6 +39,9 @@
 //! padding = true               # countermeasures (`jitter`, `padding`) are off unless switched on
 //! ```
 //!
+//! A `send` takes `count` (default 1), `every` (default `"1s"`) and `bytes` (the length of each
+//! message's text, 1..=65536; default a short numbered text).
+//!
 //! Action kinds: `connect`, `create_room`, `add`, `join`, `remove`, `leave`, `send`,
 //! `publish_key_packages`; see [`ActionKind`].
 //!
@@ -102,6 +105,8 @@ pub const MAX_LATENCY_US: u64 = 60_000_000;
 pub const MAX_SEND_COUNT: u32 = 1_000_000;
 /// Shortest `every` of a `send` (1ms).
 pub const MIN_SEND_EVERY_US: u64 = 1_000;
+/// Accepted `bytes` of a `send`: the length of each message's text.
+pub const SEND_BYTES_RANGE: std::ops::RangeInclusive<u32> = 1..=65_536;
 /// Largest `count` of a `publish_key_packages` (KeyPackage sets per action).
 pub const MAX_PUBLISH_COUNT: u32 = 1_000;
 
@@ -346,12 +351,15 @@ pub enum ActionKind {
     },
     /// `user` leaves `room`.
     Leave { room: String, user: String },
-    /// `from` sends `count` messages to `room`, one every `every_us` microseconds.
+    /// `from` sends `count` messages to `room`, one every `every_us` microseconds; each
+    /// message's text is `bytes` long (`None`: a short numbered text of about 20 bytes).
     Send {
         room: String,
         from: String,
         count: u32,
         every_us: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes: Option<u32>,
     },
     /// `user` uploads `count` more KeyPackages for each of its clients.
     PublishKeyPackages { user: String, count: u32 },

@@ -46,6 +46,7 @@ pub(crate) struct RawAdversary {
     pub directory: Option<bool>,
     pub fingerprint_max_class: Option<Spanned<i64>>,
     pub timing_window: Option<Str>,
+    pub size_max_class: Option<Spanned<i64>>,
 }
 
 /// An `[[expect]]` table: a bound on a metric, checked by `mimimi-sim check`.
@@ -251,6 +252,7 @@ pub(crate) struct RawSend {
     pub from: Str,
     pub count: Option<Spanned<i64>>,
     pub every: Option<Str>,
+    pub bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

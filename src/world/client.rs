@@ -859,6 +859,7 @@ impl World<'_> {
             from,
             count,
             every_us,
+            bytes,
         } = &self.scenario.actions[action].kind
         else {
             return Err(SimError::Protocol("send tick of a non-send action".into()));
@@ -873,11 +874,15 @@ impl World<'_> {
             self.stats.sends_skipped += 1;
             return Ok(());
         }
-        let text = format!(
+        let mut text = format!(
             "message {i} of line {}",
             self.scenario.actions[action].pos.line
-        );
-        self.send_application(client, room, text.into_bytes(), true)
+        )
+        .into_bytes();
+        if let Some(len) = bytes {
+            text.resize(*len as usize, b'.');
+        }
+        self.send_application(client, room, text, true)
     }
 
     /// Bytes arrive in a client's queue.

@@ -62,11 +62,12 @@ pub(crate) const ADVERSARY: &str = "What these numbers hold against: unless a ta
      otherwise, every number is that of the strongest adversary the tool builds, combined. It \
      links identical identifier values (the identifier adversary) and adds the links of the \
      fingerprint adversary (a user's rooms whose domain and device count are rare among what \
-     the observer saw) and of the timing adversary (event chains within a time window, and \
-     pseudonyms always active together). The headline shows the identifier-only numbers beside \
-     it. Message sizes are in the logs but not scored yet: a 0 says that neither a shared \
-     identifier, nor a fingerprint, nor a timing chain names or links a user, not that sizes \
-     could not.";
+     the observer saw), of the timing adversary (event chains within a time window, and \
+     pseudonyms always active together) and of the size adversary (a user's rooms whose \
+     messages have the same rare length). The headline shows the identifier-only numbers \
+     beside it. A 0 says that none of these names or links a user, not that no adversary \
+     could: an observer with more background knowledge, or a statistical attack over a longer \
+     workload, may.";
 
 /// A scope's heading in the reports.
 fn scope_title(scope: Scope) -> Vec<Inline> {
@@ -856,8 +857,9 @@ fn curves_section(a: &Analysis, out: &mut Vec<Block>) {
     out.push(Block::Heading(2, vec![text("Adversary thresholds")]));
     out.push(Block::Para(vec![
         text(
-            "The fingerprint adversary links a fingerprint seen in at most a number of (room, \
-             user) entries; the timing adversary links event chains within a window. Each row \
+            "The fingerprint and size adversaries link a fingerprint or a message-length \
+             signature seen in at most a number of (room, user) entries; the timing adversary \
+             links event chains within a window. Each row \
              is one threshold, the run's own (its operating point, from the scenario's ",
         ),
         code("[adversary]"),
