@@ -123,6 +123,9 @@ struct Parameters<'a> {
     /// `padding_buckets`, when a mode has the `padding` countermeasure.
     #[serde(skip_serializing_if = "Option::is_none")]
     padding_buckets: Option<PaddingBuckets>,
+    /// `leaves_per_user`, when a mode has the `placeholder_leaves` countermeasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leaves_per_user: Option<u32>,
 }
 
 /// The sizes the `padding` countermeasure pads to.
@@ -171,6 +174,7 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
                     PaddingBuckets::Listed(scenario.padding_buckets.clone())
                 }
             }),
+            leaves_per_user: any_mode(|m| m.placeholder_leaves).then_some(scenario.leaves_per_user),
         },
         providers: scenario
             .providers

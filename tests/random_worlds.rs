@@ -1,5 +1,6 @@
-//! Property: every scenario `validate` accepts runs to the end under `mimi` and `mimimi`, with
-//! the consistency check after every commit, and gives the same fingerprint twice.
+//! Property: every scenario `validate` accepts runs to the end under `mimi`, `mimimi` and
+//! `mimimi` with `placeholder_leaves`, with the consistency check after every commit, and gives
+//! the same fingerprint twice.
 //!
 //! Worlds are generated at random: 2 to 4 providers, users with 1 to 4 clients, and a timeline
 //! of connects, rooms hosted at any provider, adds, joins, removes, leaves and sends, many of
@@ -80,7 +81,12 @@ struct Room {
 /// The scenario text of a plan: the intents that the rules allow, as actions.
 fn scenario(plan: &Plan) -> String {
     let user = |u: usize| format!("u{u}");
-    let mut out = String::from("modes = [\"mimi\", \"mimimi\"]\nlatency = \"20ms\"\n");
+    // `hidden` pads every user with placeholder clients to the most clients of any user:
+    // placeholders are added, join and are removed with their user through every flow.
+    let mut out = String::from(
+        "modes = [\"mimi\", \"mimimi\", \"hidden\"]\nlatency = \"20ms\"\n\
+         [[ablation]]\nname = \"hidden\"\nbase = \"mimimi\"\nplaceholder_leaves = true\n",
+    );
     for p in 0..plan.providers {
         out += &format!("[[provider]]\ndomain = \"p{p}.example\"\n");
     }

@@ -277,6 +277,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     });
     let adversary = c.adversary(raw);
     let users = c.users(raw);
+    let leaves_per_user = c.leaves_per_user(raw, &users);
     let coalitions = c.coalitions(raw);
     let expectations = c.expectations(raw, &modes, &coalitions);
 
@@ -328,6 +329,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         jitter,
         jitter_max_us,
         padding_buckets,
+        leaves_per_user,
         connections_required,
     })
 }
@@ -435,6 +437,36 @@ impl<'r> Checker<'_, 'r> {
             out.push(size);
         }
         out
+    }
+
+    /// The `leaves_per_user` key: within [`CLIENTS_RANGE`]; absent means the largest
+    /// `clients` of any user (1 without users).
+    fn leaves_per_user(&mut self, raw: &'r RawScenario, users: &[UserSpec]) -> u32 {
+        let default = users.iter().map(|u| u.clients).max().unwrap_or(1);
+        let Some(k) = &raw.leaves_per_user else {
+            return default;
+        };
+        match u32::try_from(*k.get_ref()) {
+            Ok(n) if CLIENTS_RANGE.contains(&n) => n,
+            _ => {
+                self.report(
+                    k.span(),
+                    format!(
+                        "leaves_per_user must be between {} and {}, got {}",
+                        CLIENTS_RANGE.start(),
+                        CLIENTS_RANGE.end(),
+                        k.get_ref()
+                    ),
+                    Some(format!(
+                        "use a value from {} to {} (the clients a user may have), or remove the \
+                         key to pad every user to the largest `clients` of the scenario ({default})",
+                        CLIENTS_RANGE.start(),
+                        CLIENTS_RANGE.end()
+                    )),
+                );
+                default
+            }
+        }
     }
 
     /// The `[[expect]]` tables: a mode the scenario runs, a known observer, scope and metric,

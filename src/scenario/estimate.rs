@@ -196,7 +196,12 @@ fn estimate_mode(s: &Scenario, m: &Mechanisms) -> Estimate {
     let mut model = Model {
         s,
         m,
-        clients: s.users.iter().map(|u| u64::from(u.clients)).collect(),
+        // Placeholders (`placeholder_leaves`) cost what real clients cost.
+        clients: s
+            .users
+            .iter()
+            .map(|u| u64::from(s.clients_in(u, m)))
+            .collect(),
         provider: s
             .users
             .iter()

@@ -19,6 +19,8 @@
 //! jitter = "uniform"           # optional: "uniform" or "exponential" (countermeasure `jitter`)
 //! jitter_max = "200ms"         # optional, longest extra delay, at most 1m
 //! padding_buckets = [256, 1024, 4096]  # optional (countermeasure `padding`), increasing sizes
+//! leaves_per_user = 3          # optional (countermeasure `placeholder_leaves`), 1..=16,
+//!                              # default the largest `clients` of any user
 //!
 //! [[provider]]
 //! domain = "alpha.example"
@@ -36,11 +38,21 @@
 //! name = "pseudonyms-only"
 //! base = "mimi"                # optional: "mimi" (default, all off) or "mimimi" (all on)
 //! pseudonymous_credentials = true
-//! padding = true               # countermeasures (`jitter`, `padding`) are off unless switched on
+//! padding = true               # countermeasures (`jitter`, `padding`, `placeholder_leaves`)
+//!                              # are off unless switched on
 //! ```
 //!
 //! A `send` takes `count` (default 1), `every` (default `"1s"`) and `bytes` (the length of each
 //! message's text, 1..=65536; default a short numbered text).
+//!
+//! Under the countermeasure `placeholder_leaves`, every user with fewer than `leaves_per_user`
+//! clients gets placeholder clients up to that number (`name/n+1` and on, after the real
+//! ones): real MLS clients with KeyPackages in the user's sets, added, removed and joining
+//! with the user, that never act or send, so that every room shows `leaves_per_user` client
+//! pseudonyms behind each user pseudonym and the device-count fingerprint is the same for all.
+//! They process everything they receive, like any client: the cost recorded is an upper
+//! bound (a design where one real device holds the placeholders' keys without tracking the
+//! group would cost less). Users with `leaves_per_user` or more clients get none.
 //!
 //! Action kinds: `connect`, `create_room`, `add`, `join`, `remove`, `leave`, `send`,
 //! `publish_key_packages`; see [`ActionKind`].
@@ -154,6 +166,10 @@ pub struct Scenario {
     /// The `padding_buckets` key: the sizes the `padding` countermeasure pads to, strictly
     /// increasing; empty (the default) means the powers of two from 256 bytes.
     pub padding_buckets: Vec<u64>,
+    /// The `leaves_per_user` key, 1..=16, default the largest `clients` of any user: under the
+    /// `placeholder_leaves` countermeasure, the clients (real and placeholder) of every user
+    /// with fewer real ones.
+    pub leaves_per_user: u32,
     /// Whether any mode to run has `pseudonymous_credentials` or `anonymous_key_packages`;
     /// then users must be connected before they can add each other (checked when the scenario
     /// is parsed).
@@ -407,6 +423,16 @@ impl Scenario {
                 Some(&b) => Some(b),
                 None => size.div_ceil(largest).checked_mul(largest),
             },
+        }
+    }
+
+    /// The clients `user` has in a mode with `mechanisms`: its own, raised to
+    /// `leaves_per_user` by placeholders under `placeholder_leaves`.
+    pub fn clients_in(&self, user: &UserSpec, mechanisms: &Mechanisms) -> u32 {
+        if mechanisms.placeholder_leaves {
+            user.clients.max(self.leaves_per_user)
+        } else {
+            user.clients
         }
     }
 

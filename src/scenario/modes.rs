@@ -35,6 +35,11 @@ pub struct Mechanisms {
     /// Countermeasure: every message a provider receives is padded to a size bucket (the
     /// scenario's `padding_buckets`).
     pub padding: bool,
+    /// Countermeasure: every user with fewer clients than the scenario's `leaves_per_user`
+    /// gets placeholder clients up to that number, real MLS clients that are added, removed
+    /// and join with the user but never act or send, so that every leaf set of the user shows
+    /// the same number of devices.
+    pub placeholder_leaves: bool,
 }
 
 impl Mechanisms {
@@ -49,6 +54,7 @@ impl Mechanisms {
         last_resort_policy: false,
         jitter: false,
         padding: false,
+        placeholder_leaves: false,
     };
 
     /// Full MIMIMI: every draft mechanism on, no countermeasure.
@@ -62,6 +68,7 @@ impl Mechanisms {
         last_resort_policy: true,
         jitter: false,
         padding: false,
+        placeholder_leaves: false,
     };
 
     /// The names of the draft's mechanisms, in declaration order; they are also the TOML keys.
@@ -78,7 +85,7 @@ impl Mechanisms {
 
     /// The names of the countermeasures beyond the draft, in declaration order; they are also
     /// the TOML keys. No built-in mode switches them on.
-    pub const COUNTERMEASURES: [&'static str; 2] = ["jitter", "padding"];
+    pub const COUNTERMEASURES: [&'static str; 3] = ["jitter", "padding", "placeholder_leaves"];
 
     /// The field named `name`, or `None` for an unknown name.
     fn field(&mut self, name: &str) -> Option<&mut bool> {
@@ -92,6 +99,7 @@ impl Mechanisms {
             "last_resort_policy" => &mut self.last_resort_policy,
             "jitter" => &mut self.jitter,
             "padding" => &mut self.padding,
+            "placeholder_leaves" => &mut self.placeholder_leaves,
             _ => return None,
         })
     }
@@ -125,7 +133,7 @@ impl Mechanisms {
 
     /// Whether any countermeasure is on.
     pub fn any_countermeasure(&self) -> bool {
-        self.jitter || self.padding
+        self.jitter || self.padding || self.placeholder_leaves
     }
 }
 

@@ -37,6 +37,7 @@ pub(crate) struct RawScenario {
     pub jitter: Option<Str>,
     pub jitter_max: Option<Str>,
     pub padding_buckets: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub leaves_per_user: Option<Spanned<i64>>,
 }
 
 /// The `[adversary]` table: options and background knowledge of the analysis' adversaries.
@@ -90,11 +91,12 @@ pub(crate) struct RawAblation {
     pub last_resort_policy: Option<bool>,
     pub jitter: Option<bool>,
     pub padding: Option<bool>,
+    pub placeholder_leaves: Option<bool>,
 }
 
 impl RawAblation {
     /// The mechanism and countermeasure keys as `(key, value if present)`, in schema order.
-    pub fn switches(&self) -> [(&'static str, Option<bool>); 9] {
+    pub fn switches(&self) -> [(&'static str, Option<bool>); 10] {
         [
             ("pseudonymous_credentials", self.pseudonymous_credentials),
             ("fresh_signature_keys", self.fresh_signature_keys),
@@ -108,6 +110,7 @@ impl RawAblation {
             ("last_resort_policy", self.last_resort_policy),
             ("jitter", self.jitter),
             ("padding", self.padding),
+            ("placeholder_leaves", self.placeholder_leaves),
         ]
     }
 }

@@ -852,7 +852,8 @@ impl World<'_> {
         Ok(())
     }
 
-    /// The `i`-th message of a `send` action (clients of the sender take turns).
+    /// The `i`-th message of a `send` action (the real clients of the sender take turns;
+    /// placeholders never send).
     pub(super) fn send_tick(&mut self, action: usize, i: u32) -> Result<(), SimError> {
         let ActionKind::Send {
             room,
@@ -869,7 +870,7 @@ impl World<'_> {
         }
         let room = self.room_index[room];
         let user = &self.users[self.user_index[from]];
-        let client = user.clients[i as usize % user.clients.len()];
+        let client = user.clients[i as usize % user.real_clients];
         if !self.clients[client].groups.contains_key(&room) {
             self.stats.sends_skipped += 1;
             return Ok(());

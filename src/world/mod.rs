@@ -230,7 +230,11 @@ struct User {
     name: String,
     uri: String,
     provider: usize,
+    /// The user's clients: the real ones first, then its placeholders (`placeholder_leaves`).
     clients: Vec<usize>,
+    /// How many of `clients` are real (the scenario's `clients`); the others are placeholders,
+    /// which never act and never send.
+    real_clients: usize,
     /// The user's MIMIMI connection key, handed to its connections.
     connection_key: ConnectionKey,
     /// The connection token derived from it, which indexes the user's KeyPackage sets.
@@ -567,6 +571,10 @@ pub struct RunStats {
     /// `jitter`: the longest extra delay, in microseconds. Absent without `jitter`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jitter_delay_us_max: Option<u64>,
+    /// `placeholder_leaves`: placeholder clients created (every user with fewer clients than
+    /// `leaves_per_user` gets the difference). Absent without `placeholder_leaves`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder_clients: Option<u64>,
 }
 
 /// Adds `by` to a counter that is recorded (`Some`).
@@ -768,6 +776,9 @@ impl<'s> World<'s> {
             w.stats.jitter_delay_us_total = Some(0);
             w.stats.jitter_delay_us_max = Some(0);
         }
+        if mech.placeholder_leaves {
+            w.stats.placeholder_clients = Some(0);
+        }
         for p in &scenario.providers {
             let name = format!("provider/{}", p.domain);
             let base = stream_seed(seed, run, &name);
@@ -807,7 +818,11 @@ impl<'s> World<'s> {
                 None,
             );
             let mut clients = vec![];
-            for n in 1..=u.clients {
+            // Placeholders (`placeholder_leaves`) come after the real clients, numbered on
+            // from them, their keys drawn from streams named alike.
+            let all = scenario.clients_in(u, &mech);
+            bump(&mut w.stats.placeholder_clients, u64::from(all - u.clients));
+            for n in 1..=all {
                 let cid = w.clients.len();
                 let label = format!("{}/{n}", u.name);
                 let base = stream_seed(seed, run, &format!("client/{label}"));
@@ -859,6 +874,7 @@ impl<'s> World<'s> {
                 uri,
                 provider,
                 clients,
+                real_clients: u.clients as usize,
                 token: connection_key
                     .token(w.providers[0].mls.crypto())
                     .expect("HKDF expand of 16 bytes")

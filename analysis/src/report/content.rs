@@ -21,7 +21,7 @@ pub(crate) const MECHANISMS: &[&str] = &[
 
 /// The countermeasures against traffic analysis beyond the draft, off in `mimi` and `mimimi`;
 /// a mode that switches one on lists it after the mechanisms, never among them.
-pub(crate) const COUNTERMEASURES: &[&str] = &["jitter", "padding"];
+pub(crate) const COUNTERMEASURES: &[&str] = &["jitter", "padding", "placeholder_leaves"];
 
 /// The baseline mode's name.
 const BASELINE: &str = "mimi";
@@ -1026,6 +1026,7 @@ const COSTS: &[(&str, &str, f64, &str)] = &[
     ("padding_bytes", "padding bytes", 1.0, ""),
     ("jitter_delay_us_max", "added delay, max", 1000.0, " ms"),
     ("jitter_delay_us_total", "added delay, total", 1000.0, " ms"),
+    ("placeholder_clients", "placeholder clients", 1.0, ""),
 ];
 
 /// What each mode buys against each adversary (foreign recall and identification, pooled over
