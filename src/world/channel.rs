@@ -337,7 +337,9 @@ impl World<'_> {
     ) -> Result<Wire, SimError> {
         let ct = openmls::prelude::HpkeCiphertext::tls_deserialize_exact(r.sealed.as_slice())?;
         let c = &mut self.clients[client];
-        for i in 0..c.relay_keys.len() {
+        // Newest first: most answers are to the latest request, and requests that are never
+        // answered (uploads, registrations) leave their keys behind at the front.
+        for i in (0..c.relay_keys.len()).rev() {
             if let Ok(plain) = hpke_open(&ct, &c.relay_keys[i].private, RELAY_RESPONSE_INFO, b"") {
                 c.relay_keys.remove(i);
                 return Ok(Wire::from_bytes(&plain)?);

@@ -333,10 +333,16 @@ impl World<'_> {
                     clients.push(c);
                 }
                 for sealed in &m.encrypted_recipients {
-                    let queue = protocol::open_queue_id(
-                        &self.providers[to].keys.private,
-                        sealed.as_slice(),
-                    )?;
+                    let p = &mut self.providers[to];
+                    let queue = match p.opened_queue_ids.get(sealed.as_slice()) {
+                        Some(q) => q.clone(),
+                        None => {
+                            let q = protocol::open_queue_id(&p.keys.private, sealed.as_slice())?;
+                            p.opened_queue_ids
+                                .insert(sealed.as_slice().to_vec(), q.clone());
+                            q
+                        }
+                    };
                     let c = *self.providers[to].queues.get(&queue).ok_or_else(|| {
                         SimError::Protocol("an encrypted queue ID of no queue here".into())
                     })?;

@@ -358,6 +358,9 @@ struct Provider {
     sets: BTreeMap<Vec<u8>, SetStock>,
     /// Registered queues.
     queues: BTreeMap<Vec<u8>, usize>,
+    /// Sealed queue IDs this provider has opened, and what they hold: a leaf's sealed queue ID
+    /// recurs in every fanout to it, and opening is deterministic. Only looked up.
+    opened_queue_ids: std::collections::HashMap<Vec<u8>, Vec<u8>>,
     /// Published connection-establishment keys, by user URI.
     establishment_keys: BTreeMap<String, Vec<u8>>,
     /// The rooms this provider is the hub of.
@@ -551,11 +554,11 @@ pub struct RunStats {
     /// Identity links that failed to decrypt or verify.
     pub authentication_failures: u64,
     /// Messages providers received, each hop counted (a message a provider forwards counts
-    /// again). Recorded when a mode of the scenario has `padding`, absent otherwise.
+    /// again). Recorded when a mode of the scenario has a countermeasure, absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_messages: Option<u64>,
-    /// Bytes of those messages, padding included. Recorded when a mode of the scenario has
-    /// `padding`, absent otherwise.
+    /// Bytes of those messages, padding included. Recorded when a mode of the scenario has a
+    /// countermeasure, absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<u64>,
     /// `padding`: bytes of those messages that are there only because of padding (a padded
@@ -762,9 +765,13 @@ impl<'s> World<'s> {
             stats: RunStats::default(),
             inbound_padding: 0,
         };
-        if scenario.modes.iter().any(|m| m.mechanisms.padding) {
-            // Every mode of such a scenario counts its traffic, so that the cost of padding
-            // shows beside the modes without it.
+        if scenario
+            .modes
+            .iter()
+            .any(|m| m.mechanisms.any_countermeasure())
+        {
+            // Every mode of such a scenario counts its traffic, so that the cost of a
+            // countermeasure in bytes shows beside the modes without it.
             w.stats.provider_messages = Some(0);
             w.stats.bytes_sent = Some(0);
         }
@@ -796,6 +803,7 @@ impl<'s> World<'s> {
                 key_packages: BTreeMap::new(),
                 sets: BTreeMap::new(),
                 queues: BTreeMap::new(),
+                opened_queue_ids: std::collections::HashMap::new(),
                 establishment_keys: BTreeMap::new(),
                 hub: BTreeMap::new(),
                 follows: BTreeMap::new(),
