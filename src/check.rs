@@ -7,7 +7,7 @@ use mimimi_analysis::model::Analysis;
 
 use crate::output::{self, ModeResult, OutputError};
 use crate::scenario::{self, ExpectObserver, Expectation, Scenario, ScenarioError};
-use crate::world::{RunError, World};
+use crate::world::RunError;
 
 /// Why `check` could not evaluate (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -125,13 +125,16 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
     Ok(plan)
 }
 
-/// Runs every mode of `s` with `seed` and analyses the results from the files a run writes.
+/// Runs every mode of `s` with `seed` (as many at once as there are cores) and analyses the
+/// results from the files a run writes.
 pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
-    let mut results = vec![];
-    for mode in &s.modes {
-        let out = World::new(s, mode, seed, 0).run(|_| {})?;
-        results.push(ModeResult::new(mode, out));
-    }
+    let outputs = crate::world::run_modes(s, seed, 0, crate::world::default_jobs(), |_, _| {})?;
+    let results: Vec<ModeResult> = s
+        .modes
+        .iter()
+        .zip(outputs)
+        .map(|(mode, out)| ModeResult::new(mode, out))
+        .collect();
     let files = output::run_files(s, seed, 0, &results);
     let scratch = output::ScratchDir::new()?;
     output::write_files(scratch.path(), &files)?;

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use mimimi_sim::check::{self, CheckError};
 use mimimi_sim::output::{self, ModeResult, OutputError};
 use mimimi_sim::scenario::{self, ScenarioError};
-use mimimi_sim::world::{RunError, World};
+use mimimi_sim::world::{self, RunError};
 
 const EXIT_CODES: &str = "Exit status: 0 success; 1 a run failed or a privacy bound does not \
                           hold; 2 invalid input or usage (a bad scenario, an unreadable file, an \
@@ -40,6 +40,10 @@ enum Command {
         /// Output directory (default: reports/<scenario name>/).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Modes simulated at once, each on a thread (default: the number of cores). The
+        /// outputs are the same for any number.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: Option<u32>,
         /// Also replace an earlier output of another scenario. An earlier output of the same
         /// scenario is always replaced; a directory holding anything a run did not write is
         /// never replaced.
@@ -129,8 +133,9 @@ fn main() -> ExitCode {
             seed,
             run: r,
             out,
+            jobs,
             force,
-        } => run(&scenario, seed, r, out, force),
+        } => run(&scenario, seed, r, out, jobs, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -237,6 +242,7 @@ fn run(
     seed: Option<u64>,
     run: u64,
     out: Option<PathBuf>,
+    jobs: Option<u32>,
     force: bool,
 ) -> Result<(), Failure> {
     let s = scenario::load(scenario)?;
@@ -244,14 +250,26 @@ fn run(
     let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
     // Where the results go is checked, and staged, before the simulation.
     let prepared = output::Prepared::new(&out, &s.name, scenario, force)?;
-    let mut results = vec![];
-    for mode in &s.modes {
-        let world = World::new(&s, mode, seed, run);
-        let bar = progress_bar(&mode.name, world.last_action_us());
-        let output = world.run(|now| bar.set_position(now))?;
-        bar.finish_and_clear();
-        results.push(ModeResult::new(mode, output));
+    let bars = MultiProgress::new();
+    if !std::io::stderr().is_terminal() {
+        bars.set_draw_target(ProgressDrawTarget::hidden());
     }
+    let progress: Vec<ProgressBar> = s
+        .modes
+        .iter()
+        .map(|mode| bars.add(progress_bar(&mode.name, s.end_us())))
+        .collect();
+    let jobs = jobs.map_or_else(world::default_jobs, |j| j as usize);
+    let outputs = world::run_modes(&s, seed, run, jobs, |i, now| progress[i].set_position(now))?;
+    for bar in &progress {
+        bar.finish_and_clear();
+    }
+    let results: Vec<ModeResult> = s
+        .modes
+        .iter()
+        .zip(outputs)
+        .map(|(mode, output)| ModeResult::new(mode, output))
+        .collect();
     prepared.write(&output::run_files(&s, seed, run, &results))?;
     let analysis = output::write_reports(prepared.dir())?;
     prepared.commit()?;
@@ -264,11 +282,9 @@ fn run(
     Ok(())
 }
 
-/// A progress bar over virtual time, drawn only when stderr is a terminal.
+/// A progress bar over virtual time (drawn by the caller's `MultiProgress` only when stderr is
+/// a terminal).
 fn progress_bar(mode: &str, end_us: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
     let bar = ProgressBar::new(end_us.max(1));
     bar.set_style(
         ProgressStyle::with_template(

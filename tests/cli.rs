@@ -46,7 +46,7 @@ fn same_seed_gives_identical_files_in_two_processes() {
     let qs = quickstart();
     let ra = sim(&["run", &qs, "--out", a.to_str().unwrap()], &[]);
     let rb = sim(
-        &["run", &qs, "--out", b.to_str().unwrap()],
+        &["run", &qs, "--jobs", "1", "--out", b.to_str().unwrap()],
         &[("RAYON_NUM_THREADS", "1")],
     );
     assert!(

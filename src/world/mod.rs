@@ -722,6 +722,59 @@ fn draw32(rng: &mut ChaCha20Rng) -> [u8; 32] {
     b
 }
 
+/// Runs every mode of `scenario` with `seed` and `run`, up to `jobs` modes at once on threads of
+/// their own, and returns their outputs in mode order. Modes share nothing (each world draws
+/// from streams named after its entities), so the outputs do not depend on `jobs` or on which
+/// mode finishes first. `progress(mode index, virtual time)` is called now and then from the
+/// mode's thread. On failure, the error of the first failing mode in mode order.
+pub fn run_modes(
+    scenario: &Scenario,
+    seed: u64,
+    run: u64,
+    jobs: usize,
+    progress: impl Fn(usize, Micros) + Sync,
+) -> Result<Vec<RunOutput>, Box<RunError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    type Slot = Mutex<Option<Result<RunOutput, Box<RunError>>>>;
+    let n = scenario.modes.len();
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Slot> = (0..n).map(|_| Mutex::new(None)).collect();
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(mode) = scenario.modes.get(i) else {
+            break;
+        };
+        let out = World::new(scenario, mode, seed, run).run(|now| progress(i, now));
+        *slots[i].lock().expect("no thread panicked holding a slot") = Some(out);
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, n.max(1)) {
+            std::thread::Builder::new()
+                .name("mode".into())
+                .stack_size(MODE_STACK_BYTES)
+                .spawn_scoped(scope, work)
+                .expect("a thread for a mode");
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .expect("no thread panicked holding a slot")
+                .expect("every mode ran")
+        })
+        .collect()
+}
+
+/// Stack of a mode's thread: as much as the main thread gets on Linux.
+const MODE_STACK_BYTES: usize = 8 << 20;
+
+/// The number of modes `run` and `check` simulate at once by default: the cores available.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl<'s> World<'s> {
     /// Builds the world of `scenario` in `mode`: providers, users and clients with their keys,
     /// every random choice drawn from streams named after the entity.
