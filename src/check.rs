@@ -128,7 +128,14 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
 /// Runs every mode of `s` with `seed` (as many at once as there are cores) and analyses the
 /// results from the files a run writes.
 pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
-    let outputs = crate::world::run_modes(s, seed, 0, crate::world::default_jobs(), |_, _| {})?;
+    let outputs = crate::world::run_modes(
+        s,
+        seed,
+        0,
+        crate::world::default_jobs(),
+        crate::world::Decrypt::All,
+        |_, _| {},
+    )?;
     let results: Vec<ModeResult> = s
         .modes
         .iter()

@@ -44,6 +44,12 @@ enum Command {
         /// outputs are the same for any number.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
         jobs: Option<u32>,
+        /// Which application messages recipient clients decrypt: `all` (default), or `needed`
+        /// (only what a client acts on: commits, Welcomes, connection-room messages). Both give
+        /// the same observations, metrics and fingerprints; only the decryption counters in
+        /// summary.json (and the MLS operations the report's costs show) differ.
+        #[arg(long, value_enum, default_value_t = DecryptArg::All)]
+        decrypt: DecryptArg,
         /// Also replace an earlier output of another scenario. An earlier output of the same
         /// scenario is always replaced; a directory holding anything a run did not write is
         /// never replaced.
@@ -78,6 +84,22 @@ enum Command {
         /// A directory written by `run`.
         dir: PathBuf,
     },
+}
+
+/// `--decrypt`: [`world::Decrypt`] on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DecryptArg {
+    All,
+    Needed,
+}
+
+impl From<DecryptArg> for world::Decrypt {
+    fn from(d: DecryptArg) -> Self {
+        match d {
+            DecryptArg::All => world::Decrypt::All,
+            DecryptArg::Needed => world::Decrypt::Needed,
+        }
+    }
 }
 
 /// Why a command stopped, with its exit status: 1 when a run or a bound failed, 2 when the
@@ -134,8 +156,9 @@ fn main() -> ExitCode {
             run: r,
             out,
             jobs,
+            decrypt,
             force,
-        } => run(&scenario, seed, r, out, jobs, force),
+        } => run(&scenario, seed, r, out, jobs, decrypt.into(), force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -243,6 +266,7 @@ fn run(
     run: u64,
     out: Option<PathBuf>,
     jobs: Option<u32>,
+    decrypt: world::Decrypt,
     force: bool,
 ) -> Result<(), Failure> {
     let s = scenario::load(scenario)?;
@@ -260,7 +284,9 @@ fn run(
         .map(|mode| bars.add(progress_bar(&mode.name, s.end_us())))
         .collect();
     let jobs = jobs.map_or_else(world::default_jobs, |j| j as usize);
-    let outputs = world::run_modes(&s, seed, run, jobs, |i, now| progress[i].set_position(now))?;
+    let outputs = world::run_modes(&s, seed, run, jobs, decrypt, |i, now| {
+        progress[i].set_position(now)
+    })?;
     for bar in &progress {
         bar.finish_and_clear();
     }

@@ -531,6 +531,11 @@ pub struct RunStats {
     pub messages_sent: u64,
     /// Application messages decrypted by recipients.
     pub messages_delivered: u64,
+    /// `--decrypt needed`: application messages of scenario rooms that reached a member's
+    /// client and were left encrypted (no provider observation depends on them). Absent with
+    /// `--decrypt all`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages_not_decrypted: Option<u64>,
     /// Application messages from before a recipient joined (not readable by design).
     pub messages_before_join: u64,
     /// Sends skipped because the sending client was not in the room at that tick.
@@ -608,6 +613,8 @@ pub struct RunOutput {
 pub struct World<'s> {
     scenario: &'s Scenario,
     mech: Mechanisms,
+    /// Which application messages recipients decrypt.
+    decrypt: Decrypt,
     /// How anonymous requests travel in this mode.
     channel: Channel,
     engine: Engine<Caused>,
@@ -732,6 +739,7 @@ pub fn run_modes(
     seed: u64,
     run: u64,
     jobs: usize,
+    decrypt: Decrypt,
     progress: impl Fn(usize, Micros) + Sync,
 ) -> Result<Vec<RunOutput>, Box<RunError>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -745,7 +753,9 @@ pub fn run_modes(
         let Some(mode) = scenario.modes.get(i) else {
             break;
         };
-        let out = World::new(scenario, mode, seed, run).run(|now| progress(i, now));
+        let out = World::new(scenario, mode, seed, run)
+            .decrypting(decrypt)
+            .run(|now| progress(i, now));
         *slots[i].lock().expect("no thread panicked holding a slot") = Some(out);
     };
     std::thread::scope(|scope| {
@@ -765,6 +775,21 @@ pub fn run_modes(
                 .expect("every mode ran")
         })
         .collect()
+}
+
+/// Which application messages recipient clients decrypt. No provider observation depends on
+/// whether a client decrypts an application message it does not act on, so both give the same
+/// observation logs, metrics and fingerprints; only the counters of decryption differ
+/// (`mls_operations`, `messages_delivered`, `messages_not_decrypted`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Decrypt {
+    /// Every member's client decrypts every application message (the default).
+    #[default]
+    All,
+    /// Clients decrypt only what they act on: commits, Welcomes, and the messages of connection
+    /// rooms (which carry keys and requests); the application messages of scenario rooms, which
+    /// only count as delivered, stay encrypted.
+    Needed,
 }
 
 /// Stack of a mode's thread: as much as the main thread gets on Linux.
@@ -817,6 +842,7 @@ impl<'s> World<'s> {
             entries: BTreeMap::new(),
             stats: RunStats::default(),
             inbound_padding: 0,
+            decrypt: Decrypt::All,
         };
         if scenario
             .modes
@@ -976,6 +1002,15 @@ impl<'s> World<'s> {
             ),
             client,
         });
+    }
+
+    /// Sets which application messages recipients decrypt ([`Decrypt::All`] by default).
+    pub fn decrypting(mut self, decrypt: Decrypt) -> Self {
+        self.decrypt = decrypt;
+        if decrypt == Decrypt::Needed {
+            self.stats.messages_not_decrypted = Some(0);
+        }
+        self
     }
 
     /// The time of the last scripted action, for progress display and periodic work.

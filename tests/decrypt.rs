@@ -1,0 +1,40 @@
+//! `--decrypt needed` against `--decrypt all`: the same observations and ground truth on a
+//! scenario with connection rooms, joins and removals (the quickstart), fewer MLS operations.
+//! CI compares every shipped scenario's files the same way.
+
+use mimimi_sim::output::ModeResult;
+use mimimi_sim::scenario::load;
+use mimimi_sim::world::{run_modes, Decrypt};
+
+#[test]
+fn decrypting_only_what_is_needed_changes_nothing_observed() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
+    let s = load(&path).unwrap();
+    let run = |decrypt| {
+        let outputs = run_modes(&s, s.seed, 0, 2, decrypt, |_, _| {}).unwrap();
+        s.modes
+            .iter()
+            .zip(outputs)
+            .map(|(m, o)| ModeResult::new(m, o))
+            .collect::<Vec<_>>()
+    };
+    let (all, needed) = (run(Decrypt::All), run(Decrypt::Needed));
+    for (a, n) in all.iter().zip(&needed) {
+        assert_eq!(a.fingerprint, n.fingerprint, "{}", a.mode);
+        assert_eq!(a.observations_csv, n.observations_csv);
+        assert_eq!(a.output.truth, n.output.truth);
+        assert_eq!(a.output.memberships, n.output.memberships);
+        assert_eq!(a.output.connections, n.output.connections);
+        assert_eq!(a.output.messages, n.output.messages);
+        let (sa, sn) = (&a.output.stats, &n.output.stats);
+        assert_eq!(sa.messages_not_decrypted, None);
+        let skipped = sn.messages_not_decrypted.unwrap();
+        // Every scenario-room message a member's client received (its sender's copy
+        // included) is left encrypted, and is one MLS operation fewer.
+        assert!(skipped >= sa.messages_delivered, "{}", a.mode);
+        assert_eq!(sn.messages_delivered, 0);
+        assert_eq!(sa.mls_operations - sn.mls_operations, skipped, "{}", a.mode);
+        assert_eq!(sa.commits, sn.commits);
+        assert_eq!(sa.events, sn.events);
+    }
+}
