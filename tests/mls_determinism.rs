@@ -9,7 +9,7 @@ use mimimi_sim::crypto::{
     derive_seed, signature_keys_from_seed, stream_seed, SimProvider, CIPHERSUITE,
 };
 use openmls::prelude::*;
-use openmls_basic_credential::SignatureKeyPair;
+use mimimi_sim::crypto::SimSigner;
 use tls_codec::Deserialize as _;
 
 /// Fixed leaf lifetime (2020-09-13 to 2100-01-01), so that no leaf reads the wall clock.
@@ -34,7 +34,7 @@ fn join_config() -> MlsGroupJoinConfig {
 /// One client: its own seeded provider, Ed25519 keys and basic credential.
 struct Party {
     provider: SimProvider,
-    signer: SignatureKeyPair,
+    signer: SimSigner,
     credential: CredentialWithKey,
 }
 

@@ -227,6 +227,7 @@ pub(super) fn seal_with_config(
     aad: &[u8],
     ptxt: &[u8],
 ) -> Result<HpkeCiphertext, CryptoError> {
+    super::ops::count(|o| o.hpke_seals += 1);
     let (kem_output, ciphertext) = hpke_for(config, seed)?
         .seal(&pk_r.into(), info, aad, ptxt, None, None, None)
         .map_err(|_| CryptoError::HpkeEncryptionError)?;
@@ -245,6 +246,7 @@ pub(super) fn setup_sender_and_export(
     exporter_context: &[u8],
     exporter_length: usize,
 ) -> Result<(Vec<u8>, ExporterSecret), CryptoError> {
+    super::ops::count(|o| o.hpke_seals += 1);
     let (kem_output, context) = hpke_for(config, seed)?
         .setup_sender(&pk_r.into(), info, None, None, None)
         .map_err(|_| CryptoError::SenderSetupError)?;
@@ -273,6 +275,7 @@ pub struct HpkeKeys {
 impl HpkeKeys {
     /// Derives a key pair from 32 seeded bytes (RFC 9180 DeriveKeyPair).
     pub fn derive(ikm: &[u8; 32]) -> Result<Self, CryptoError> {
+        super::ops::count(|o| o.hpke_key_derivations += 1);
         let hpke = Hpke::<HpkeRustCrypto>::new(
             Mode::Base,
             KemAlgorithm::DhKem25519,
@@ -309,6 +312,7 @@ pub fn hpke_open(
     info: &[u8],
     aad: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    super::ops::count(|o| o.hpke_opens += 1);
     let hpke = Hpke::<HpkeRustCrypto>::new(
         Mode::Base,
         KemAlgorithm::DhKem25519,

@@ -7,6 +7,7 @@
 //! Input-derived HPKE seeds keep openmls' parallel path encryption independent of thread order.
 
 mod hpke;
+pub mod ops;
 
 use std::sync::Mutex;
 
@@ -59,10 +60,37 @@ pub fn derive_seed(secret: &[u8; 32], label: &[u8]) -> [u8; 32] {
 }
 
 /// An Ed25519 signature key pair from 32 seeded bytes (Ed25519 signing itself is deterministic).
-pub fn signature_keys_from_seed(seed: [u8; 32]) -> SignatureKeyPair {
+pub fn signature_keys_from_seed(seed: [u8; 32]) -> SimSigner {
     let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
     let pk = sk.verifying_key().to_bytes().to_vec();
-    SignatureKeyPair::from_raw(SignatureScheme::ED25519, seed.to_vec(), pk)
+    SimSigner(SignatureKeyPair::from_raw(
+        SignatureScheme::ED25519,
+        seed.to_vec(),
+        pk,
+    ))
+}
+
+/// An Ed25519 signing key (openmls's `SignatureKeyPair`) that counts the signatures made with
+/// it ([`ops`]); openmls and the simulator's own messages sign through it.
+#[derive(Debug)]
+pub struct SimSigner(SignatureKeyPair);
+
+impl SimSigner {
+    /// The public key.
+    pub fn public(&self) -> &[u8] {
+        self.0.public()
+    }
+}
+
+impl openmls_traits::signatures::Signer for SimSigner {
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, openmls_traits::signatures::SignerError> {
+        ops::count(|o| o.signatures += 1);
+        self.0.sign(payload)
+    }
+
+    fn signature_scheme(&self) -> SignatureScheme {
+        self.0.signature_scheme()
+    }
 }
 
 /// Errors of the seeded random source.
@@ -208,10 +236,12 @@ impl OpenMlsCrypto for SimCrypto {
         pk: &[u8],
         signature: &[u8],
     ) -> Result<(), CryptoError> {
+        ops::count(|o| o.verifications += 1);
         self.inner.verify_signature(alg, data, pk, signature)
     }
 
     fn sign(&self, alg: SignatureScheme, data: &[u8], key: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        ops::count(|o| o.signatures += 1);
         self.inner.sign(alg, data, key)
     }
 
@@ -235,6 +265,7 @@ impl OpenMlsCrypto for SimCrypto {
         info: &[u8],
         aad: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        ops::count(|o| o.hpke_opens += 1);
         self.inner.hpke_open(config, input, sk_r, info, aad)
     }
 
@@ -260,6 +291,7 @@ impl OpenMlsCrypto for SimCrypto {
         exporter_context: &[u8],
         exporter_length: usize,
     ) -> Result<ExporterSecret, CryptoError> {
+        ops::count(|o| o.hpke_opens += 1);
         self.inner.hpke_setup_receiver_and_export(
             config,
             enc,
@@ -275,6 +307,7 @@ impl OpenMlsCrypto for SimCrypto {
         config: HpkeConfig,
         ikm: &[u8],
     ) -> Result<HpkeKeyPair, CryptoError> {
+        ops::count(|o| o.hpke_key_derivations += 1);
         self.inner.derive_hpke_keypair(config, ikm)
     }
 }

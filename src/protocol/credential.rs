@@ -227,16 +227,16 @@ impl PseudonymousCredential {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SimSigner;
     use crate::crypto::{signature_keys_from_seed, SimProvider};
-    use openmls_basic_credential::SignatureKeyPair;
     use openmls_traits::OpenMlsProvider;
 
     const ALICE_URI: &str = "mimi://a.example/d/alice/1";
 
     struct Alice {
-        real_keys: SignatureKeyPair,
+        real_keys: SimSigner,
         real_credential: Credential,
-        leaf_keys: SignatureKeyPair,
+        leaf_keys: SimSigner,
         connection_key: ConnectionKey,
     }
 
@@ -249,7 +249,7 @@ mod tests {
         }
     }
 
-    fn tbs(leaf_keys: &SignatureKeyPair) -> PseudonymousCredentialTbs {
+    fn tbs(leaf_keys: &SimSigner) -> PseudonymousCredentialTbs {
         PseudonymousCredentialTbs {
             client_pseudonym: "6f0c2a4e-1b7d-4e55-9a3c-8d2f1e0b7c61@a.example".into(),
             user_pseudonym: "0b9e7d3a-52c4-4f1e-8a6b-3c7d9e1f2a40@a.example".into(),

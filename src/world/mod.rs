@@ -15,8 +15,8 @@ pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use crate::crypto::SimSigner;
 use openmls::prelude::{CredentialWithKey, MlsGroup, PublicGroup};
-use openmls_basic_credential::SignatureKeyPair;
 use openmls_traits::OpenMlsProvider;
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
@@ -275,11 +275,11 @@ struct Client {
     uri: String,
     mls: SimProvider,
     /// The client's long-term (real) signature key.
-    signer: SignatureKeyPair,
+    signer: SimSigner,
     /// The real credential with the long-term key.
     cwk: CredentialWithKey,
     /// Every signature key pair this client holds, by public key (fresh keys per credential).
-    signers: BTreeMap<Vec<u8>, SignatureKeyPair>,
+    signers: BTreeMap<Vec<u8>, SimSigner>,
     /// The queue ID registered at the provider.
     queue_id: Vec<u8>,
     /// The client's state per room it is in.
@@ -349,7 +349,7 @@ struct Provider {
     /// HPKE keys: queue IDs and relayed requests are sealed to the public one.
     keys: HpkeKeys,
     /// The hub's signature key (its MLS `ExternalSender`), which signs GroupInfo answers.
-    signer: SignatureKeyPair,
+    signer: SimSigner,
     /// The hub's credential (`mimi://domain`), beside its signature key.
     credential: openmls::prelude::Credential,
     /// MIMI KeyPackages per client of this provider.
@@ -548,6 +548,10 @@ pub struct RunStats {
     /// clients, hubs and followers), Welcomes joined, rooms followed, application messages
     /// encrypted and decrypted, KeyPackages built.
     pub mls_operations: u64,
+    /// Public-key operations behind them and the simulator's own HPKE and signatures:
+    /// `signatures`, `verifications`, `hpke_seals`, `hpke_opens`, `hpke_key_derivations`.
+    #[serde(flatten)]
+    pub crypto: crate::crypto::ops::CryptoOps,
     /// Consistency checks passed (one per room per completed step).
     pub consistency_checks: u64,
     /// Accepted connections.
@@ -615,6 +619,9 @@ pub struct World<'s> {
     mech: Mechanisms,
     /// Which application messages recipients decrypt.
     decrypt: Decrypt,
+    /// This thread's public-key operation counts when the world was built: the world counts
+    /// the operations since (it is built and run on one thread).
+    crypto_start: crate::crypto::ops::CryptoOps,
     /// How anonymous requests travel in this mode.
     channel: Channel,
     engine: Engine<Caused>,
@@ -843,6 +850,7 @@ impl<'s> World<'s> {
             stats: RunStats::default(),
             inbound_padding: 0,
             decrypt: Decrypt::All,
+            crypto_start: crate::crypto::ops::snapshot(),
         };
         if scenario
             .modes
@@ -1092,6 +1100,7 @@ impl<'s> World<'s> {
         }
         self.stats.events = self.engine.processed();
         self.stats.simulated_us = self.engine.now();
+        self.stats.crypto = crate::crypto::ops::snapshot().since(self.crypto_start);
         let mut memberships = vec![];
         for (&(room, client), spans) in &self.memberships {
             let c = &self.clients[client];
