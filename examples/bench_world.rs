@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Sizes (`small`, `medium`, `large`, or `USERS ROOMS MESSAGES`): `medium` is 1,000 users with
-//! one to three devices (about 2,000 clients) over 10 providers of Zipf-like sizes, 300 rooms of
+//! one to three devices (a third each: about 2,000 clients) over 10 providers of Zipf-like sizes, 300 rooms of
 //! 5 to 9 users (about 14 clients), and 20,000 messages. Each room is created by a random user
 //! at its own provider; its members are drawn at random, and the creator first connects to
 //! every member it is not yet connected to (the protocol requires it). Messages are sent in
@@ -53,12 +53,8 @@ fn world(name: &str, users: usize, rooms: usize, messages: usize) -> String {
         provider_of.push(p);
     }
     for (u, p) in provider_of.iter().enumerate() {
-        // One to three devices: half have one, a third two, the rest three.
-        let clients = match below(&mut rng, 6) {
-            0..=2 => 1,
-            3..=4 => 2,
-            _ => 3,
-        };
+        // One to three devices, a third of the users each.
+        let clients = 1 + below(&mut rng, 3);
         writeln!(
             s,
             "[[user]]\nname = \"u{u}\"\nprovider = \"p{p}.example\"\nclients = {clients}\n"
