@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::adversary::{Adversary, AdversaryOptions, ADVERSARIES, IDENTIFIER};
 use crate::fingerprint;
 use crate::linking::{FlowId, Linker, NodeId, REAL_KINDS};
@@ -885,72 +887,88 @@ pub fn analyze(run: &RunData) -> Analysis {
             .iter()
             .map(|(name, _)| Adversary::new(name, &run.adversary, mode))
             .collect();
-        for pool in &pools {
-            let observer = pool.observer;
-            let window_us = run.adversary.timing_window_us;
-            for link in crate::timing::messages_to_link(&pool.observations, window_us) {
-                let owner = |(_, pseudonym): &(String, String)| {
-                    truth.owners_of("user_pseudonym", pseudonym).cloned()
-                };
-                let correct = match (owner(&link.a), owner(&link.b)) {
-                    (Some(a), Some(b)) => a.len() == 1 && a == b,
-                    _ => false,
-                };
-                out.activity.push(ActivityRow {
+        let window_us = run.adversary.timing_window_us;
+        // Observers in parallel, their rows appended in observer order.
+        let parts: Vec<Analysis> = pools
+            .par_iter()
+            .map(|pool| observer_rows(pool, &adversaries, window_us))
+            .collect();
+        for mut part in parts {
+            out.activity.append(&mut part.activity);
+            out.metrics.append(&mut part.metrics);
+            out.anonymity.append(&mut part.anonymity);
+            out.attribution.append(&mut part.attribution);
+        }
+    }
+    out
+}
+
+/// The activity, metric, anonymity and attribution rows of one observer of one mode (the
+/// other fields of the returned [`Analysis`] are left empty).
+fn observer_rows(pool: &Pool, adversaries: &[Adversary], window_us: u64) -> Analysis {
+    let (mode, observer, truth) = (pool.mode, pool.observer, pool.truth);
+    let mut out = Analysis::default();
+    for link in crate::timing::messages_to_link(&pool.observations, window_us) {
+        let owner = |(_, pseudonym): &(String, String)| {
+            truth.owners_of("user_pseudonym", pseudonym).cloned()
+        };
+        let correct = match (owner(&link.a), owner(&link.b)) {
+            (Some(a), Some(b)) => a.len() == 1 && a == b,
+            _ => false,
+        };
+        out.activity.push(ActivityRow {
+            mode: mode.mode.clone(),
+            observer: observer.name.clone(),
+            room_a: link.a.0.clone(),
+            room_b: link.b.0.clone(),
+            messages_to_link: link.messages_to_link,
+            windows_to_link: link.windows_to_link,
+            correct,
+        });
+    }
+    for (i, adversary) in adversaries.iter().enumerate() {
+        let view = pool.view(adversary);
+        // The strongest adversary, last, also gives the anonymity set sizes and the
+        // leak attribution.
+        let strongest = i + 1 == adversaries.len();
+        for scope in Scope::ALL {
+            let (rows, sizes) = view.metrics(scope);
+            out.metrics
+                .extend(rows.into_iter().map(|(metric, r)| MetricRow {
                     mode: mode.mode.clone(),
                     observer: observer.name.clone(),
-                    room_a: link.a.0.clone(),
-                    room_b: link.b.0.clone(),
-                    messages_to_link: link.messages_to_link,
-                    windows_to_link: link.windows_to_link,
-                    correct,
+                    adversary: adversary.name.to_string(),
+                    scope,
+                    metric: metric.to_string(),
+                    value: r.value,
+                    numerator: r.numerator,
+                    denominator: r.denominator,
+                }));
+            if strongest {
+                out.anonymity.push(AnonymitySizes {
+                    mode: mode.mode.clone(),
+                    observer: observer.name.clone(),
+                    scope,
+                    sizes,
                 });
             }
-            for (i, adversary) in adversaries.iter().enumerate() {
-                let view = pool.view(adversary);
-                // The strongest adversary, last, also gives the anonymity set sizes and the
-                // leak attribution.
-                let strongest = i + 1 == adversaries.len();
-                for scope in Scope::ALL {
-                    let (rows, sizes) = view.metrics(scope);
-                    out.metrics
-                        .extend(rows.into_iter().map(|(metric, r)| MetricRow {
-                            mode: mode.mode.clone(),
-                            observer: observer.name.clone(),
-                            adversary: adversary.name.to_string(),
-                            scope,
-                            metric: metric.to_string(),
-                            value: r.value,
-                            numerator: r.numerator,
-                            denominator: r.denominator,
-                        }));
-                    if strongest {
-                        out.anonymity.push(AnonymitySizes {
-                            mode: mode.mode.clone(),
-                            observer: observer.name.clone(),
-                            scope,
-                            sizes,
-                        });
-                    }
-                }
-                if !strongest {
-                    continue;
-                }
-                out.attribution
-                    .extend(view.attribution().into_iter().filter_map(
-                        |((scope, flow), (disclosed, linked))| {
-                            (disclosed > 0 || linked > 0).then(|| AttributionRow {
-                                mode: mode.mode.clone(),
-                                observer: observer.name.clone(),
-                                scope,
-                                flow,
-                                memberships_disclosed: disclosed,
-                                room_pairs_linked: linked,
-                            })
-                        },
-                    ));
-            }
         }
+        if !strongest {
+            continue;
+        }
+        out.attribution
+            .extend(view.attribution().into_iter().filter_map(
+                |((scope, flow), (disclosed, linked))| {
+                    (disclosed > 0 || linked > 0).then(|| AttributionRow {
+                        mode: mode.mode.clone(),
+                        observer: observer.name.clone(),
+                        scope,
+                        flow,
+                        memberships_disclosed: disclosed,
+                        room_pairs_linked: linked,
+                    })
+                },
+            ));
     }
     out
 }
@@ -984,7 +1002,7 @@ fn pools<'a>(
     truth: &'a TruthIndex,
 ) -> Vec<Pool<'a>> {
     observers
-        .iter()
+        .par_iter()
         .map(|observer| Pool::new(observer, mode, truth))
         .collect()
 }
@@ -992,7 +1010,6 @@ fn pools<'a>(
 /// The [`curves`] of one mode, from its observers' pools.
 fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint> {
     use crate::adversary::{FINGERPRINT, SIZE, TIMING};
-    let mut out = Vec::new();
     let with = |mut values: Vec<u64>, own: u64| {
         if !values.contains(&own) {
             values.push(own);
@@ -1023,6 +1040,7 @@ fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint
             ),
         ),
     ];
+    let mut points: Vec<(&'static str, &'static str, u64, bool, Adversary)> = Vec::new();
     for (name, parameter, values) in &sweeps {
         for &threshold in values {
             let mut options = run.adversary.clone();
@@ -1044,8 +1062,18 @@ fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint
                 }
             };
             let adversary = Adversary::new(name, &options, mode);
-            for pool in pools {
-                let view = pool.view(&adversary);
+            points.push((name, parameter, threshold, operating, adversary));
+        }
+    }
+    // Every point of every observer in parallel, collected in (point, observer) order.
+    let jobs: Vec<_> = points
+        .iter()
+        .flat_map(|point| pools.iter().map(move |pool| (point, pool)))
+        .collect();
+    jobs.into_par_iter()
+        .map(
+            |((name, parameter, threshold, operating, adversary), pool)| {
+                let view = pool.view(adversary);
                 let (rows, _) = view.metrics(Scope::Foreign);
                 let get = |metric: &str| {
                     rows.iter()
@@ -1053,20 +1081,19 @@ fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint
                         .map(|(_, r)| (r.numerator.unwrap_or(0.0), r.denominator))
                         .unwrap_or((0.0, 0.0))
                 };
-                out.push(CurvePoint {
+                CurvePoint {
                     mode: mode.mode.clone(),
                     observer: pool.observer.name.clone(),
                     adversary: name.to_string(),
                     parameter: parameter.to_string(),
-                    threshold,
-                    operating,
+                    threshold: *threshold,
+                    operating: *operating,
                     cross_room_recall: get("cross_room_recall"),
                     cross_room_precision: get("cross_room_precision"),
                     identification: get("identification"),
                     connection_room_identification: get("connection_room_identification"),
-                });
-            }
-        }
-    }
-    out
+                }
+            },
+        )
+        .collect()
 }
