@@ -11,6 +11,7 @@
 //! observations that gave it. The adversary never reads ground truth.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use petgraph::graph::{NodeIndex, UnGraph};
 use petgraph::unionfind::UnionFind;
@@ -61,46 +62,70 @@ pub type NodeId = usize;
 pub type FlowId = usize;
 
 /// What one observer can link.
-#[derive(Debug)]
+///
+/// Cloning is cheap in what links never change: the identifier values and the rooms are shared
+/// between clones until one of them sees a new value or a new observation of a room, so that a
+/// view is extended with an adversary's links ([`Linker::extend`]) without copying them.
+#[derive(Clone, Debug)]
 pub struct Linker {
-    nodes: Vec<(String, String)>,
-    /// kind -> value -> node: looked up without allocating, never iterated.
-    index: HashMap<String, HashMap<String, NodeId>>,
+    values: Arc<Values>,
     flows: Vec<String>,
     flow_index: BTreeMap<String, FlowId>,
     user: UnionFind<NodeId>,
     client: UnionFind<NodeId>,
     graph: UnGraph<NodeId, BTreeSet<FlowId>>,
     node_flows: Vec<BTreeSet<FlowId>>,
+    rooms: Arc<Rooms>,
+}
+
+/// The identifier values of a [`Linker`], by node.
+#[derive(Clone, Debug, Default)]
+struct Values {
+    nodes: Vec<(String, String)>,
+    /// kind -> value -> node: looked up without allocating, never iterated.
+    index: HashMap<String, HashMap<String, NodeId>>,
+}
+
+/// What a [`Linker`] saw of each room.
+#[derive(Clone, Debug, Default)]
+struct Rooms {
     /// Room -> items seen in observations of that room -> flows of those observations.
-    rooms: BTreeMap<String, BTreeMap<NodeId, BTreeSet<FlowId>>>,
+    items: BTreeMap<String, BTreeMap<NodeId, BTreeSet<FlowId>>>,
     /// Room -> times of the observations of that room, ascending.
-    room_times: BTreeMap<String, Vec<u64>>,
+    times: BTreeMap<String, Vec<u64>>,
 }
 
 impl Linker {
     /// Builds the observer's view from its observations (already filtered to the observer).
     pub fn build<'a>(observations: impl IntoIterator<Item = &'a Observation>) -> Self {
         let mut l = Linker {
-            nodes: Vec::new(),
-            index: HashMap::new(),
+            values: Arc::default(),
             flows: Vec::new(),
             flow_index: BTreeMap::new(),
             user: UnionFind::new(0),
             client: UnionFind::new(0),
             graph: UnGraph::default(),
             node_flows: Vec::new(),
-            rooms: BTreeMap::new(),
-            room_times: BTreeMap::new(),
+            rooms: Arc::default(),
         };
-        for obs in observations {
-            l.add(obs);
-        }
-        for times in l.room_times.values_mut() {
-            times.sort_unstable();
-            times.dedup();
-        }
+        l.extend(observations);
         l
+    }
+
+    /// Merges more observations into the view, as [`Linker::build`] would have merged them
+    /// after the ones it was built from.
+    pub fn extend<'a>(&mut self, observations: impl IntoIterator<Item = &'a Observation>) {
+        let mut rooms_seen = false;
+        for obs in observations {
+            rooms_seen |= obs.room.is_some();
+            self.add(obs);
+        }
+        if rooms_seen {
+            for times in Arc::make_mut(&mut self.rooms).times.values_mut() {
+                times.sort_unstable();
+                times.dedup();
+            }
+        }
     }
 
     fn intern_flow(&mut self, flow: &str) -> FlowId {
@@ -114,12 +139,14 @@ impl Linker {
     }
 
     fn intern_node(&mut self, kind: &str, value: &str) -> NodeId {
-        if let Some(&n) = self.index.get(kind).and_then(|values| values.get(value)) {
+        if let Some(n) = self.node(kind, value) {
             return n;
         }
-        let n = self.nodes.len();
-        self.nodes.push((kind.to_string(), value.to_string()));
-        self.index
+        let values = Arc::make_mut(&mut self.values);
+        let n = values.nodes.len();
+        values.nodes.push((kind.to_string(), value.to_string()));
+        values
+            .index
             .entry(kind.to_string())
             .or_default()
             .insert(value.to_string(), n);
@@ -178,11 +205,13 @@ impl Linker {
             }
         }
         if let Some((room, items)) = room_items {
-            self.room_times
+            let rooms = Arc::make_mut(&mut self.rooms);
+            rooms
+                .times
                 .entry(room.clone())
                 .or_default()
                 .push(obs.time_us);
-            let entry = self.rooms.entry(room).or_default();
+            let entry = rooms.items.entry(room).or_default();
             for (n, fs) in items {
                 entry.entry(n).or_default().extend(fs);
             }
@@ -191,17 +220,18 @@ impl Linker {
 
     /// Number of identifier values.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.values.nodes.len()
     }
 
     /// Whether the observer saw no identifier at all.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.values.nodes.is_empty()
     }
 
     /// The node of (kind, value), if the observer saw it.
     pub fn node(&self, kind: &str, value: &str) -> Option<NodeId> {
-        self.index
+        self.values
+            .index
             .get(kind)
             .and_then(|values| values.get(value))
             .copied()
@@ -209,7 +239,7 @@ impl Linker {
 
     /// The (kind, value) of a node.
     pub fn key(&self, n: NodeId) -> (&str, &str) {
-        let (k, v) = &self.nodes[n];
+        let (k, v) = &self.values.nodes[n];
         (k, v)
     }
 
@@ -235,13 +265,13 @@ impl Linker {
 
     /// Whether at least one observation of the observer has this room.
     pub fn saw_room(&self, room: &str) -> bool {
-        self.rooms.contains_key(room)
+        self.rooms.items.contains_key(room)
     }
 
     /// Whether an observation of the room falls between `from_us` and `to_us` (both included;
     /// `None`: until the end).
     pub fn saw_room_between(&self, room: &str, from_us: u64, to_us: Option<u64>) -> bool {
-        let Some(times) = self.room_times.get(room) else {
+        let Some(times) = self.rooms.times.get(room) else {
             return false;
         };
         let first = times.partition_point(|&t| t < from_us);
@@ -252,12 +282,12 @@ impl Linker {
 
     /// Rooms the observer saw, in name order.
     pub fn rooms(&self) -> impl Iterator<Item = &str> {
-        self.rooms.keys().map(String::as_str)
+        self.rooms.items.keys().map(String::as_str)
     }
 
     /// Items of the observations of a room, with the flows of those observations.
     pub fn room_items(&self, room: &str) -> Option<&BTreeMap<NodeId, BTreeSet<FlowId>>> {
-        self.rooms.get(room)
+        self.rooms.items.get(room)
     }
 
     /// Flows of the links between two adjacent nodes (empty if not adjacent).

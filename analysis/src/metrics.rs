@@ -5,6 +5,9 @@
 //! connections and messages are real, and so how much the observer learned.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::adversary::{Adversary, AdversaryOptions, ADVERSARIES, IDENTIFIER};
 use crate::fingerprint;
@@ -166,6 +169,216 @@ impl SeenMembership {
     }
 }
 
+/// One observer's observations of one mode, and what follows from them whatever the
+/// adversary: the identifier links, the true memberships with what the observer saw of them,
+/// and the pairs of users that links do not change. Every adversary's view
+/// ([`Pool::view`]) extends it with the adversary's own links.
+pub struct Pool<'a> {
+    pub observer: &'a Observer,
+    pub mode: &'a ModeData,
+    pub truth: &'a TruthIndex,
+    /// The observer's observations, in log order.
+    pub observations: Vec<&'a Observation>,
+    /// The identifier adversary's links.
+    identifier: Linker,
+    /// Distinct memberships, as [`ObserverView::memberships`] but not yet clustered (no
+    /// clusters, none disclosed).
+    memberships: Vec<SeenMembership>,
+    pairs: Arc<UserPairs>,
+}
+
+/// Pairs of users (ordered, distinct) that do not depend on the adversary's links.
+struct UserPairs {
+    /// Co-members of a room of room purpose.
+    rooms: BTreeSet<(String, String)>,
+    /// Connected users.
+    connections: BTreeSet<(String, String)>,
+    /// Users that one observation of a [`CONNECT_FLOWS`] flow names together, by any real
+    /// identifier (user id, account, client id): inferred connection edges.
+    connect: BTreeSet<(String, String)>,
+}
+
+impl<'a> Pool<'a> {
+    pub fn new(observer: &'a Observer, mode: &'a ModeData, truth: &'a TruthIndex) -> Self {
+        let observations: Vec<&Observation> = mode
+            .observations
+            .iter()
+            .filter(|o| observer.pools(&o.observer))
+            .collect();
+        let identifier = Linker::build(observations.iter().copied());
+        // Distinct (user, room) memberships with the spans of all their rows (every client,
+        // every time in the room); last_resort if any client entered with one.
+        let mut distinct: BTreeMap<(&str, &str), SeenMembership> = BTreeMap::new();
+        for m in &mode.memberships {
+            let e = distinct
+                .entry((&m.user, &m.room))
+                .or_insert_with(|| SeenMembership {
+                    user: m.user.clone(),
+                    room: m.room.clone(),
+                    scored: m.purpose == "room",
+                    last_resort: false,
+                    last_resort_sets: BTreeSet::new(),
+                    spans: Vec::new(),
+                    seen: false,
+                    items: Vec::new(),
+                    clusters: BTreeSet::new(),
+                    disclosed: false,
+                });
+            e.last_resort |= m.last_resort;
+            if let Some(set) = m.key_package_set.as_ref().filter(|_| m.last_resort) {
+                e.last_resort_sets.insert(set.clone());
+            }
+            e.spans.push((m.from_us, m.to_us));
+        }
+        // Items of each (user, room), found per room from the items' owners.
+        for room in identifier.rooms() {
+            for &n in identifier
+                .room_items(room)
+                .into_iter()
+                .flat_map(|i| i.keys())
+            {
+                let (kind, value) = identifier.key(n);
+                for u in truth.owners_of(kind, value).into_iter().flatten() {
+                    if let Some(m) = distinct.get_mut(&(u.as_str(), room)) {
+                        m.items.push(n);
+                    }
+                }
+            }
+        }
+        let memberships: Vec<SeenMembership> = distinct
+            .into_values()
+            .map(|mut m| {
+                m.seen = m
+                    .spans
+                    .iter()
+                    .any(|&(from, to)| identifier.saw_room_between(&m.room, from, to));
+                m
+            })
+            .collect();
+        let pairs = Arc::new(UserPairs::new(mode, truth, &observations, &memberships));
+        Pool {
+            observer,
+            mode,
+            truth,
+            observations,
+            identifier,
+            memberships,
+            pairs,
+        }
+    }
+
+    /// The view of `adversary`: the observer's observations and the links the adversary adds.
+    pub fn view(&self, adversary: &Adversary) -> ObserverView<'a> {
+        let mut linker = self.identifier.clone();
+        linker.extend(&adversary.links(&self.observations));
+        // With a directory, what each (room, user handle) fingerprint leaves possible.
+        let handle_fingerprints = match &adversary.directory {
+            Some(dir) => fingerprint::fingerprints(&self.observations)
+                .into_iter()
+                .map(|(key, f)| (key, fingerprint::consistent_users(dir, &f) as u64))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let mut named: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
+        for n in 0..linker.len() {
+            let (kind, value) = linker.key(n);
+            if !REAL_KINDS.contains(&kind) {
+                continue;
+            }
+            if let Some(owners) = self.truth.owners_of(kind, value) {
+                named
+                    .entry(linker.user_cluster(n))
+                    .or_default()
+                    .extend(owners.iter().cloned());
+            }
+        }
+        let mut consistent = BTreeMap::new();
+        let memberships = self
+            .memberships
+            .iter()
+            .map(|m| {
+                let clusters: BTreeSet<NodeId> =
+                    m.items.iter().map(|&n| linker.user_cluster(n)).collect();
+                let disclosed = clusters
+                    .iter()
+                    .any(|c| named.get(c).is_some_and(|us| us.contains(&m.user)));
+                // The fewest users any of the member's handles in the room is consistent with.
+                if let Some(n) = m
+                    .items
+                    .iter()
+                    .filter_map(|&n| {
+                        let (kind, value) = linker.key(n);
+                        handle_fingerprints
+                            .get(&(m.room.clone(), (kind.to_string(), value.to_string())))
+                            .copied()
+                    })
+                    .min()
+                {
+                    consistent.insert((m.user.clone(), m.room.clone()), n);
+                }
+                SeenMembership {
+                    clusters,
+                    disclosed,
+                    ..m.clone()
+                }
+            })
+            .collect();
+        ObserverView {
+            observer: self.observer,
+            mode: self.mode,
+            truth: self.truth,
+            linker,
+            memberships,
+            named,
+            consistent,
+            pairs: Arc::clone(&self.pairs),
+        }
+    }
+}
+
+impl UserPairs {
+    fn new(
+        mode: &ModeData,
+        truth: &TruthIndex,
+        observations: &[&Observation],
+        memberships: &[SeenMembership],
+    ) -> Self {
+        let mut members: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for m in memberships.iter().filter(|m| m.scored) {
+            members.entry(&m.room).or_default().insert(&m.user);
+        }
+        let mut rooms = BTreeSet::new();
+        for users in members.values() {
+            rooms.extend(pairs_of(users.iter().copied()));
+        }
+        let connections = mode
+            .connections
+            .iter()
+            .filter(|(a, b)| a != b)
+            .map(|(a, b)| ordered(a, b))
+            .collect();
+        let mut connect = BTreeSet::new();
+        for o in observations {
+            if !CONNECT_FLOWS.contains(&o.flow.as_str()) {
+                continue;
+            }
+            let users: BTreeSet<&str> = o
+                .items
+                .iter()
+                .filter(|i| REAL_KINDS.contains(&i.kind.as_str()))
+                .flat_map(|i| truth.owners_of(&i.kind, &i.value).into_iter().flatten())
+                .map(String::as_str)
+                .collect();
+            connect.extend(pairs_of(users.into_iter()));
+        }
+        UserPairs {
+            rooms,
+            connections,
+            connect,
+        }
+    }
+}
+
 /// One observer's view of one mode, scored.
 pub struct ObserverView<'a> {
     pub observer: &'a Observer,
@@ -179,6 +392,7 @@ pub struct ObserverView<'a> {
     /// (user, room) -> the number of the member's domain's users consistent with the
     /// fingerprint it showed in that room, for an adversary with a directory.
     pub consistent: BTreeMap<(String, String), u64>,
+    pairs: Arc<UserPairs>,
 }
 
 impl<'a> ObserverView<'a> {
@@ -188,135 +402,15 @@ impl<'a> ObserverView<'a> {
         Self::with_adversary(observer, mode, truth, &identifier)
     }
 
-    /// The view of `adversary`: the observer's observations and the links the adversary adds.
+    /// The view of `adversary`: the observer's observations and the links the adversary adds
+    /// (see [`Pool::view`], which spares rebuilding the observer's pool per adversary).
     pub fn with_adversary(
         observer: &'a Observer,
         mode: &'a ModeData,
         truth: &'a TruthIndex,
         adversary: &Adversary,
     ) -> Self {
-        let pooled: Vec<&Observation> = mode
-            .observations
-            .iter()
-            .filter(|o| observer.pools(&o.observer))
-            .collect();
-        let derived = adversary.links(&pooled);
-        let linker = Linker::build(pooled.iter().copied().chain(derived.iter()));
-        // With a directory, what each (room, user handle) fingerprint leaves possible.
-        let handle_fingerprints = match &adversary.directory {
-            Some(dir) => fingerprint::fingerprints(&pooled)
-                .into_iter()
-                .map(|(key, f)| (key, fingerprint::consistent_users(dir, &f) as u64))
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        let mut named: BTreeMap<NodeId, BTreeSet<String>> = BTreeMap::new();
-        for n in 0..linker.len() {
-            let (kind, value) = linker.key(n);
-            if !REAL_KINDS.contains(&kind) {
-                continue;
-            }
-            if let Some(owners) = truth.owners_of(kind, value) {
-                named
-                    .entry(linker.user_cluster(n))
-                    .or_default()
-                    .extend(owners.iter().cloned());
-            }
-        }
-        // Distinct (user, room) memberships with the spans of all their rows (every client,
-        // every time in the room); last_resort if any client entered with one.
-        struct Rows {
-            scored: bool,
-            last_resort: bool,
-            last_resort_sets: BTreeSet<String>,
-            spans: Vec<(u64, Option<u64>)>,
-        }
-        let mut distinct: BTreeMap<(String, String), Rows> = BTreeMap::new();
-        for m in &mode.memberships {
-            let e = distinct
-                .entry((m.user.clone(), m.room.clone()))
-                .or_insert(Rows {
-                    scored: m.purpose == "room",
-                    last_resort: false,
-                    last_resort_sets: BTreeSet::new(),
-                    spans: Vec::new(),
-                });
-            e.last_resort |= m.last_resort;
-            if let Some(set) = m.key_package_set.as_ref().filter(|_| m.last_resort) {
-                e.last_resort_sets.insert(set.clone());
-            }
-            e.spans.push((m.from_us, m.to_us));
-        }
-        // Items of each (user, room), found per room from the items' owners.
-        let mut items: BTreeMap<(String, String), Vec<NodeId>> = BTreeMap::new();
-        for room in linker.rooms() {
-            for &n in linker.room_items(room).into_iter().flat_map(|i| i.keys()) {
-                let (kind, value) = linker.key(n);
-                for u in truth.owners_of(kind, value).into_iter().flatten() {
-                    items
-                        .entry((u.clone(), room.to_string()))
-                        .or_default()
-                        .push(n);
-                }
-            }
-        }
-        let mut consistent = BTreeMap::new();
-        let memberships = distinct
-            .into_iter()
-            .map(|((user, room), rows)| {
-                let Rows {
-                    scored,
-                    last_resort,
-                    last_resort_sets,
-                    spans,
-                } = rows;
-                let items = items
-                    .remove(&(user.clone(), room.clone()))
-                    .unwrap_or_default();
-                let clusters: BTreeSet<NodeId> =
-                    items.iter().map(|&n| linker.user_cluster(n)).collect();
-                let disclosed = clusters
-                    .iter()
-                    .any(|c| named.get(c).is_some_and(|us| us.contains(&user)));
-                let seen = spans
-                    .iter()
-                    .any(|&(from, to)| linker.saw_room_between(&room, from, to));
-                // The fewest users any of the member's handles in the room is consistent with.
-                if let Some(n) = items
-                    .iter()
-                    .filter_map(|&n| {
-                        let (kind, value) = linker.key(n);
-                        handle_fingerprints
-                            .get(&(room.clone(), (kind.to_string(), value.to_string())))
-                            .copied()
-                    })
-                    .min()
-                {
-                    consistent.insert((user.clone(), room.clone()), n);
-                }
-                SeenMembership {
-                    seen,
-                    user,
-                    room,
-                    scored,
-                    last_resort,
-                    last_resort_sets,
-                    spans,
-                    items,
-                    clusters,
-                    disclosed,
-                }
-            })
-            .collect();
-        ObserverView {
-            observer,
-            mode,
-            truth,
-            linker,
-            memberships,
-            named,
-            consistent,
-        }
+        Pool::new(observer, mode, truth).view(adversary)
     }
 
     fn in_scope(&self, scope: Scope, user: &str) -> bool {
@@ -360,31 +454,6 @@ impl<'a> ObserverView<'a> {
         let mut out = BTreeSet::new();
         for users in by_room.values() {
             out.extend(pairs_of(users.iter().copied()));
-        }
-        out
-    }
-
-    /// Pairs of users that one observation of a [`CONNECT_FLOWS`] flow names together, by any
-    /// real identifier (user id, account, client id): an inferred connection edge.
-    fn connect_pairs(&self) -> BTreeSet<(String, String)> {
-        let mut out = BTreeSet::new();
-        for o in &self.mode.observations {
-            if !self.observer.pools(&o.observer) || !CONNECT_FLOWS.contains(&o.flow.as_str()) {
-                continue;
-            }
-            let users: BTreeSet<&str> = o
-                .items
-                .iter()
-                .filter(|i| REAL_KINDS.contains(&i.kind.as_str()))
-                .flat_map(|i| {
-                    self.truth
-                        .owners_of(&i.kind, &i.value)
-                        .into_iter()
-                        .flatten()
-                })
-                .map(String::as_str)
-                .collect();
-            out.extend(pairs_of(users.into_iter()));
         }
         out
     }
@@ -438,36 +507,24 @@ impl<'a> ObserverView<'a> {
         v.insert("cross_room_precision", Measure::ratio(linked_same, linked));
 
         // Social graph (co-membership).
-        let scoped = |pairs: BTreeSet<(String, String)>| -> BTreeSet<(String, String)> {
-            pairs
-                .into_iter()
-                .filter(|(a, b)| self.in_scope(scope, a) && self.in_scope(scope, b))
-                .collect()
-        };
-        let mut members: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for m in self.memberships.iter().filter(|m| m.scored) {
-            members.entry(&m.room).or_default().insert(&m.user);
-        }
-        let mut true_rooms = BTreeSet::new();
-        for users in members.values() {
-            true_rooms.extend(pairs_of(users.iter().copied()));
-        }
-        let [p, r, f] = graph_scores(&scoped(true_rooms), &scoped(self.disclosed_pairs(true)));
+        let scoped =
+            |(a, b): &&(String, String)| self.in_scope(scope, a) && self.in_scope(scope, b);
+        let disclosed = self.disclosed_pairs(true);
+        let [p, r, f] = graph_scores(
+            &self.pairs.rooms.iter().filter(scoped).collect(),
+            &disclosed.iter().filter(scoped).collect(),
+        );
         v.insert("social_graph_precision", p);
         v.insert("social_graph_recall", r);
         v.insert("social_graph_f1", f);
 
         // Connection graph.
-        let true_conn: BTreeSet<(String, String)> = self
-            .mode
-            .connections
-            .iter()
-            .filter(|(a, b)| a != b)
-            .map(|(a, b)| ordered(a, b))
-            .collect();
-        let mut inferred = self.disclosed_pairs(false);
-        inferred.extend(self.connect_pairs());
-        let [p, r, f] = graph_scores(&scoped(true_conn), &scoped(inferred));
+        let disclosed = self.disclosed_pairs(false);
+        let inferred = disclosed.iter().chain(&self.pairs.connect);
+        let [p, r, f] = graph_scores(
+            &self.pairs.connections.iter().filter(scoped).collect(),
+            &inferred.filter(scoped).collect(),
+        );
         v.insert("connection_graph_precision", p);
         v.insert("connection_graph_recall", r);
         v.insert("connection_graph_f1", f);
@@ -750,8 +807,8 @@ fn pairs_of<'s>(users: impl Iterator<Item = &'s str>) -> Vec<(String, String)> {
 
 /// Precision, recall and F1 of inferred edges against true edges.
 fn graph_scores(
-    truth: &BTreeSet<(String, String)>,
-    inferred: &BTreeSet<(String, String)>,
+    truth: &BTreeSet<&(String, String)>,
+    inferred: &BTreeSet<&(String, String)>,
 ) -> [Measure; 3] {
     let tp = inferred.intersection(truth).count() as f64;
     let (ni, nt) = (inferred.len() as f64, truth.len() as f64);
@@ -815,7 +872,6 @@ pub fn analyze(run: &RunData) -> Analysis {
         ..Analysis::default()
     };
     out.adversaries = ADVERSARIES.iter().map(|(a, _)| a.to_string()).collect();
-    out.curves = curves(run);
     out.coalitions = run.coalitions.iter().map(|c| c.name.clone()).collect();
     out.stats = run
         .modes
@@ -825,79 +881,94 @@ pub fn analyze(run: &RunData) -> Analysis {
     out.adversary_options = run.adversary.clone();
     for mode in &run.modes {
         let truth = TruthIndex::new(mode);
+        let pools = pools(&observers, mode, &truth);
+        out.curves.extend(mode_curves(run, mode, &pools));
         let adversaries: Vec<Adversary> = ADVERSARIES
             .iter()
             .map(|(name, _)| Adversary::new(name, &run.adversary, mode))
             .collect();
-        for observer in &observers {
-            let pooled: Vec<&Observation> = mode
-                .observations
-                .iter()
-                .filter(|o| observer.pools(&o.observer))
-                .collect();
-            for link in crate::timing::messages_to_link(&pooled, run.adversary.timing_window_us) {
-                let owner = |(_, pseudonym): &(String, String)| {
-                    truth.owners_of("user_pseudonym", pseudonym).cloned()
-                };
-                let correct = match (owner(&link.a), owner(&link.b)) {
-                    (Some(a), Some(b)) => a.len() == 1 && a == b,
-                    _ => false,
-                };
-                out.activity.push(ActivityRow {
+        let window_us = run.adversary.timing_window_us;
+        // Observers in parallel, their rows appended in observer order.
+        let parts: Vec<Analysis> = pools
+            .par_iter()
+            .map(|pool| observer_rows(pool, &adversaries, window_us))
+            .collect();
+        for mut part in parts {
+            out.activity.append(&mut part.activity);
+            out.metrics.append(&mut part.metrics);
+            out.anonymity.append(&mut part.anonymity);
+            out.attribution.append(&mut part.attribution);
+        }
+    }
+    out
+}
+
+/// The activity, metric, anonymity and attribution rows of one observer of one mode (the
+/// other fields of the returned [`Analysis`] are left empty).
+fn observer_rows(pool: &Pool, adversaries: &[Adversary], window_us: u64) -> Analysis {
+    let (mode, observer, truth) = (pool.mode, pool.observer, pool.truth);
+    let mut out = Analysis::default();
+    for link in crate::timing::messages_to_link(&pool.observations, window_us) {
+        let owner = |(_, pseudonym): &(String, String)| {
+            truth.owners_of("user_pseudonym", pseudonym).cloned()
+        };
+        let correct = match (owner(&link.a), owner(&link.b)) {
+            (Some(a), Some(b)) => a.len() == 1 && a == b,
+            _ => false,
+        };
+        out.activity.push(ActivityRow {
+            mode: mode.mode.clone(),
+            observer: observer.name.clone(),
+            room_a: link.a.0.clone(),
+            room_b: link.b.0.clone(),
+            messages_to_link: link.messages_to_link,
+            windows_to_link: link.windows_to_link,
+            correct,
+        });
+    }
+    for (i, adversary) in adversaries.iter().enumerate() {
+        let view = pool.view(adversary);
+        // The strongest adversary, last, also gives the anonymity set sizes and the
+        // leak attribution.
+        let strongest = i + 1 == adversaries.len();
+        for scope in Scope::ALL {
+            let (rows, sizes) = view.metrics(scope);
+            out.metrics
+                .extend(rows.into_iter().map(|(metric, r)| MetricRow {
                     mode: mode.mode.clone(),
                     observer: observer.name.clone(),
-                    room_a: link.a.0.clone(),
-                    room_b: link.b.0.clone(),
-                    messages_to_link: link.messages_to_link,
-                    windows_to_link: link.windows_to_link,
-                    correct,
+                    adversary: adversary.name.to_string(),
+                    scope,
+                    metric: metric.to_string(),
+                    value: r.value,
+                    numerator: r.numerator,
+                    denominator: r.denominator,
+                }));
+            if strongest {
+                out.anonymity.push(AnonymitySizes {
+                    mode: mode.mode.clone(),
+                    observer: observer.name.clone(),
+                    scope,
+                    sizes,
                 });
             }
-            for (i, adversary) in adversaries.iter().enumerate() {
-                let view = ObserverView::with_adversary(observer, mode, &truth, adversary);
-                // The strongest adversary, last, also gives the anonymity set sizes and the
-                // leak attribution.
-                let strongest = i + 1 == adversaries.len();
-                for scope in Scope::ALL {
-                    let (rows, sizes) = view.metrics(scope);
-                    out.metrics
-                        .extend(rows.into_iter().map(|(metric, r)| MetricRow {
-                            mode: mode.mode.clone(),
-                            observer: observer.name.clone(),
-                            adversary: adversary.name.to_string(),
-                            scope,
-                            metric: metric.to_string(),
-                            value: r.value,
-                            numerator: r.numerator,
-                            denominator: r.denominator,
-                        }));
-                    if strongest {
-                        out.anonymity.push(AnonymitySizes {
-                            mode: mode.mode.clone(),
-                            observer: observer.name.clone(),
-                            scope,
-                            sizes,
-                        });
-                    }
-                }
-                if !strongest {
-                    continue;
-                }
-                out.attribution
-                    .extend(view.attribution().into_iter().filter_map(
-                        |((scope, flow), (disclosed, linked))| {
-                            (disclosed > 0 || linked > 0).then(|| AttributionRow {
-                                mode: mode.mode.clone(),
-                                observer: observer.name.clone(),
-                                scope,
-                                flow,
-                                memberships_disclosed: disclosed,
-                                room_pairs_linked: linked,
-                            })
-                        },
-                    ));
-            }
         }
+        if !strongest {
+            continue;
+        }
+        out.attribution
+            .extend(view.attribution().into_iter().filter_map(
+                |((scope, flow), (disclosed, linked))| {
+                    (disclosed > 0 || linked > 0).then(|| AttributionRow {
+                        mode: mode.mode.clone(),
+                        observer: observer.name.clone(),
+                        scope,
+                        flow,
+                        memberships_disclosed: disclosed,
+                        room_pairs_linked: linked,
+                    })
+                },
+            ));
     }
     out
 }
@@ -915,9 +986,30 @@ pub const TIMING_WINDOWS_US: &[u64] = &[
 /// [`FINGERPRINT_CLASSES`] and [`TIMING_WINDOWS_US`] (plus the run's own operating point, if it
 /// is not among them), for every mode and observer, in the foreign scope.
 pub fn curves(run: &RunData) -> Vec<CurvePoint> {
-    use crate::adversary::{FINGERPRINT, SIZE, TIMING};
     let observers = observers(run);
     let mut out = Vec::new();
+    for mode in &run.modes {
+        let truth = TruthIndex::new(mode);
+        out.extend(mode_curves(run, mode, &pools(&observers, mode, &truth)));
+    }
+    out
+}
+
+/// Every observer's [`Pool`] of one mode, in the order of `observers`.
+fn pools<'a>(
+    observers: &'a [Observer],
+    mode: &'a ModeData,
+    truth: &'a TruthIndex,
+) -> Vec<Pool<'a>> {
+    observers
+        .par_iter()
+        .map(|observer| Pool::new(observer, mode, truth))
+        .collect()
+}
+
+/// The [`curves`] of one mode, from its observers' pools.
+fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint> {
+    use crate::adversary::{FINGERPRINT, SIZE, TIMING};
     let with = |mut values: Vec<u64>, own: u64| {
         if !values.contains(&own) {
             values.push(own);
@@ -948,53 +1040,60 @@ pub fn curves(run: &RunData) -> Vec<CurvePoint> {
             ),
         ),
     ];
-    for mode in &run.modes {
-        let truth = TruthIndex::new(mode);
-        for (name, parameter, values) in &sweeps {
-            for &threshold in values {
-                let mut options = run.adversary.clone();
-                let operating = match *parameter {
-                    "fingerprint_max_class" => {
-                        let own = options.fingerprint_max_class as u64 == threshold;
-                        options.fingerprint_max_class = threshold as usize;
-                        own
-                    }
-                    "size_max_class" => {
-                        let own = options.size_max_class as u64 == threshold;
-                        options.size_max_class = threshold as usize;
-                        own
-                    }
-                    _ => {
-                        let own = options.timing_window_us == threshold;
-                        options.timing_window_us = threshold;
-                        own
-                    }
-                };
-                let adversary = Adversary::new(name, &options, mode);
-                for observer in &observers {
-                    let view = ObserverView::with_adversary(observer, mode, &truth, &adversary);
-                    let (rows, _) = view.metrics(Scope::Foreign);
-                    let get = |metric: &str| {
-                        rows.iter()
-                            .find(|(m, _)| *m == metric)
-                            .map(|(_, r)| (r.numerator.unwrap_or(0.0), r.denominator))
-                            .unwrap_or((0.0, 0.0))
-                    };
-                    out.push(CurvePoint {
-                        mode: mode.mode.clone(),
-                        observer: observer.name.clone(),
-                        adversary: name.to_string(),
-                        parameter: parameter.to_string(),
-                        threshold,
-                        operating,
-                        cross_room_recall: get("cross_room_recall"),
-                        cross_room_precision: get("cross_room_precision"),
-                        identification: get("identification"),
-                        connection_room_identification: get("connection_room_identification"),
-                    });
+    let mut points: Vec<(&'static str, &'static str, u64, bool, Adversary)> = Vec::new();
+    for (name, parameter, values) in &sweeps {
+        for &threshold in values {
+            let mut options = run.adversary.clone();
+            let operating = match *parameter {
+                "fingerprint_max_class" => {
+                    let own = options.fingerprint_max_class as u64 == threshold;
+                    options.fingerprint_max_class = threshold as usize;
+                    own
                 }
-            }
+                "size_max_class" => {
+                    let own = options.size_max_class as u64 == threshold;
+                    options.size_max_class = threshold as usize;
+                    own
+                }
+                _ => {
+                    let own = options.timing_window_us == threshold;
+                    options.timing_window_us = threshold;
+                    own
+                }
+            };
+            let adversary = Adversary::new(name, &options, mode);
+            points.push((name, parameter, threshold, operating, adversary));
         }
     }
-    out
+    // Every point of every observer in parallel, collected in (point, observer) order.
+    let jobs: Vec<_> = points
+        .iter()
+        .flat_map(|point| pools.iter().map(move |pool| (point, pool)))
+        .collect();
+    jobs.into_par_iter()
+        .map(
+            |((name, parameter, threshold, operating, adversary), pool)| {
+                let view = pool.view(adversary);
+                let (rows, _) = view.metrics(Scope::Foreign);
+                let get = |metric: &str| {
+                    rows.iter()
+                        .find(|(m, _)| *m == metric)
+                        .map(|(_, r)| (r.numerator.unwrap_or(0.0), r.denominator))
+                        .unwrap_or((0.0, 0.0))
+                };
+                CurvePoint {
+                    mode: mode.mode.clone(),
+                    observer: pool.observer.name.clone(),
+                    adversary: name.to_string(),
+                    parameter: parameter.to_string(),
+                    threshold: *threshold,
+                    operating: *operating,
+                    cross_room_recall: get("cross_room_recall"),
+                    cross_room_precision: get("cross_room_precision"),
+                    identification: get("identification"),
+                    connection_room_identification: get("connection_room_identification"),
+                }
+            },
+        )
+        .collect()
 }

@@ -70,6 +70,7 @@
 //!   across windows; it needs a user active in two rooms together, which the shipped scenarios
 //!   do not script (messages there are not delayed, so any such user would be linked).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Item, Observation};
@@ -251,7 +252,7 @@ pub fn activity_links(
                 let pair = pairs.entry((a, b)).or_insert((0, None));
                 pair.0 += 1;
                 if pair.0 == min_cooccurrence {
-                    let last = if order_key(last_a) >= order_key(last_b) {
+                    let last = if order(last_a, last_b).is_ge() {
                         last_a
                     } else {
                         last_b
@@ -374,36 +375,31 @@ fn synthetic<'a>(
 /// ties included, does not matter); exact duplicates dropped.
 fn ordered<'a>(observations: &[&'a Observation]) -> Vec<&'a Observation> {
     let mut v = observations.to_vec();
-    v.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    v.sort_by(|a, b| order(a, b));
     v.dedup_by(|a, b| a == b);
     v
 }
 
-type OrderKey<'a> = (
-    u64,
-    u64,
-    &'a str,
-    &'a str,
-    &'a str,
-    Option<&'a str>,
-    u64,
-    Vec<(u32, &'a str, &'a str)>,
-);
-
-fn order_key(o: &Observation) -> OrderKey<'_> {
-    (
-        o.time_us,
-        o.seq,
-        &o.observer,
-        &o.flow,
-        &o.peer,
-        o.room.as_deref(),
-        o.size,
+/// The total order of [`ordered`]: time, seq, observer, flow, peer, room, size, then the items
+/// (subject, kind, value) in turn; compared field by field, without building a key.
+fn order(a: &Observation, b: &Observation) -> Ordering {
+    fn items(o: &Observation) -> impl Iterator<Item = (u32, &str, &str)> {
         o.items
             .iter()
             .map(|i| (i.subject, i.kind.as_str(), i.value.as_str()))
-            .collect(),
-    )
+    }
+    (a.time_us, a.seq)
+        .cmp(&(b.time_us, b.seq))
+        .then_with(|| {
+            (&a.observer, &a.flow, &a.peer, a.room.as_deref(), a.size).cmp(&(
+                &b.observer,
+                &b.flow,
+                &b.peer,
+                b.room.as_deref(),
+                b.size,
+            ))
+        })
+        .then_with(|| items(a).cmp(items(b)))
 }
 
 /// The identifier items of an observation by subject.
