@@ -6,10 +6,9 @@
 //! and the flow returns those bytes in order so that runs can be compared.
 
 use mimimi_sim::crypto::{
-    derive_seed, signature_keys_from_seed, stream_seed, SimProvider, CIPHERSUITE,
+    derive_seed, signature_keys_from_seed, stream_seed, SimProvider, SimSigner, CIPHERSUITE,
 };
 use openmls::prelude::*;
-use mimimi_sim::crypto::SimSigner;
 use tls_codec::Deserialize as _;
 
 /// Fixed leaf lifetime (2020-09-13 to 2100-01-01), so that no leaf reads the wall clock.
