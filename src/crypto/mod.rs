@@ -330,7 +330,8 @@ impl SimProvider {
                 secret: derive_seed(&seed, b"hpke"),
             },
             rand: SeededRand::new(derive_seed(&seed, b"rand")),
-            storage: MemoryStorage::default(),
+            // Groups live in memory and are never loaded: their state is not written.
+            storage: MemoryStorage::without_group_state(),
         }
     }
 }
