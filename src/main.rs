@@ -12,9 +12,38 @@ use mimimi_sim::output::{self, ModeResult, OutputError};
 use mimimi_sim::scenario::{self, ScenarioError};
 use mimimi_sim::world::{self, RunError};
 
+/// `print!` to standard output. When the reader has gone (`mimimi-sim validate F | head -1`),
+/// the process ends with status 141, as one killed by SIGPIPE would, instead of panicking;
+/// any other write error ends it with status 2 and a message.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*))
+    };
+}
+
+/// `println!` to standard output, as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+fn emit(args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
+
 const EXIT_CODES: &str = "Exit status: 0 success; 1 a run failed or a privacy bound does not \
                           hold; 2 invalid input or usage (a bad scenario, an unreadable file, an \
-                          output that cannot be written).";
+                          output that cannot be written); 141 standard output closed by its \
+                          reader.";
 
 /// Measures how much metadata a MIMI deployment leaks to its providers and hubs.
 #[derive(Parser)]
@@ -183,9 +212,11 @@ fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&Path>) -> Result
         eprintln!("{}: skipped: {why}", file.display());
     }
     let outcomes = check::check(&plan.scenarios, seeds.as_deref())?;
-    print!("{}", check::table(&outcomes));
+    // Written before anything is printed, so that a closed standard output loses no file.
+    let written = junit.map(|j| check::write_junit(j, &outcomes)).transpose();
+    out!("{}", check::table(&outcomes));
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
-    println!(
+    outln!(
         "{} of {} bounds hold",
         outcomes.len() - failed.len(),
         outcomes.len()
@@ -204,7 +235,6 @@ fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&Path>) -> Result
                 .unwrap_or_default()
         );
     }
-    let written = junit.map(|j| check::write_junit(j, &outcomes)).transpose();
     if !failed.is_empty() {
         if let Err(e) = written {
             eprintln!("error: {e}");
@@ -221,7 +251,7 @@ fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&Path>) -> Result
 
 fn validate(scenario: &Path) -> Result<(), Failure> {
     let s = scenario::load(scenario)?;
-    println!(
+    outln!(
         "{}: ok ({} providers, {} users, {} actions, {} of simulated time)",
         scenario.display(),
         s.providers.len(),
@@ -229,11 +259,12 @@ fn validate(scenario: &Path) -> Result<(), Failure> {
         s.actions.len(),
         scenario::format_duration(s.end_us()),
     );
-    println!("estimated work (a model of the flows, typically within a factor of 2):");
+    outln!("estimated work (a model of the flows, typically within a factor of 2):");
     for (mode, e) in scenario::estimate(&s) {
-        println!(
+        outln!(
             "  {mode:<16} about {:>12} events, {:>12} MLS operations",
-            e.events, e.mls_operations
+            e.events,
+            e.mls_operations
         );
     }
     Ok(())
@@ -256,7 +287,7 @@ fn report(dir: &Path) -> Result<(), Failure> {
         }
     }
     output::write_reports(dir)?;
-    println!("wrote {}", dir.join("report.html").display());
+    outln!("wrote {}", dir.join("report.html").display());
     Ok(())
 }
 
@@ -299,11 +330,11 @@ fn run(
     prepared.write(&output::run_files(&s, seed, run, &results))?;
     let analysis = output::write_reports(prepared.dir())?;
     prepared.commit()?;
-    print!("{}", mimimi_analysis::report::headline_text(&analysis));
-    println!("wrote {}", out.display());
-    println!("report: {}", out.join("report.html").display());
+    out!("{}", mimimi_analysis::report::headline_text(&analysis));
+    outln!("wrote {}", out.display());
+    outln!("report: {}", out.join("report.html").display());
     for r in &results {
-        println!("fingerprint {} {}", r.mode, r.fingerprint);
+        outln!("fingerprint {} {}", r.mode, r.fingerprint);
     }
     Ok(())
 }

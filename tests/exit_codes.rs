@@ -191,3 +191,40 @@ fn an_enormous_value_is_not_echoed_whole() {
         "{e}"
     );
 }
+
+/// Standard output that cannot be written: a full device is an error (status 2, one message), a
+/// reader that has gone ends the process as SIGPIPE would (status 141); neither panics.
+#[test]
+fn a_closed_or_full_standard_output_is_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("good.toml"), GOOD).unwrap();
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let o = Command::new(BIN)
+            .args(["validate", "good.toml"])
+            .current_dir(tmp.path())
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("error: cannot write to standard output"));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+    let mut child = Command::new(BIN)
+        .args(["validate", "good.toml"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end at once; the child writes after reading and checking the file,
+    // so its write almost always finds the pipe closed (if not, it succeeds: status 0).
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(141)),
+        "{:?}: {}",
+        o.status,
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
