@@ -1,5 +1,7 @@
 //! The analysis on the shipped scenarios, from the files a run writes.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -8,20 +10,7 @@ use mimimi_analysis::{input, metrics};
 
 /// Runs a shipped scenario with the binary into a fresh directory and loads what it wrote.
 fn run(name: &str) -> (tempfile::TempDir, RunData) {
-    let tmp = tempfile::tempdir().unwrap();
-    let scenario = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
-        .args(["run", &scenario, "--out"])
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let data = input::load(&tmp.path().join("out")).unwrap();
-    (tmp, data)
+    common::run_shipped(name)
 }
 
 fn row<'a>(

@@ -3,9 +3,11 @@
 //! to work out by hand; that they are off in the built-in modes (the quickstart's fingerprints
 //! are those of before they existed); and that their scenario keys are checked like the others.
 
+mod common;
+
 use mimimi_sim::observe::{Observation, Peer};
 use mimimi_sim::output::{summary_json, ModeResult};
-use mimimi_sim::scenario::{parse_str, Mechanisms, Mode, Pos, Scenario};
+use mimimi_sim::scenario::{parse_str, Mechanisms, Mode, Scenario};
 use mimimi_sim::world::{RunOutput, World};
 
 /// Two providers, alice at alpha and bob at beta, one client each; one KeyPackage set each
@@ -407,19 +409,7 @@ fn quickstart_default_modes_are_unchanged() {
 
 #[track_caller]
 fn assert_err(extra: &str, line: usize, column: usize, needle: &str) {
-    let src = TINY.replace("EXTRA", extra);
-    let e = match parse_str(&src, "t.toml") {
-        Ok(_) => panic!("expected an error for {extra:?}"),
-        Err(e) => e,
-    };
-    let text = e.to_string();
-    assert!(
-        text.starts_with(&format!("t.toml:{line}:{column}: error: ")),
-        "{text}"
-    );
-    assert!(text.lines().next().unwrap().contains(needle), "{text}");
-    assert!(text.contains("\n  hint: "), "{text}");
-    assert_eq!(e.pos(), Some(Pos { line, column }));
+    common::assert_refused_at(&TINY.replace("EXTRA", extra), line, column, needle);
 }
 
 #[test]

@@ -4,14 +4,15 @@
 //! the same number of client pseudonyms), what membership and messages show, what it does to
 //! the fingerprint adversary on scenarios/many-devices.toml, what it costs, and its key.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
+mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use mimimi_analysis::metrics;
 use mimimi_analysis::model::{Analysis, RunData, Scope};
-use mimimi_analysis::{input, metrics};
 use mimimi_sim::observe::{Kind, Observation};
 use mimimi_sim::output::{summary_json, ModeResult};
-use mimimi_sim::scenario::{estimate, parse_str, Mechanisms, Mode, Pos, Scenario};
+use mimimi_sim::scenario::{estimate, parse_str, Mechanisms, Mode, Scenario};
 use mimimi_sim::world::{RunOutput, World};
 
 /// Two providers; alice (alpha, 1 client), bob (beta, 2), carol (alpha, 3), dave (beta, 1).
@@ -477,19 +478,7 @@ fn placeholder_leaves_is_a_countermeasure_off_in_the_builtin_modes() {
 
 #[track_caller]
 fn assert_err(extra: &str, line: usize, column: usize, needle: &str) {
-    let src = PADDED.replace("EXTRA", extra);
-    let e = match parse_str(&src, "t.toml") {
-        Ok(_) => panic!("expected an error for {extra:?}"),
-        Err(e) => e,
-    };
-    let text = e.to_string();
-    assert!(
-        text.starts_with(&format!("t.toml:{line}:{column}: error: ")),
-        "{text}"
-    );
-    assert!(text.lines().next().unwrap().contains(needle), "{text}");
-    assert!(text.contains("\n  hint: "), "{text}");
-    assert_eq!(e.pos(), Some(Pos { line, column }));
+    common::assert_refused_at(&PADDED.replace("EXTRA", extra), line, column, needle);
 }
 
 #[test]
@@ -532,19 +521,7 @@ fn many_devices(extra: &str) -> (tempfile::TempDir, RunData) {
     .unwrap();
     let path = tmp.path().join("many-devices.toml");
     std::fs::write(&path, format!("{src}\n{extra}")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let data = input::load(&tmp.path().join("out")).unwrap();
+    let data = common::run_and_load(&path, &tmp.path().join("out"));
     (tmp, data)
 }
 

@@ -2,28 +2,16 @@
 //! messages, the hub links the long writer's two rooms by their length, and padding to one
 //! bucket removes the link.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use mimimi_analysis::adversary::{Adversary, AdversaryOptions, SIZE};
+use mimimi_analysis::metrics;
 use mimimi_analysis::model::{ModeData, Observation, RunData, Scope};
-use mimimi_analysis::{input, metrics};
 
 fn run(name: &str) -> (tempfile::TempDir, RunData) {
-    let tmp = tempfile::tempdir().unwrap();
-    let scenario = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(env!("CARGO_BIN_EXE_mimimi-sim"))
-        .args(["run", &scenario, "--out"])
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let data = input::load(&tmp.path().join("out")).unwrap();
-    (tmp, data)
+    common::run_shipped(name)
 }
 
 fn mode<'d>(data: &'d RunData, name: &str) -> &'d ModeData {
