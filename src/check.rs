@@ -128,23 +128,21 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
 /// Runs every mode of `s` with `seed` (as many at once as there are cores) and analyses the
 /// results from the files a run writes.
 pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
-    let outputs = crate::world::run_modes(
-        s,
-        seed,
-        0,
-        crate::world::default_jobs(),
-        crate::world::Decrypt::All,
-        |_, _| {},
-    )?;
+    let scratch = output::ScratchDir::new()?;
+    let options = crate::world::RunOptions {
+        jobs: crate::world::default_jobs(),
+        decrypt: crate::world::Decrypt::All,
+        log_to: Some((scratch.path().to_path_buf(), crate::observe::Format::Csv)),
+    };
+    let outputs = crate::world::run_modes(s, seed, 0, &options, |_, _| {})?;
     let results: Vec<ModeResult> = s
         .modes
         .iter()
         .zip(outputs)
         .map(|(mode, out)| ModeResult::new(mode, out))
         .collect();
-    let files = output::run_files(s, seed, 0, &results);
-    let scratch = output::ScratchDir::new()?;
-    output::write_files(scratch.path(), &files)?;
+    output::write_files(scratch.path(), &output::run_files(s, seed, 0, &results))?;
+    drop(results);
     Ok(output::write_reports(scratch.path())?)
 }
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use mimimi_sim::check::{self, CheckError};
+use mimimi_sim::observe::Format;
 use mimimi_sim::output::{self, ModeResult, OutputError};
 use mimimi_sim::scenario::{self, ScenarioError};
 use mimimi_sim::world::{self, RunError};
@@ -79,6 +80,12 @@ enum Command {
         /// summary.json (and the MLS operations the report's costs show) differ.
         #[arg(long, value_enum, default_value_t = DecryptArg::All)]
         decrypt: DecryptArg,
+        /// File format of each mode's observation log, written as the run goes: `csv`
+        /// (observations.csv, the default) or `parquet` (observations.parquet, typed and
+        /// compressed, for logs of hundreds of MB; read by pandas, polars and `report`). The
+        /// other files are CSV either way, and the fingerprint is the same.
+        #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+        format: FormatArg,
         /// Also replace an earlier output of another scenario. An earlier output of the same
         /// scenario is always replaced; a directory holding anything a run did not write is
         /// never replaced.
@@ -122,6 +129,22 @@ enum DecryptArg {
     Needed,
 }
 
+/// `--format`: [`Format`] on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Parquet,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Parquet => Format::Parquet,
+        }
+    }
+}
+
 impl From<DecryptArg> for world::Decrypt {
     fn from(d: DecryptArg) -> Self {
         match d {
@@ -153,7 +176,11 @@ impl From<OutputError> for Failure {
 
 impl From<Box<RunError>> for Failure {
     fn from(e: Box<RunError>) -> Self {
-        Failure::Failed(e.to_string())
+        match &e.error {
+            // An output that cannot be written is the environment's fault, not the run's.
+            world::SimError::Log(log) => Failure::Input(format!("error: {log}")),
+            _ => Failure::Failed(e.to_string()),
+        }
     }
 }
 
@@ -186,8 +213,16 @@ fn main() -> ExitCode {
             out,
             jobs,
             decrypt,
+            format,
             force,
-        } => run(&scenario, seed, r, out, jobs, decrypt.into(), force),
+        } => {
+            let options = world::RunOptions {
+                jobs: jobs.map_or_else(world::default_jobs, |j| j as usize),
+                decrypt: decrypt.into(),
+                log_to: None,
+            };
+            run(&scenario, seed, r, out, options, format.into(), force)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -296,8 +331,8 @@ fn run(
     seed: Option<u64>,
     run: u64,
     out: Option<PathBuf>,
-    jobs: Option<u32>,
-    decrypt: world::Decrypt,
+    mut options: world::RunOptions,
+    format: Format,
     force: bool,
 ) -> Result<(), Failure> {
     let s = scenario::load(scenario)?;
@@ -314,8 +349,9 @@ fn run(
         .iter()
         .map(|mode| bars.add(progress_bar(&mode.name, s.end_us())))
         .collect();
-    let jobs = jobs.map_or_else(world::default_jobs, |j| j as usize);
-    let outputs = world::run_modes(&s, seed, run, jobs, decrypt, |i, now| {
+    // Each mode's observation log goes straight to the staged directory as the run goes.
+    options.log_to = Some((prepared.dir().to_path_buf(), format));
+    let outputs = world::run_modes(&s, seed, run, &options, |i, now| {
         progress[i].set_position(now)
     })?;
     for bar in &progress {
@@ -328,13 +364,18 @@ fn run(
         .map(|(mode, output)| ModeResult::new(mode, output))
         .collect();
     prepared.write(&output::run_files(&s, seed, run, &results))?;
+    // The analysis reads the files back; the simulation's outputs are not needed for it.
+    let fingerprints: Vec<(String, String)> = results
+        .into_iter()
+        .map(|r| (r.mode, r.fingerprint))
+        .collect();
     let analysis = output::write_reports(prepared.dir())?;
     prepared.commit()?;
     out!("{}", mimimi_analysis::report::headline_text(&analysis));
     outln!("wrote {}", out.display());
     outln!("report: {}", out.join("report.html").display());
-    for r in &results {
-        outln!("fingerprint {} {}", r.mode, r.fingerprint);
+    for (mode, fingerprint) in &fingerprints {
+        outln!("fingerprint {mode} {fingerprint}");
     }
     Ok(())
 }

@@ -54,23 +54,29 @@ pub struct ModeResult {
     pub mechanisms: Vec<&'static str>,
     /// What the simulation produced.
     pub output: RunOutput,
-    /// `observations.csv` bytes.
-    pub observations_csv: Vec<u8>,
-    /// SHA-256 over `observations_csv`, hex.
+    /// `observations.csv` bytes, for a log kept in memory; `None` when the run wrote its log
+    /// itself ([`crate::world::RunOptions::log_to`]).
+    pub observations_csv: Option<Vec<u8>>,
+    /// SHA-256 over the log's CSV form, hex.
     pub fingerprint: String,
 }
 
 impl ModeResult {
-    /// Serializes the observation log and computes its fingerprint.
+    /// Takes a mode's output, serializing its observation log if it was kept in memory.
     pub fn new(mode: &Mode, output: RunOutput) -> Self {
-        let observations_csv = observe::observations_csv(&output.observations);
-        let fingerprint = observe::fingerprint(&observations_csv);
+        let observations_csv = output
+            .log_file
+            .is_none()
+            .then(|| observe::observations_csv(&output.observations));
+        debug_assert!(observations_csv
+            .as_ref()
+            .is_none_or(|csv| observe::fingerprint(csv) == output.fingerprint));
         Self {
             mode: mode.name.clone(),
             mechanisms: mode.mechanisms.enabled(),
+            fingerprint: output.fingerprint.clone(),
             output,
             observations_csv,
-            fingerprint,
         }
     }
 }
@@ -81,7 +87,7 @@ struct ModeSummary<'a> {
     fingerprint: &'a str,
     events: u64,
     simulated_us: u64,
-    observations: usize,
+    observations: u64,
     stats: &'a RunStats,
 }
 
@@ -193,7 +199,7 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
                         fingerprint: &m.fingerprint,
                         events: m.output.stats.events,
                         simulated_us: m.output.stats.simulated_us,
-                        observations: m.output.observations.len(),
+                        observations: m.output.observation_count,
                         stats: &m.output.stats,
                     },
                 )
@@ -288,16 +294,19 @@ pub fn mode_files(m: &ModeResult) -> Vec<(String, Vec<u8>)> {
         ["requester", "target"],
         o.connections.iter().map(|(a, b)| [a.clone(), b.clone()]),
     );
-    vec![
-        (
-            format!("{}/observations.csv", m.mode),
-            m.observations_csv.clone(),
-        ),
-        (format!("{}/truth.csv", m.mode), truth),
-        (format!("{}/memberships.csv", m.mode), memberships),
-        (format!("{}/connections.csv", m.mode), connections),
-        (format!("{}/messages.csv", m.mode), messages),
-    ]
+    let observations = m
+        .observations_csv
+        .clone()
+        .map(|csv| (format!("{}/observations.csv", m.mode), csv));
+    observations
+        .into_iter()
+        .chain([
+            (format!("{}/truth.csv", m.mode), truth),
+            (format!("{}/memberships.csv", m.mode), memberships),
+            (format!("{}/connections.csv", m.mode), connections),
+            (format!("{}/messages.csv", m.mode), messages),
+        ])
+        .collect()
 }
 
 /// The files a run writes at the top of its directory.
@@ -308,9 +317,10 @@ pub const RUN_FILES: [&str; 5] = [
     "report.md",
     "report.html",
 ];
-/// The files a run writes in each mode's directory.
-pub const MODE_FILES: [&str; 5] = [
+/// The files a run writes in each mode's directory (the observation log in one of two formats).
+pub const MODE_FILES: [&str; 6] = [
     "observations.csv",
+    "observations.parquet",
     "truth.csv",
     "memberships.csv",
     "connections.csv",

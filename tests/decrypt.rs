@@ -4,14 +4,19 @@
 
 use mimimi_sim::output::ModeResult;
 use mimimi_sim::scenario::load;
-use mimimi_sim::world::{run_modes, Decrypt};
+use mimimi_sim::world::{run_modes, Decrypt, RunOptions};
 
 #[test]
 fn decrypting_only_what_is_needed_changes_nothing_observed() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
     let s = load(&path).unwrap();
     let run = |decrypt| {
-        let outputs = run_modes(&s, s.seed, 0, 2, decrypt, |_, _| {}).unwrap();
+        let options = RunOptions {
+            jobs: 2,
+            decrypt,
+            log_to: None,
+        };
+        let outputs = run_modes(&s, s.seed, 0, &options, |_, _| {}).unwrap();
         s.modes
             .iter()
             .zip(outputs)

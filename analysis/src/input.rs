@@ -37,6 +37,13 @@ pub enum AnalysisError {
         line: u64,
         message: String,
     },
+    /// A Parquet file is malformed: as a whole (`row` 0) or in one row (counted from 1).
+    #[error("{file}{}: {message}", if *.row == 0 { String::new() } else { format!(" row {}", .row) })]
+    Parquet {
+        file: String,
+        row: u64,
+        message: String,
+    },
     /// The run directory is inconsistent (for example a mode listed without its data).
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
@@ -255,8 +262,22 @@ pub fn load_mode(
         })?;
         Ok((file, handle))
     };
-    let (file, r) = open("observations.csv")?;
-    let observations = parse_observations(&file, r)?;
+    let parquet = dir.join(mode).join("observations.parquet");
+    let observations = if parquet.exists() {
+        if dir.join(mode).join("observations.csv").exists() {
+            return Err(AnalysisError::Invalid {
+                file: format!("{mode}/observations.parquet"),
+                message: "observations.csv is there too: a run writes one of them; remove the \
+                          other"
+                    .into(),
+            });
+        }
+        let (file, r) = open("observations.parquet")?;
+        parse_observations_parquet(&file, r)?
+    } else {
+        let (file, r) = open("observations.csv")?;
+        parse_observations(&file, r)?
+    };
     let (file, r) = open("truth.csv")?;
     let truth = parse_truth(&file, r)?;
     let (file, r) = open("memberships.csv")?;
@@ -412,6 +433,68 @@ fn csv_error(file: &str, fallback_line: u64, e: csv::Error) -> AnalysisError {
     }
 }
 
+/// One row of the observation log, in either format.
+struct ObservationRow {
+    seq: u64,
+    time_us: u64,
+    observer: String,
+    flow: String,
+    peer: String,
+    room: Option<String>,
+    size: u64,
+    item: Option<Item>,
+}
+
+/// Puts observations together from their rows: the rows of one `seq` are consecutive and agree
+/// on everything but the item; an observation without items is one row without an item.
+#[derive(Default)]
+struct Assembler {
+    out: Vec<Observation>,
+    seen: std::collections::BTreeSet<u64>,
+}
+
+impl Assembler {
+    /// Adds a row; the error message says what is wrong with it.
+    fn add(&mut self, row: ObservationRow) -> Result<(), String> {
+        let seq = row.seq;
+        match self.out.last_mut() {
+            Some(last) if last.seq == seq => {
+                if last.time_us != row.time_us
+                    || last.observer != row.observer
+                    || last.flow != row.flow
+                    || last.peer != row.peer
+                    || last.room != row.room
+                    || last.size != row.size
+                {
+                    return Err(format!(
+                        "row of seq {seq} differs from the earlier rows of that seq"
+                    ));
+                }
+                match row.item {
+                    Some(item) => last.items.push(item),
+                    None => return Err(format!("empty item row in seq {seq}, which has items")),
+                }
+            }
+            _ => {
+                if !self.seen.insert(seq) {
+                    return Err(format!("rows of seq {seq} are not consecutive"));
+                }
+                self.out.push(Observation {
+                    seq,
+                    time_us: row.time_us,
+                    observer: row.observer,
+                    flow: row.flow,
+                    peer: row.peer,
+                    room: row.room,
+                    size: row.size,
+                    items: row.item.into_iter().collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Parses `observations.csv`: one row per item, the rows of one `seq` consecutive; an
 /// observation without items is one row with empty `subject`, `kind` and `value`.
 pub fn parse_observations<R: Read>(
@@ -419,16 +502,8 @@ pub fn parse_observations<R: Read>(
     input: R,
 ) -> Result<Vec<Observation>, AnalysisError> {
     let mut rows = Rows::new(file, input, OBSERVATIONS_HEADER)?;
-    let mut out: Vec<Observation> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
+    let mut assembler = Assembler::default();
     while rows.next()? {
-        let seq: u64 = rows.number(0, "seq")?;
-        let time_us: u64 = rows.number(1, "time_us")?;
-        let observer = rows.text(2, "observer")?;
-        let flow = rows.text(3, "flow")?;
-        let peer = rows.get(4).to_string();
-        let room = Some(rows.get(5).to_string()).filter(|r| !r.is_empty());
-        let size: u64 = rows.number(6, "size")?;
         let (subject, kind, value) = (rows.get(7), rows.get(8), rows.get(9));
         let item = if subject.is_empty() && kind.is_empty() && value.is_empty() {
             None
@@ -442,46 +517,111 @@ pub fn parse_observations<R: Read>(
                 value: value.to_string(),
             })
         };
-        match out.last_mut() {
-            Some(last) if last.seq == seq => {
-                if last.time_us != time_us
-                    || last.observer != observer
-                    || last.flow != flow
-                    || last.peer != peer
-                    || last.room != room
-                    || last.size != size
-                {
-                    return Err(rows.error(format!(
-                        "row of seq {seq} differs from the earlier rows of that seq"
-                    )));
-                }
-                match item {
-                    Some(item) => last.items.push(item),
-                    None => {
-                        return Err(
-                            rows.error(format!("empty item row in seq {seq}, which has items"))
-                        )
-                    }
-                }
-            }
-            _ => {
-                if !seen.insert(seq) {
-                    return Err(rows.error(format!("rows of seq {seq} are not consecutive")));
-                }
-                out.push(Observation {
-                    seq,
-                    time_us,
-                    observer,
-                    flow,
-                    peer,
-                    room,
-                    size,
-                    items: item.into_iter().collect(),
-                });
-            }
-        }
+        let row = ObservationRow {
+            seq: rows.number(0, "seq")?,
+            time_us: rows.number(1, "time_us")?,
+            observer: rows.text(2, "observer")?,
+            flow: rows.text(3, "flow")?,
+            peer: rows.get(4).to_string(),
+            room: Some(rows.get(5).to_string()).filter(|r| !r.is_empty()),
+            size: rows.number(6, "size")?,
+            item,
+        };
+        assembler.add(row).map_err(|m| rows.error(m))?;
     }
-    Ok(out)
+    Ok(assembler.out)
+}
+
+/// Parses `observations.parquet`: the table of `observations.csv` with typed columns, null
+/// where the CSV has an empty field. Errors name the row (counted from 1).
+pub fn parse_observations_parquet(
+    file: &str,
+    input: File,
+) -> Result<Vec<Observation>, AnalysisError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let fail = |row: u64, message: String| AnalysisError::Parquet {
+        file: file.to_string(),
+        row,
+        message,
+    };
+    let reader = SerializedFileReader::new(input)
+        .map_err(|e| fail(0, format!("not a readable Parquet file: {e}")))?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let names: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
+    let mut columns = [0usize; 10];
+    for (slot, name) in columns.iter_mut().zip(OBSERVATIONS_HEADER) {
+        *slot = names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| fail(0, format!("missing column `{name}`")))?;
+    }
+    let rows = reader
+        .get_row_iter(None)
+        .map_err(|e| fail(0, e.to_string()))?;
+    let mut assembler = Assembler::default();
+    for (n, row) in (1u64..).zip(rows) {
+        let row = row.map_err(|e| fail(n, e.to_string()))?;
+        let fields: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+        let field = |i: usize| fields[columns[i]];
+        let number = |i: usize| -> Result<u64, AnalysisError> {
+            match field(i) {
+                Field::ULong(v) => Ok(*v),
+                Field::Long(v) => u64::try_from(*v)
+                    .map_err(|_| fail(n, format!("`{}` is negative: {v}", OBSERVATIONS_HEADER[i]))),
+                Field::UInt(v) => Ok(u64::from(*v)),
+                Field::Int(v) => u64::try_from(*v)
+                    .map_err(|_| fail(n, format!("`{}` is negative: {v}", OBSERVATIONS_HEADER[i]))),
+                other => Err(fail(
+                    n,
+                    format!("`{}` is not a number: {other}", OBSERVATIONS_HEADER[i]),
+                )),
+            }
+        };
+        let text = |i: usize| -> Result<Option<String>, AnalysisError> {
+            match field(i) {
+                Field::Str(v) if !v.is_empty() => Ok(Some(v.clone())),
+                Field::Null => Ok(None),
+                other => Err(fail(
+                    n,
+                    format!(
+                        "`{}` is not a non-empty string: {other}",
+                        OBSERVATIONS_HEADER[i]
+                    ),
+                )),
+            }
+        };
+        let required = |i: usize| -> Result<String, AnalysisError> {
+            text(i)?.ok_or_else(|| fail(n, format!("empty `{}`", OBSERVATIONS_HEADER[i])))
+        };
+        let item = match (field(7), text(8)?, text(9)?) {
+            (Field::Null, None, None) => None,
+            (Field::Null, _, _) | (_, None, _) | (_, _, None) => {
+                return Err(fail(
+                    n,
+                    "an item needs `subject`, `kind` and `value`".into(),
+                ))
+            }
+            (_, Some(kind), Some(value)) => Some(Item {
+                subject: u32::try_from(number(7)?)
+                    .map_err(|_| fail(n, "`subject` is out of range".into()))?,
+                kind,
+                value,
+            }),
+        };
+        let row = ObservationRow {
+            seq: number(0)?,
+            time_us: number(1)?,
+            observer: required(2)?,
+            flow: required(3)?,
+            peer: text(4)?.unwrap_or_default(),
+            room: text(5)?,
+            size: number(6)?,
+            item,
+        };
+        assembler.add(row).map_err(|m| fail(n, m))?;
+    }
+    Ok(assembler.out)
 }
 
 /// Parses `truth.csv`.

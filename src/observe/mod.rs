@@ -8,6 +8,11 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::Micros;
 
+pub mod log;
+pub mod parquet;
+
+pub use log::{Format, Log};
+
 /// Who handed the bytes to the observer, as its transport shows it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Peer {
@@ -171,34 +176,42 @@ pub fn observations_csv(log: &[Observation]) -> Vec<u8> {
     w.write_record(OBSERVATIONS_HEADER)
         .expect("writing to memory");
     for (seq, o) in log.iter().enumerate() {
-        let head = [
-            seq.to_string(),
-            o.time_us.to_string(),
-            o.observer.clone(),
-            o.flow.to_string(),
-            o.peer.to_string(),
-            o.room.clone().unwrap_or_default(),
-            o.size.to_string(),
-        ];
-        if o.items.is_empty() {
-            let row: Vec<&str> = head
-                .iter()
-                .map(String::as_str)
-                .chain(["", "", ""])
-                .collect();
-            w.write_record(row).expect("writing to memory");
-        }
-        for it in &o.items {
-            let subject = it.subject.to_string();
-            let row: Vec<&str> = head
-                .iter()
-                .map(String::as_str)
-                .chain([subject.as_str(), it.kind.as_str(), it.value.as_str()])
-                .collect();
-            w.write_record(row).expect("writing to memory");
-        }
+        write_observation_csv(&mut w, seq as u64, o).expect("writing to memory");
     }
     w.into_inner().expect("writing to memory")
+}
+
+/// Writes the CSV rows of observation `seq`.
+pub fn write_observation_csv<W: std::io::Write>(
+    w: &mut csv::Writer<W>,
+    seq: u64,
+    o: &Observation,
+) -> csv::Result<()> {
+    let seq = seq.to_string();
+    let time = o.time_us.to_string();
+    let peer = o.peer.to_string();
+    let size = o.size.to_string();
+    let head = [
+        seq.as_str(),
+        time.as_str(),
+        o.observer.as_str(),
+        o.flow,
+        peer.as_str(),
+        o.room.as_deref().unwrap_or_default(),
+        size.as_str(),
+    ];
+    if o.items.is_empty() {
+        w.write_record(head.iter().copied().chain(["", "", ""]))?;
+    }
+    for it in &o.items {
+        let subject = it.subject.to_string();
+        w.write_record(head.iter().copied().chain([
+            subject.as_str(),
+            it.kind.as_str(),
+            it.value.as_str(),
+        ]))?;
+    }
+    Ok(())
 }
 
 /// The run fingerprint: SHA-256 over the ordered observation log (its CSV form), in hex.

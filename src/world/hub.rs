@@ -141,10 +141,10 @@ impl World<'_> {
                 self.provider_to(to, home, Endpoint::HomeReturn, reply, ack.to_bytes());
             }
             (Endpoint::HubIn, Wire::Handshake(m)) => {
-                self.record(to, &msg, peer.clone(), bytes.len(), vec![]);
-                let at = self.observations.len() - 1;
+                let o = self.observation(to, &msg, peer.clone(), bytes.len(), vec![]);
+                let at = self.observations.open(o);
                 self.hub_handshake(to, m, &mut items)?;
-                self.observations[at].items = items.into_vec();
+                self.observations.complete(at, items.into_vec());
                 return Ok(());
             }
             (Endpoint::HubIn | Endpoint::TargetIn, Wire::GroupInfoRequest(m)) => {

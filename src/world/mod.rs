@@ -26,7 +26,7 @@ use crate::crypto::{
     derive_seed, signature_keys_from_seed, stream, stream_seed, HpkeKeys, SimProvider,
 };
 use crate::engine::{Engine, Micros};
-use crate::observe::{Kind, Observation, Peer};
+use crate::observe::{Kind, Log, Observation, Peer};
 use crate::protocol::{ConnectionKey, IdentityLinkKey, IdentityLinkWrapperKey};
 use crate::scenario::{
     Action, ActionKind, Channel, JitterDistribution, Mechanisms, Mode, Scenario,
@@ -55,6 +55,9 @@ pub enum SimError {
     /// An action the protocol refuses (for example an add between users not connected).
     #[error("{0}")]
     Refused(String),
+    /// The observation log could not be written.
+    #[error("{0}")]
+    Log(#[from] crate::observe::log::LogError),
     /// After a commit, members disagreed about the group.
     #[error("room {room}: members disagree after a commit: {detail}")]
     Inconsistent {
@@ -599,8 +602,15 @@ fn bump(counter: &mut Option<u64>, by: u64) {
 /// Everything a run produces.
 #[derive(Clone)]
 pub struct RunOutput {
-    /// Observations in log order.
+    /// Observations in log order, when the log was kept in memory ([`Log::memory`], the
+    /// default); empty when it was written to a file ([`World::logging`]).
     pub observations: Vec<Observation>,
+    /// How many observations were recorded.
+    pub observation_count: u64,
+    /// The run fingerprint: SHA-256 over the observation log's CSV form, in hex.
+    pub fingerprint: String,
+    /// The file the observation log was written to, if it was.
+    pub log_file: Option<std::path::PathBuf>,
     /// Ground truth about identifiers, sorted.
     pub truth: Vec<TruthRow>,
     /// Ground truth about memberships, sorted.
@@ -657,7 +667,7 @@ pub struct World<'s> {
     /// Whether each responder accepts the requests of a requester, in the order of their
     /// `connect` actions: (requester, responder) -> decisions not yet taken.
     decisions: BTreeMap<(usize, usize), VecDeque<bool>>,
-    observations: Vec<Observation>,
+    observations: Log,
     truth: BTreeSet<TruthRow>,
     /// Open and closed membership intervals per (room, client).
     memberships: BTreeMap<(usize, usize), Vec<Span>>,
@@ -736,17 +746,17 @@ fn draw32(rng: &mut ChaCha20Rng) -> [u8; 32] {
     b
 }
 
-/// Runs every mode of `scenario` with `seed` and `run`, up to `jobs` modes at once on threads of
-/// their own, and returns their outputs in mode order. Modes share nothing (each world draws
-/// from streams named after its entities), so the outputs do not depend on `jobs` or on which
-/// mode finishes first. `progress(mode index, virtual time)` is called now and then from the
-/// mode's thread. On failure, the error of the first failing mode in mode order.
+/// Runs every mode of `scenario` with `seed` and `run`, up to `options.jobs` modes at once on
+/// threads of their own, and returns their outputs in mode order. Modes share nothing (each
+/// world draws from streams named after its entities), so the outputs do not depend on the
+/// number of jobs or on which mode finishes first. `progress(mode index, virtual time)` is
+/// called now and then from the mode's thread. On failure, the error of the first failing mode
+/// in mode order.
 pub fn run_modes(
     scenario: &Scenario,
     seed: u64,
     run: u64,
-    jobs: usize,
-    decrypt: Decrypt,
+    options: &RunOptions,
     progress: impl Fn(usize, Micros) + Sync,
 ) -> Result<Vec<RunOutput>, Box<RunError>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -760,13 +770,27 @@ pub fn run_modes(
         let Some(mode) = scenario.modes.get(i) else {
             break;
         };
-        let out = World::new(scenario, mode, seed, run)
-            .decrypting(decrypt)
-            .run(|now| progress(i, now));
+        let world = World::new(scenario, mode, seed, run).decrypting(options.decrypt);
+        let out = match &options.log_to {
+            None => world.run(|now| progress(i, now)),
+            Some((dir, format)) => {
+                let dir = dir.join(&mode.name);
+                let log = std::fs::create_dir_all(&dir)
+                    .and_then(|()| Log::create(&dir, *format))
+                    .map_err(|error| crate::observe::log::LogError {
+                        path: dir.join(format.file_name()),
+                        error,
+                    });
+                match log {
+                    Ok(log) => world.logging(log).run(|now| progress(i, now)),
+                    Err(e) => Err(world.run_error(SimError::Log(e))),
+                }
+            }
+        };
         *slots[i].lock().expect("no thread panicked holding a slot") = Some(out);
     };
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, n.max(1)) {
+        for _ in 0..options.jobs.clamp(1, n.max(1)) {
             std::thread::Builder::new()
                 .name("mode".into())
                 .stack_size(MODE_STACK_BYTES)
@@ -782,6 +806,19 @@ pub fn run_modes(
                 .expect("every mode ran")
         })
         .collect()
+}
+
+/// How [`run_modes`] runs the modes of a scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// How many modes run at once (at least one).
+    pub jobs: usize,
+    /// Which application messages recipients decrypt.
+    pub decrypt: Decrypt,
+    /// Where each mode's observation log is written as the run goes
+    /// (`<dir>/<mode>/observations.csv` or `.parquet`); `None` keeps the logs in memory, in
+    /// [`RunOutput::observations`].
+    pub log_to: Option<(std::path::PathBuf, crate::observe::Format)>,
 }
 
 /// Which application messages recipient clients decrypt. No provider observation depends on
@@ -841,7 +878,7 @@ impl<'s> World<'s> {
             directory: BTreeMap::new(),
             connection_secrets: BTreeMap::new(),
             decisions: BTreeMap::new(),
-            observations: vec![],
+            observations: Log::memory(),
             truth: BTreeSet::new(),
             memberships: BTreeMap::new(),
             connections: vec![],
@@ -1012,6 +1049,12 @@ impl<'s> World<'s> {
         });
     }
 
+    /// Writes the observation log with `log` instead of keeping it in memory.
+    pub fn logging(mut self, log: Log) -> Self {
+        self.observations = log;
+        self
+    }
+
     /// Sets which application messages recipients decrypt ([`Decrypt::All`] by default).
     pub fn decrypting(mut self, decrypt: Decrypt) -> Self {
         self.decrypt = decrypt;
@@ -1037,8 +1080,13 @@ impl<'s> World<'s> {
         self.finish()
     }
 
-    /// Processes the next event; false when none is left.
+    /// Processes the next event; false when none is left (or the observation log could not be
+    /// written).
     pub fn step(&mut self) -> Result<bool, Box<RunError>> {
+        if self.observations.failed() {
+            // The log could not be written: stop here; `finish` reports why.
+            return Ok(false);
+        }
         let Some(Caused { cause, event }) = self.engine.next_event() else {
             return Ok(false);
         };
@@ -1136,8 +1184,18 @@ impl<'s> World<'s> {
             }
         }
         memberships.sort();
+        let log = match self.observations.finish() {
+            Ok(log) => log,
+            Err(e) => {
+                self.observations = Log::memory();
+                return Err(self.run_error(SimError::Log(e)));
+            }
+        };
         Ok(RunOutput {
-            observations: self.observations,
+            observations: log.observations,
+            observation_count: log.count,
+            fingerprint: log.fingerprint,
+            log_file: log.path,
             truth: self.truth.into_iter().collect(),
             memberships,
             connections: self.connections,
@@ -1348,11 +1406,24 @@ impl<'s> World<'s> {
         size: usize,
         items: Vec<crate::observe::Item>,
     ) {
+        let o = self.observation(observer, wire, peer, size, items);
+        self.observations.push(o);
+    }
+
+    /// An observation by provider `observer`, now, of `wire` from `peer`.
+    fn observation(
+        &self,
+        observer: usize,
+        wire: &wire::Wire,
+        peer: Peer,
+        size: usize,
+        items: Vec<crate::observe::Item>,
+    ) -> Observation {
         let room = wire
             .room()
             .and_then(|uri| self.rooms.iter().find(|r| r.uri == uri))
             .map(|r| r.name.clone());
-        self.observations.push(Observation {
+        Observation {
             time_us: self.engine.now(),
             observer: self.providers[observer].domain.clone(),
             flow: wire.flow(),
@@ -1360,7 +1431,7 @@ impl<'s> World<'s> {
             room,
             size,
             items,
-        });
+        }
     }
 
     /// Opens or closes membership intervals from the hub's member lists before and after a
