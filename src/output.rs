@@ -669,9 +669,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 /// Recomputes the metrics of the run in `dir` from its files alone and writes `metrics.csv`,
 /// `report.md`, `report.html`, and the metrics into `summary.json`.
 pub fn write_reports(dir: &Path) -> Result<mimimi_analysis::model::Analysis, OutputError> {
-    let run =
-        mimimi_analysis::input::load(dir).map_err(|e| OutputError::Analysis(e.to_string()))?;
-    let analysis = mimimi_analysis::metrics::analyze(&run);
+    let analysis = mimimi_analysis::metrics::analyze_dir(dir)
+        .map_err(|e| OutputError::Analysis(e.to_string()))?;
     write_atomic(
         &dir.join("metrics.csv"),
         &mimimi_analysis::report::metrics_csv(&analysis),

@@ -101,6 +101,18 @@ struct ModeSummary {
 
 /// Reads a whole run directory.
 pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
+    let mut run = load_header(dir)?;
+    for i in 0..run.modes.len() {
+        let mode = std::mem::take(&mut run.modes[i]);
+        run.modes[i] = load_mode_data(dir, &run.providers, mode)?;
+    }
+    Ok(run)
+}
+
+/// Reads and checks `summary.json` of a run directory: every mode is listed with its
+/// mechanisms, fingerprint and counters, and without its data (see [`load_mode_data`]), so that
+/// a caller can hold one mode's logs in memory at a time.
+pub fn load_header(dir: &Path) -> Result<RunData, AnalysisError> {
     let summary_file = "summary.json";
     let text = read_to_string(dir, summary_file)?;
     let summary: Summary = serde_json::from_str(&text).map_err(|source| AnalysisError::Json {
@@ -116,14 +128,17 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
                 message: format!("mode_order names mode `{mode}` that `modes` does not list"),
             });
         };
-        let mut data = load_mode(dir, mode, mode_summary.mechanisms.clone())?;
-        data.fingerprint = mode_summary.fingerprint.clone();
-        data.stats = mode_summary
-            .stats
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-            .collect();
-        modes.push(data);
+        modes.push(ModeData {
+            mode: mode.clone(),
+            mechanisms: mode_summary.mechanisms.clone(),
+            fingerprint: mode_summary.fingerprint.clone(),
+            stats: mode_summary
+                .stats
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect(),
+            ..ModeData::default()
+        });
     }
     if let Some(extra) = summary
         .modes
@@ -134,21 +149,6 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
             file: summary_file.to_string(),
             message: format!("mode `{extra}` is missing from mode_order"),
         });
-    }
-    for m in &modes {
-        if let Some(o) = m
-            .observations
-            .iter()
-            .find(|o| !summary.providers.contains(&o.observer))
-        {
-            return Err(AnalysisError::Invalid {
-                file: format!("{}/observations.csv", m.mode),
-                message: format!(
-                    "observation seq {} is by `{}`, which is not a provider of summary.json",
-                    o.seq, o.observer
-                ),
-            });
-        }
     }
     Ok(RunData {
         scenario: summary.scenario,
@@ -161,6 +161,39 @@ pub fn load(dir: &Path) -> Result<RunData, AnalysisError> {
         scenario_sha256: summary.scenario_sha256,
         parameters: summary.parameters,
         adversary: summary.adversary,
+    })
+}
+
+/// Reads the logs of one mode listed by [`load_header`] into it; every observation must be by
+/// one of `providers`.
+pub fn load_mode_data(
+    dir: &Path,
+    providers: &[String],
+    header: ModeData,
+) -> Result<ModeData, AnalysisError> {
+    let data = load_mode(dir, &header.mode, header.mechanisms)?;
+    if let Some(o) = data
+        .observations
+        .iter()
+        .find(|o| !providers.contains(&o.observer))
+    {
+        let file = if dir.join(&data.mode).join("observations.parquet").exists() {
+            "observations.parquet"
+        } else {
+            "observations.csv"
+        };
+        return Err(AnalysisError::Invalid {
+            file: format!("{}/{file}", data.mode),
+            message: format!(
+                "observation seq {} is by `{}`, which is not a provider of summary.json",
+                o.seq, o.observer
+            ),
+        });
+    }
+    Ok(ModeData {
+        fingerprint: header.fingerprint,
+        stats: header.stats,
+        ..data
     })
 }
 

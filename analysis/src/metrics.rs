@@ -844,6 +844,30 @@ fn flatten(
 
 /// Computes every metric, anonymity distribution and attribution row of a run.
 pub fn analyze(run: &RunData) -> Analysis {
+    let mut out = start(run);
+    let observers = observers(run);
+    for mode in &run.modes {
+        analyze_mode(run, &observers, mode, &mut out);
+    }
+    out
+}
+
+/// [`analyze`] of the run directory `dir`, reading one mode's logs at a time, so that only one
+/// mode's observations are in memory at once.
+pub fn analyze_dir(dir: &std::path::Path) -> Result<Analysis, crate::input::AnalysisError> {
+    let mut run = crate::input::load_header(dir)?;
+    let mut out = start(&run);
+    let observers = observers(&run);
+    for i in 0..run.modes.len() {
+        let header = std::mem::take(&mut run.modes[i]);
+        let mode = crate::input::load_mode_data(dir, &run.providers, header)?;
+        analyze_mode(&run, &observers, &mode, &mut out);
+    }
+    Ok(out)
+}
+
+/// The analysis of a run before any mode's rows: its names, provenance and counters.
+fn start(run: &RunData) -> Analysis {
     let observers = observers(run);
     let mut out = Analysis {
         scenario: run.scenario.clone(),
@@ -879,28 +903,45 @@ pub fn analyze(run: &RunData) -> Analysis {
         .map(|m| (m.mode.clone(), m.stats.clone()))
         .collect();
     out.adversary_options = run.adversary.clone();
-    for mode in &run.modes {
-        let truth = TruthIndex::new(mode);
-        let pools = pools(&observers, mode, &truth);
-        out.curves.extend(mode_curves(run, mode, &pools));
-        let adversaries: Vec<Adversary> = ADVERSARIES
-            .iter()
-            .map(|(name, _)| Adversary::new(name, &run.adversary, mode))
-            .collect();
-        let window_us = run.adversary.timing_window_us;
-        // Observers in parallel, their rows appended in observer order.
-        let parts: Vec<Analysis> = pools
-            .par_iter()
-            .map(|pool| observer_rows(pool, &adversaries, window_us))
-            .collect();
-        for mut part in parts {
-            out.activity.append(&mut part.activity);
-            out.metrics.append(&mut part.metrics);
-            out.anonymity.append(&mut part.anonymity);
-            out.attribution.append(&mut part.attribution);
+    out
+}
+
+/// Appends the rows of one mode of `run` to `out`.
+fn analyze_mode(run: &RunData, observers: &[Observer], mode: &ModeData, out: &mut Analysis) {
+    let truth = TruthIndex::new(mode);
+    let points = curve_points(run, mode);
+    let adversaries: Vec<Adversary> = ADVERSARIES
+        .iter()
+        .map(|(name, _)| Adversary::new(name, &run.adversary, mode))
+        .collect();
+    let window_us = run.adversary.timing_window_us;
+    // Observers in parallel, each pool (the largest structure of the analysis) built, used for
+    // the observer's rows and curve points, and dropped: about one pool per core is in memory.
+    let parts: Vec<(Analysis, Vec<CurvePoint>)> = observers
+        .par_iter()
+        .map(|observer| {
+            let pool = Pool::new(observer, mode, &truth);
+            let curve: Vec<CurvePoint> = points
+                .par_iter()
+                .map(|point| curve_point(mode, &pool, point))
+                .collect();
+            (observer_rows(&pool, &adversaries, window_us), curve)
+        })
+        .collect();
+    // Curve points in (point, observer) order, rows in observer order.
+    let (parts, curves): (Vec<Analysis>, Vec<Vec<CurvePoint>>) = parts.into_iter().unzip();
+    let mut curves: Vec<_> = curves.into_iter().map(Vec::into_iter).collect();
+    for _ in &points {
+        for observer in &mut curves {
+            out.curves.extend(observer.next().into_iter());
         }
     }
-    out
+    for mut part in parts {
+        out.activity.append(&mut part.activity);
+        out.metrics.append(&mut part.metrics);
+        out.anonymity.append(&mut part.anonymity);
+        out.attribution.append(&mut part.attribution);
+    }
 }
 
 /// The activity, metric, anonymity and attribution rows of one observer of one mode (the
@@ -1007,8 +1048,12 @@ fn pools<'a>(
         .collect()
 }
 
-/// The [`curves`] of one mode, from its observers' pools.
-fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint> {
+/// A point of a curve: adversary, parameter, threshold, whether it is the run's own operating
+/// point, and the adversary with that threshold.
+type Point = (&'static str, &'static str, u64, bool, Adversary);
+
+/// The points of the [`curves`] of one mode, in curve order.
+fn curve_points(run: &RunData, mode: &ModeData) -> Vec<Point> {
     use crate::adversary::{FINGERPRINT, SIZE, TIMING};
     let with = |mut values: Vec<u64>, own: u64| {
         if !values.contains(&own) {
@@ -1040,7 +1085,7 @@ fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint
             ),
         ),
     ];
-    let mut points: Vec<(&'static str, &'static str, u64, bool, Adversary)> = Vec::new();
+    let mut points: Vec<Point> = Vec::new();
     for (name, parameter, values) in &sweeps {
         for &threshold in values {
             let mut options = run.adversary.clone();
@@ -1065,35 +1110,46 @@ fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint
             points.push((name, parameter, threshold, operating, adversary));
         }
     }
+    points
+}
+
+/// The [`curves`] of one mode, from its observers' pools.
+fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint> {
+    let points = curve_points(run, mode);
     // Every point of every observer in parallel, collected in (point, observer) order.
     let jobs: Vec<_> = points
         .iter()
         .flat_map(|point| pools.iter().map(move |pool| (point, pool)))
         .collect();
     jobs.into_par_iter()
-        .map(
-            |((name, parameter, threshold, operating, adversary), pool)| {
-                let view = pool.view(adversary);
-                let (rows, _) = view.metrics(Scope::Foreign);
-                let get = |metric: &str| {
-                    rows.iter()
-                        .find(|(m, _)| *m == metric)
-                        .map(|(_, r)| (r.numerator.unwrap_or(0.0), r.denominator))
-                        .unwrap_or((0.0, 0.0))
-                };
-                CurvePoint {
-                    mode: mode.mode.clone(),
-                    observer: pool.observer.name.clone(),
-                    adversary: name.to_string(),
-                    parameter: parameter.to_string(),
-                    threshold: *threshold,
-                    operating: *operating,
-                    cross_room_recall: get("cross_room_recall"),
-                    cross_room_precision: get("cross_room_precision"),
-                    identification: get("identification"),
-                    connection_room_identification: get("connection_room_identification"),
-                }
-            },
-        )
+        .map(|(point, pool)| curve_point(mode, pool, point))
         .collect()
+}
+
+/// One observer's value of one curve point.
+fn curve_point(
+    mode: &ModeData,
+    pool: &Pool,
+    (name, parameter, threshold, operating, adversary): &Point,
+) -> CurvePoint {
+    let view = pool.view(adversary);
+    let (rows, _) = view.metrics(Scope::Foreign);
+    let get = |metric: &str| {
+        rows.iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, r)| (r.numerator.unwrap_or(0.0), r.denominator))
+            .unwrap_or((0.0, 0.0))
+    };
+    CurvePoint {
+        mode: mode.mode.clone(),
+        observer: pool.observer.name.clone(),
+        adversary: name.to_string(),
+        parameter: parameter.to_string(),
+        threshold: *threshold,
+        operating: *operating,
+        cross_room_recall: get("cross_room_recall"),
+        cross_room_precision: get("cross_room_precision"),
+        identification: get("identification"),
+        connection_room_identification: get("connection_room_identification"),
+    }
 }

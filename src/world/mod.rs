@@ -765,27 +765,42 @@ pub fn run_modes(
     let n = scenario.modes.len();
     let next = AtomicUsize::new(0);
     let slots: Vec<Slot> = (0..n).map(|_| Mutex::new(None)).collect();
+    // Every log file is created before any mode starts, with interrupts held off: an
+    // interrupt removes the staged output directory, and no thread may create an entry in it
+    // afterwards (a thread writing to a file it already has open creates none).
+    let logs: Vec<Mutex<Option<Result<Log, crate::observe::log::LogError>>>> =
+        crate::cleanup::uninterrupted(|_| {
+            scenario
+                .modes
+                .iter()
+                .map(|mode| {
+                    let log = options.log_to.as_ref().map(|(dir, format)| {
+                        let dir = dir.join(&mode.name);
+                        std::fs::create_dir_all(&dir)
+                            .and_then(|()| Log::create(&dir, *format))
+                            .map_err(|error| crate::observe::log::LogError {
+                                path: dir.join(format.file_name()),
+                                error,
+                            })
+                    });
+                    Mutex::new(log)
+                })
+                .collect()
+        });
     let work = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(mode) = scenario.modes.get(i) else {
             break;
         };
         let world = World::new(scenario, mode, seed, run).decrypting(options.decrypt);
-        let out = match &options.log_to {
+        let log = logs[i]
+            .lock()
+            .expect("no thread panicked holding a log")
+            .take();
+        let out = match log {
             None => world.run(|now| progress(i, now)),
-            Some((dir, format)) => {
-                let dir = dir.join(&mode.name);
-                let log = std::fs::create_dir_all(&dir)
-                    .and_then(|()| Log::create(&dir, *format))
-                    .map_err(|error| crate::observe::log::LogError {
-                        path: dir.join(format.file_name()),
-                        error,
-                    });
-                match log {
-                    Ok(log) => world.logging(log).run(|now| progress(i, now)),
-                    Err(e) => Err(world.run_error(SimError::Log(e))),
-                }
-            }
+            Some(Ok(log)) => world.logging(log).run(|now| progress(i, now)),
+            Some(Err(e)) => Err(world.run_error(SimError::Log(e))),
         };
         *slots[i].lock().expect("no thread panicked holding a slot") = Some(out);
     };
