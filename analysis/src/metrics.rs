@@ -933,7 +933,7 @@ fn analyze_mode(run: &RunData, observers: &[Observer], mode: &ModeData, out: &mu
     let mut curves: Vec<_> = curves.into_iter().map(Vec::into_iter).collect();
     for _ in &points {
         for observer in &mut curves {
-            out.curves.extend(observer.next().into_iter());
+            out.curves.extend(observer.next());
         }
     }
     for mut part in parts {
