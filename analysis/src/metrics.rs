@@ -429,18 +429,46 @@ impl<'a> ObserverView<'a> {
         self.memberships.iter().filter(|m| m.scored && m.seen)
     }
 
-    /// Unordered pairs of seen scored memberships in two different rooms.
-    fn cross_room_pairs(&self) -> Vec<(&SeenMembership, &SeenMembership)> {
+    /// The pairs of seen scored memberships in two different rooms that recall and precision
+    /// count: those of one user, and those linked (sharing a cluster), each pair once, as
+    /// (same-user pairs, linked pairs). Every other pair counts for neither, so it is never
+    /// formed: the work grows with users' rooms and clusters' sizes, not with the square of
+    /// all memberships.
+    #[allow(clippy::type_complexity)]
+    fn cross_room_pairs(
+        &self,
+    ) -> (
+        Vec<(&SeenMembership, &SeenMembership)>,
+        Vec<(&SeenMembership, &SeenMembership)>,
+    ) {
         let seen: Vec<&SeenMembership> = self.scored().collect();
-        let mut out = Vec::new();
-        for (i, a) in seen.iter().enumerate() {
-            for b in &seen[i + 1..] {
-                if a.room != b.room {
-                    out.push((*a, *b));
-                }
+        let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut by_cluster: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
+        for (i, m) in seen.iter().enumerate() {
+            by_user.entry(&m.user).or_default().push(i);
+            for &c in &m.clusters {
+                by_cluster.entry(c).or_default().push(i);
             }
         }
-        out
+        let pairs_within = |groups: &mut dyn Iterator<Item = &Vec<usize>>| {
+            let mut out: Vec<(usize, usize)> = Vec::new();
+            for group in groups {
+                for (k, &i) in group.iter().enumerate() {
+                    for &j in &group[k + 1..] {
+                        if seen[i].room != seen[j].room {
+                            out.push((i, j));
+                        }
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            out.into_iter().map(|(i, j)| (seen[i], seen[j])).collect()
+        };
+        (
+            pairs_within(&mut by_user.values()),
+            pairs_within(&mut by_cluster.values()),
+        )
     }
 
     /// Pairs of users both disclosed by the observer in one seen room of the given purpose.
@@ -477,26 +505,29 @@ impl<'a> ObserverView<'a> {
         }
 
         // Cross-room links.
-        let pairs = self.cross_room_pairs();
+        let (same_user, linked_pairs) = self.cross_room_pairs();
         let (mut same, mut same_linked, mut lr, mut lr_linked) = (0.0, 0.0, 0.0, 0.0);
         let (mut linked, mut linked_same) = (0.0, 0.0);
-        for (a, b) in &pairs {
+        for (a, b) in &same_user {
+            if !self.in_scope(scope, &a.user) {
+                continue;
+            }
             let is_linked = a.linked(b);
-            if a.user == b.user && self.in_scope(scope, &a.user) {
-                same += 1.0;
+            same += 1.0;
+            if is_linked {
+                same_linked += 1.0;
+            }
+            // Reuse of one last-resort set: both entered with it. Links through other
+            // identifiers of a user's other pairs are cross-room recall, not reuse.
+            if !a.last_resort_sets.is_disjoint(&b.last_resort_sets) {
+                lr += 1.0;
                 if is_linked {
-                    same_linked += 1.0;
-                }
-                // Reuse of one last-resort set: both entered with it. Links through other
-                // identifiers of a user's other pairs are cross-room recall, not reuse.
-                if !a.last_resort_sets.is_disjoint(&b.last_resort_sets) {
-                    lr += 1.0;
-                    if is_linked {
-                        lr_linked += 1.0;
-                    }
+                    lr_linked += 1.0;
                 }
             }
-            if is_linked && self.in_scope(scope, &a.user) && self.in_scope(scope, &b.user) {
+        }
+        for (a, b) in &linked_pairs {
+            if self.in_scope(scope, &a.user) && self.in_scope(scope, &b.user) {
                 linked += 1.0;
                 if a.user == b.user {
                     linked_same += 1.0;
@@ -691,8 +722,8 @@ impl<'a> ObserverView<'a> {
                 }
             }
         }
-        for (a, b) in self.cross_room_pairs() {
-            if a.user != b.user || !a.linked(b) {
+        for (a, b) in self.cross_room_pairs().0 {
+            if !a.linked(b) {
                 continue;
             }
             let targets: BTreeSet<NodeId> = b.items.iter().copied().collect();
