@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mimimi_sim::observe::Format;
-use mimimi_sim::output::{self, ModeResult};
+use mimimi_sim::output;
 use mimimi_sim::scenario::{self, Scenario};
 use mimimi_sim::world::{self, Decrypt, RunOptions};
 
@@ -27,12 +27,7 @@ fn run(s: &Scenario, dir: &Path, decrypt: Decrypt, format: Format) {
         log_to: Some((dir.to_path_buf(), format)),
     };
     let outputs = world::run_modes(s, s.seed, 0, &options, |_, _| {}).expect("the world runs");
-    let results: Vec<ModeResult> = s
-        .modes
-        .iter()
-        .zip(outputs)
-        .map(|(m, o)| ModeResult::new(m, o))
-        .collect();
+    let results = output::mode_results(s, outputs);
     output::write_files(dir, &output::run_files(s, s.seed, 0, &results)).expect("written");
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use mimimi_analysis::model::Analysis;
 
-use crate::output::{self, ModeResult, OutputError};
+use crate::output::{self, OutputError};
 use crate::scenario::{self, ExpectObserver, Expectation, Scenario, ScenarioError};
 use crate::world::RunError;
 
@@ -135,12 +135,7 @@ pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
         log_to: Some((scratch.path().to_path_buf(), crate::observe::Format::Csv)),
     };
     let outputs = crate::world::run_modes(s, seed, 0, &options, |_, _| {})?;
-    let results: Vec<ModeResult> = s
-        .modes
-        .iter()
-        .zip(outputs)
-        .map(|(mode, out)| ModeResult::new(mode, out))
-        .collect();
+    let results = output::mode_results(s, outputs);
     output::write_files(scratch.path(), &output::run_files(s, seed, 0, &results))?;
     drop(results);
     Ok(output::write_reports(scratch.path())?)

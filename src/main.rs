@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use mimimi_sim::check::{self, CheckError};
 use mimimi_sim::observe::Format;
-use mimimi_sim::output::{self, ModeResult, OutputError};
+use mimimi_sim::output::{self, OutputError};
 use mimimi_sim::scenario::{self, ScenarioError};
 use mimimi_sim::world::{self, RunError};
 
@@ -357,12 +357,7 @@ fn run(
     for bar in &progress {
         bar.finish_and_clear();
     }
-    let results: Vec<ModeResult> = s
-        .modes
-        .iter()
-        .zip(outputs)
-        .map(|(mode, output)| ModeResult::new(mode, output))
-        .collect();
+    let results = output::mode_results(&s, outputs);
     prepared.write(&output::run_files(&s, seed, run, &results))?;
     // The analysis reads the files back; the simulation's outputs are not needed for it.
     let fingerprints: Vec<(String, String)> = results

@@ -81,6 +81,17 @@ impl ModeResult {
     }
 }
 
+/// The results of every mode of `scenario`, from [`crate::world::run_modes`]'s outputs (in mode
+/// order).
+pub fn mode_results(scenario: &Scenario, outputs: Vec<RunOutput>) -> Vec<ModeResult> {
+    scenario
+        .modes
+        .iter()
+        .zip(outputs)
+        .map(|(mode, output)| ModeResult::new(mode, output))
+        .collect()
+}
+
 #[derive(Serialize)]
 struct ModeSummary<'a> {
     mechanisms: &'a [&'static str],

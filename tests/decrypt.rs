@@ -2,7 +2,7 @@
 //! scenario with connection rooms, joins and removals (the quickstart), fewer MLS operations.
 //! CI compares every shipped scenario's files the same way.
 
-use mimimi_sim::output::ModeResult;
+use mimimi_sim::output::mode_results;
 use mimimi_sim::scenario::load;
 use mimimi_sim::world::{run_modes, Decrypt, RunOptions};
 
@@ -17,11 +17,7 @@ fn decrypting_only_what_is_needed_changes_nothing_observed() {
             log_to: None,
         };
         let outputs = run_modes(&s, s.seed, 0, &options, |_, _| {}).unwrap();
-        s.modes
-            .iter()
-            .zip(outputs)
-            .map(|(m, o)| ModeResult::new(m, o))
-            .collect::<Vec<_>>()
+        mode_results(&s, outputs)
     };
     let (all, needed) = (run(Decrypt::All), run(Decrypt::Needed));
     for (a, n) in all.iter().zip(&needed) {

@@ -47,10 +47,7 @@ fn an_open_observation_keeps_its_place() {
         let at = log.open(observation(2, Some("r"), &[]));
         log.push(observation(3, Some("r"), &[(0, "x")]));
         assert_eq!(log.len(), 3);
-        log.complete(
-            at,
-            vec![observation(0, None, &[(0, "p"), (1, "q")]).items[0].clone()],
-        );
+        log.complete(at, observation(2, Some("r"), &[(0, "p")]).items);
         log.push(observation(4, None, &[(0, "y"), (0, "z")]));
     }
     let (file, memory) = (log.finish().unwrap(), memory.finish().unwrap());

@@ -379,6 +379,9 @@ impl UserPairs {
     }
 }
 
+/// Two seen memberships in different rooms, the earlier in membership order first.
+type MembershipPair<'a> = (&'a SeenMembership, &'a SeenMembership);
+
 /// One observer's view of one mode, scored.
 pub struct ObserverView<'a> {
     pub observer: &'a Observer,
@@ -434,13 +437,7 @@ impl<'a> ObserverView<'a> {
     /// (same-user pairs, linked pairs). Every other pair counts for neither, so it is never
     /// formed: the work grows with users' rooms and clusters' sizes, not with the square of
     /// all memberships.
-    #[allow(clippy::type_complexity)]
-    fn cross_room_pairs(
-        &self,
-    ) -> (
-        Vec<(&SeenMembership, &SeenMembership)>,
-        Vec<(&SeenMembership, &SeenMembership)>,
-    ) {
+    fn cross_room_pairs(&self) -> (Vec<MembershipPair<'_>>, Vec<MembershipPair<'_>>) {
         let seen: Vec<&SeenMembership> = self.scored().collect();
         let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         let mut by_cluster: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
@@ -875,8 +872,8 @@ fn flatten(
 
 /// Computes every metric, anonymity distribution and attribution row of a run.
 pub fn analyze(run: &RunData) -> Analysis {
-    let mut out = start(run);
     let observers = observers(run);
+    let mut out = start(run, &observers);
     for mode in &run.modes {
         analyze_mode(run, &observers, mode, &mut out);
     }
@@ -887,8 +884,8 @@ pub fn analyze(run: &RunData) -> Analysis {
 /// mode's observations are in memory at once.
 pub fn analyze_dir(dir: &std::path::Path) -> Result<Analysis, crate::input::AnalysisError> {
     let mut run = crate::input::load_header(dir)?;
-    let mut out = start(&run);
     let observers = observers(&run);
+    let mut out = start(&run, &observers);
     for i in 0..run.modes.len() {
         let header = std::mem::take(&mut run.modes[i]);
         let mode = crate::input::load_mode_data(dir, &run.providers, header)?;
@@ -898,8 +895,7 @@ pub fn analyze_dir(dir: &std::path::Path) -> Result<Analysis, crate::input::Anal
 }
 
 /// The analysis of a run before any mode's rows: its names, provenance and counters.
-fn start(run: &RunData) -> Analysis {
-    let observers = observers(run);
+fn start(run: &RunData, observers: &[Observer]) -> Analysis {
     let mut out = Analysis {
         scenario: run.scenario.clone(),
         seed: run.seed,
@@ -1053,37 +1049,13 @@ pub const TIMING_WINDOWS_US: &[u64] = &[
     50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 400_000, 500_000, 1_000_000,
 ];
 
-/// Precision–recall curves (with identification beside them) of the adversaries with a
-/// threshold, over
-/// [`FINGERPRINT_CLASSES`] and [`TIMING_WINDOWS_US`] (plus the run's own operating point, if it
-/// is not among them), for every mode and observer, in the foreign scope.
-pub fn curves(run: &RunData) -> Vec<CurvePoint> {
-    let observers = observers(run);
-    let mut out = Vec::new();
-    for mode in &run.modes {
-        let truth = TruthIndex::new(mode);
-        out.extend(mode_curves(run, mode, &pools(&observers, mode, &truth)));
-    }
-    out
-}
-
-/// Every observer's [`Pool`] of one mode, in the order of `observers`.
-fn pools<'a>(
-    observers: &'a [Observer],
-    mode: &'a ModeData,
-    truth: &'a TruthIndex,
-) -> Vec<Pool<'a>> {
-    observers
-        .par_iter()
-        .map(|observer| Pool::new(observer, mode, truth))
-        .collect()
-}
-
 /// A point of a curve: adversary, parameter, threshold, whether it is the run's own operating
 /// point, and the adversary with that threshold.
 type Point = (&'static str, &'static str, u64, bool, Adversary);
 
-/// The points of the [`curves`] of one mode, in curve order.
+/// The points of one mode's precision–recall curves (with identification beside them) of the
+/// adversaries with a threshold, over [`FINGERPRINT_CLASSES`] and [`TIMING_WINDOWS_US`] (plus the
+/// run's own operating point, if it is not among them), in curve order.
 fn curve_points(run: &RunData, mode: &ModeData) -> Vec<Point> {
     use crate::adversary::{FINGERPRINT, SIZE, TIMING};
     let with = |mut values: Vec<u64>, own: u64| {
@@ -1142,19 +1114,6 @@ fn curve_points(run: &RunData, mode: &ModeData) -> Vec<Point> {
         }
     }
     points
-}
-
-/// The [`curves`] of one mode, from its observers' pools.
-fn mode_curves(run: &RunData, mode: &ModeData, pools: &[Pool]) -> Vec<CurvePoint> {
-    let points = curve_points(run, mode);
-    // Every point of every observer in parallel, collected in (point, observer) order.
-    let jobs: Vec<_> = points
-        .iter()
-        .flat_map(|point| pools.iter().map(move |pool| (point, pool)))
-        .collect();
-    jobs.into_par_iter()
-        .map(|(point, pool)| curve_point(mode, pool, point))
-        .collect()
 }
 
 /// One observer's value of one curve point.
