@@ -1,12 +1,12 @@
 //! `mimimi-sim check`: runs scenarios and holds their metrics to the `[[expect]]` bounds they
 //! carry, so that a change that leaks more metadata fails a build.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mimimi_analysis::model::Analysis;
 
 use crate::output::{self, OutputError};
-use crate::scenario::{self, ExpectObserver, Expectation, Scenario, ScenarioError};
+use crate::scenario::{self, ExpectObserver, Expectation, Override, Scenario, ScenarioError};
 use crate::world::RunError;
 
 /// Why `check` could not evaluate (exit status 2).
@@ -80,7 +80,7 @@ pub struct Plan {
 /// A file named on its own must have `[[expect]]` tables (a check that checks nothing must
 /// not pass); a directory's files without them are skipped, but a directory must hold at
 /// least one with them.
-pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
+pub fn plan(paths: &[PathBuf], overrides: &[Override]) -> Result<Plan, CheckError> {
     let mut plan = Plan {
         scenarios: vec![],
         skipped: vec![],
@@ -95,7 +95,7 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
             found.sort();
             let before = plan.scenarios.len();
             for f in found {
-                let s = scenario::load(&f)?;
+                let s = scenario::load_with(&f, overrides)?;
                 if s.expectations.is_empty() {
                     plan.skipped
                         .push((f, "no [[expect]] tables, nothing to check".into()));
@@ -110,7 +110,7 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan, CheckError> {
                 ));
             }
         } else {
-            let s = scenario::load(p)?;
+            let s = scenario::load_with(p, overrides)?;
             if s.expectations.is_empty() {
                 return Err(CheckError::Path(
                     p.clone(),
@@ -204,12 +204,26 @@ pub fn evaluate(s: &Scenario, seed: u64, analysis: &Analysis) -> Vec<Outcome> {
 }
 
 /// Runs and evaluates every scenario for every seed (each scenario's own seed when `seeds` is
-/// None).
-pub fn check(scenarios: &[Scenario], seeds: Option<&[u64]>) -> Result<Vec<Outcome>, CheckError> {
+/// None). A scenario run with another seed is read again with the seed set, so that a
+/// `[population]` generates the world of that seed.
+pub fn check(
+    scenarios: &[Scenario],
+    seeds: Option<&[u64]>,
+    overrides: &[Override],
+) -> Result<Vec<Outcome>, CheckError> {
     let mut outcomes = vec![];
     for s in scenarios {
         let own = [s.seed];
         for &seed in seeds.unwrap_or(&own) {
+            let reseeded;
+            let s = if seed == s.seed {
+                s
+            } else {
+                let mut with_seed = overrides.to_vec();
+                with_seed.push(Override::new("seed", &seed.to_string()));
+                reseeded = scenario::load_with(Path::new(&s.file), &with_seed)?;
+                &reseeded
+            };
             let analysis = analyse(s, seed)?;
             outcomes.extend(evaluate(s, seed, &analysis));
         }

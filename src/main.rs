@@ -61,10 +61,15 @@ enum Command {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Seed for every random choice (default: the scenario's `seed`).
+        /// Seed for every random choice (default: the scenario's `seed`); with a
+        /// [population] table, also the seed of the generated world.
         #[arg(long)]
         seed: Option<u64>,
-        /// Run number: another independent run with the same seed.
+        /// Override a scenario key or population parameter: KEY=VALUE (e.g. key_package_sets=8,
+        /// population.users=200, adversary.directory=true); repeatable, the last of a key wins.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run number: another independent run with the same seed (and the same world).
         #[arg(long, default_value_t = 0)]
         run: u64,
         /// Output directory (default: reports/<scenario name>/).
@@ -97,6 +102,27 @@ enum Command {
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
+        /// Override a scenario key or population parameter: KEY=VALUE (e.g. key_package_sets=8,
+        /// population.users=200, adversary.directory=true); repeatable, the last of a key wins.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Write a scenario with its [population] generated and its --set overrides applied, as a
+    /// scenario file that replays the same run.
+    #[command(after_help = EXIT_CODES)]
+    Generate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Seed of the generated world (default: the scenario's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override a scenario key or population parameter: KEY=VALUE (e.g. key_package_sets=8,
+        /// population.users=200, adversary.directory=true); repeatable, the last of a key wins.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run scenarios and hold their metrics to their [[expect]] bounds.
     #[command(after_help = EXIT_CODES)]
@@ -109,6 +135,10 @@ enum Command {
         /// each scenario's own seed.
         #[arg(long)]
         seeds: Option<String>,
+        /// Override, in every scenario, a scenario key or population parameter: KEY=VALUE (e.g. key_package_sets=8,
+        /// population.users=200, adversary.directory=true); repeatable, the last of a key wins.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         /// Also write the results as JUnit XML to this file.
         #[arg(long)]
         junit: Option<PathBuf>,
@@ -202,13 +232,21 @@ fn main() -> ExitCode {
         Command::Check {
             paths,
             seeds,
+            set,
             junit,
-        } => check(&paths, seeds.as_deref(), junit.as_deref()),
-        Command::Validate { scenario } => validate(&scenario),
+        } => check(&paths, seeds.as_deref(), &set, junit.as_deref()),
+        Command::Validate { scenario, set } => validate(&scenario, &set),
+        Command::Generate {
+            scenario,
+            seed,
+            set,
+            out,
+        } => generate(&scenario, seed, &set, out.as_deref()),
         Command::Report { dir } => report(&dir),
         Command::Run {
             scenario,
             seed,
+            set,
             run: r,
             out,
             jobs,
@@ -221,7 +259,7 @@ fn main() -> ExitCode {
                 decrypt: decrypt.into(),
                 log_to: None,
             };
-            run(&scenario, seed, r, out, options, format.into(), force)
+            run(&scenario, seed, &set, r, out, options, format.into(), force)
         }
     };
     match result {
@@ -238,15 +276,21 @@ fn main() -> ExitCode {
 }
 
 /// `check`: prints the table of every bound, then the failures; exit 1 when one fails.
-fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&Path>) -> Result<(), Failure> {
+fn check(
+    paths: &[PathBuf],
+    seeds: Option<&str>,
+    set: &[String],
+    junit: Option<&Path>,
+) -> Result<(), Failure> {
     let seeds = seeds.map(check::parse_seeds).transpose()?;
+    let overrides = overrides(set, None)?;
     // Where the JUnit file goes is checked before anything runs.
     let junit = junit.map(output::PreparedFile::new).transpose()?;
-    let plan = check::plan(paths)?;
+    let plan = check::plan(paths, &overrides)?;
     for (file, why) in &plan.skipped {
         eprintln!("{}: skipped: {why}", file.display());
     }
-    let outcomes = check::check(&plan.scenarios, seeds.as_deref())?;
+    let outcomes = check::check(&plan.scenarios, seeds.as_deref(), &overrides)?;
     // Written before anything is printed, so that a closed standard output loses no file.
     let written = junit.map(|j| check::write_junit(j, &outcomes)).transpose();
     out!("{}", check::table(&outcomes));
@@ -284,8 +328,42 @@ fn check(paths: &[PathBuf], seeds: Option<&str>, junit: Option<&Path>) -> Result
     Ok(())
 }
 
-fn validate(scenario: &Path) -> Result<(), Failure> {
-    let s = scenario::load(scenario)?;
+/// The `--set` arguments, and `--seed` as the override `seed=N`.
+fn overrides(set: &[String], seed: Option<u64>) -> Result<Vec<scenario::Override>, Failure> {
+    let mut out = set
+        .iter()
+        .map(|a| scenario::Override::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(seed) = seed {
+        out.push(scenario::Override::new("seed", &seed.to_string()));
+    }
+    Ok(out)
+}
+
+fn generate(
+    scenario: &Path,
+    seed: Option<u64>,
+    set: &[String],
+    out: Option<&Path>,
+) -> Result<(), Failure> {
+    let overrides = overrides(set, seed)?;
+    let file = scenario.display().to_string();
+    let bytes = scenario::read_file(scenario)?;
+    let src = std::str::from_utf8(&bytes)
+        .map_err(|_| Failure::Input(format!("{file}: error: the file is not valid UTF-8")))?;
+    let text = scenario::expand(src, &file, &overrides)?;
+    match out {
+        None => out!("{text}"),
+        Some(path) => {
+            output::write_atomic(path, text.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn validate(scenario: &Path, set: &[String]) -> Result<(), Failure> {
+    let s = scenario::load_with(scenario, &overrides(set, None)?)?;
     outln!(
         "{}: ok ({} providers, {} users, {} actions, {} of simulated time)",
         scenario.display(),
@@ -326,17 +404,19 @@ fn report(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     scenario: &Path,
     seed: Option<u64>,
+    set: &[String],
     run: u64,
     out: Option<PathBuf>,
     mut options: world::RunOptions,
     format: Format,
     force: bool,
 ) -> Result<(), Failure> {
-    let s = scenario::load(scenario)?;
-    let seed = seed.unwrap_or(s.seed);
+    let s = scenario::load_with(scenario, &overrides(set, seed)?)?;
+    let seed = s.seed;
     let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
     // Where the results go is checked, and staged, before the simulation.
     let prepared = output::Prepared::new(&out, &s.name, scenario, force)?;

@@ -109,12 +109,25 @@ struct Summary<'a> {
     scenario_sha256: &'a str,
     seed: u64,
     run: u64,
+    /// The `--set` overrides, as given, when there are any.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    overrides: &'a [String],
+    /// The `[population]` parameters and what they generated, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    population: Option<PopulationSummary<'a>>,
     parameters: Parameters<'a>,
     adversary: &'a mimimi_analysis::adversary::AdversaryOptions,
     providers: Vec<&'a str>,
     coalitions: &'a [Coalition],
     mode_order: Vec<&'a str>,
     modes: BTreeMap<&'a str, ModeSummary<'a>>,
+}
+
+/// A generated scenario's population, for provenance.
+#[derive(Serialize)]
+struct PopulationSummary<'a> {
+    parameters: &'a crate::scenario::Population,
+    generated: &'a crate::scenario::Generated,
 }
 
 /// The scenario's effective run parameters (defaults filled in), for provenance.
@@ -166,6 +179,14 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
         scenario_sha256: &scenario.sha256,
         seed,
         run,
+        overrides: &scenario.overrides,
+        population: scenario
+            .population
+            .as_ref()
+            .map(|(parameters, generated)| PopulationSummary {
+                parameters,
+                generated,
+            }),
         adversary: &scenario.adversary,
         parameters: Parameters {
             latency_us: scenario.latency_us,

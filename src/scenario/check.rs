@@ -331,6 +331,8 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
         padding_buckets,
         leaves_per_user,
         connections_required,
+        overrides: vec![],
+        population: None,
     })
 }
 

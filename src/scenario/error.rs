@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::overrides::{Located, SourceMap};
 use super::Pos;
 
 /// Why a scenario file could not be loaded.
@@ -59,6 +60,28 @@ impl ScenarioError {
     }
 }
 
+/// Byte offset of the start of every line of `src`.
+pub(crate) fn line_starts(src: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// The 1-based line and character column of a byte offset of `src`, whose line starts are
+/// `lines`.
+pub(crate) fn pos_in(src: &str, lines: &[usize], offset: usize) -> Pos {
+    let mut offset = offset.min(src.len());
+    while !src.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let line = lines.partition_point(|&s| s <= offset);
+    let line_start = lines[line - 1];
+    Pos {
+        line,
+        column: src[line_start..offset].chars().count() + 1,
+    }
+}
+
 /// The source text and file name, for turning byte spans into positioned errors.
 pub(crate) struct Source<'a> {
     pub src: &'a str,
@@ -66,31 +89,35 @@ pub(crate) struct Source<'a> {
     /// Byte offset of the start of every line, for positions in logarithmic time (a scenario
     /// asks for one per user and action).
     line_starts: Vec<usize>,
+    /// When `src` is the file with `--set` overrides applied or a population appended: the
+    /// way back to the file and the arguments.
+    map: Option<&'a SourceMap>,
 }
 
 impl<'a> Source<'a> {
     pub fn new(src: &'a str, file: &'a str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
         Source {
             src,
             file,
-            line_starts,
+            line_starts: line_starts(src),
+            map: None,
         }
     }
 
-    /// The 1-based line and character column of a byte offset.
-    pub fn pos(&self, offset: usize) -> Pos {
-        let mut offset = offset.min(self.src.len());
-        while !self.src.is_char_boundary(offset) {
-            offset -= 1;
+    /// A source whose positions `map` takes back to the file and the `--set` arguments.
+    pub fn mapped(src: &'a str, file: &'a str, map: &'a SourceMap) -> Self {
+        Source {
+            map: Some(map),
+            ..Source::new(src, file)
         }
-        let line = self.line_starts.partition_point(|&s| s <= offset);
-        let line_start = self.line_starts[line - 1];
-        Pos {
-            line,
-            column: self.src[line_start..offset].chars().count() + 1,
+    }
+
+    /// The 1-based line and character column of a byte offset: in the file, or, for text the
+    /// population generated, in the expanded scenario (as `mimimi-sim generate` writes it).
+    pub fn pos(&self, offset: usize) -> Pos {
+        match self.map.map(|m| m.locate(offset)) {
+            Some(Located::File(pos)) => pos,
+            _ => pos_in(self.src, &self.line_starts, offset),
         }
     }
 
@@ -101,9 +128,17 @@ impl<'a> Source<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) -> ScenarioError {
-        let pos = self.pos(span.start);
+        let (file, pos) = match self.map.map(|m| m.locate(span.start)) {
+            None => (self.file.to_string(), self.pos(span.start)),
+            Some(Located::File(pos)) => (self.file.to_string(), pos),
+            Some(Located::Set(arg, column)) => (format!("--set {arg}"), Pos { line: 1, column }),
+            Some(Located::Generated) => (
+                format!("{} (as expanded from [population])", self.file),
+                pos_in(self.src, &self.line_starts, span.start),
+            ),
+        };
         ScenarioError::Invalid {
-            file: self.file.to_string(),
+            file,
             line: pos.line,
             column: pos.column,
             message: shorten(&message.into()),

@@ -69,6 +69,8 @@ mod duration;
 mod error;
 mod estimate;
 mod modes;
+mod overrides;
+mod population;
 mod raw;
 
 use std::path::Path;
@@ -80,6 +82,8 @@ pub use duration::{format_duration, parse_duration};
 pub use error::ScenarioError;
 pub use estimate::{estimate, Estimate};
 pub use modes::{Channel, JitterDistribution, Mechanisms, Mode};
+pub use overrides::{parse_values, Override, ROOT_KEYS, TABLES};
+pub use population::{generate, Generated, Population, ProviderSizes};
 
 /// Default `seed`.
 pub const DEFAULT_SEED: u64 = 1;
@@ -180,6 +184,11 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// The `[adversary]` table: the analysis' adversary options and background knowledge.
     pub adversary: mimimi_analysis::adversary::AdversaryOptions,
+    /// The `--set` overrides applied to the file, as given (`KEY=VALUE`), in order.
+    pub overrides: Vec<String>,
+    /// The `[population]` table's parameters (defaults filled in) and what it generated, when
+    /// the scenario has one.
+    pub population: Option<(Population, Generated)>,
 }
 
 /// Which observers an expectation is about.
@@ -474,10 +483,15 @@ impl Action {
 
 /// Reads and parses a scenario file; see [`parse_str`].
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    load_with(path, &[])
+}
+
+/// Reads and parses a scenario file with `--set` overrides; see [`parse_with`].
+pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
     let bytes = read_file(path)?;
     let src = std::str::from_utf8(&bytes).map_err(|e| error::utf8_error(&file, &bytes, e))?;
-    parse_str(src, &file)
+    parse_with(src, &file, overrides)
 }
 
 /// Reads a file, or says why it cannot be read.
@@ -495,11 +509,113 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, ScenarioError> {
 /// Parses and validates scenario text. `file` is used in messages and, when the scenario
 /// has no `name`, its stem becomes the name. A leading byte order mark is ignored.
 pub fn parse_str(src: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    parse_with(src, file, &[])
+}
+
+/// Parses and validates scenario text with `--set` overrides applied (see
+/// [`Override`]), and with the population of a `[population]` table generated from the
+/// scenario's seed. Errors point into the file, into a `--set` argument, or, for generated
+/// tables, into the expanded scenario that [`expand`] returns.
+pub fn parse_with(
+    src: &str,
+    file: &str,
+    overrides: &[Override],
+) -> Result<Scenario, ScenarioError> {
     let sha256 = hex::encode(Sha256::digest(src.as_bytes()));
-    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-    let source = error::Source::new(src, file);
-    let raw: raw::RawScenario = toml::from_str(src).map_err(|e| source.toml_error(&e))?;
+    let expanded = expand_text(src, file, overrides)?;
+    let source = match &expanded.map {
+        Some(map) => error::Source::mapped(&expanded.text, file, map),
+        None => error::Source::new(&expanded.text, file),
+    };
+    let raw: raw::RawScenario =
+        toml::from_str(&expanded.text).map_err(|e| source.toml_error(&e))?;
     let mut s = check::build(&raw, &source)?;
     s.sha256 = sha256;
+    s.overrides = overrides.iter().map(|o| o.arg.clone()).collect();
+    s.population = expanded.population;
     Ok(s)
+}
+
+/// The scenario `parse_with` would parse, as a file of its own: the text with the overrides
+/// applied and the population's providers, users and actions appended, its `[population]`
+/// table commented out, so that the file replays the same run. Checked as `parse_with` checks.
+pub fn expand(src: &str, file: &str, overrides: &[Override]) -> Result<String, ScenarioError> {
+    parse_with(src, file, overrides)?;
+    let expanded = expand_text(src, file, overrides)?;
+    let mut text = expanded.text;
+    if let Some(lines) = population::table_lines(&text[..expanded.generated_at]) {
+        let commented: String = text[lines.clone()]
+            .split_inclusive('\n')
+            .map(|l| format!("# {l}"))
+            .collect();
+        text.replace_range(lines, &commented);
+    }
+    Ok(text)
+}
+
+/// The text to parse: overrides applied, population appended.
+struct ExpandedText {
+    text: String,
+    /// Where the generated tables start (the end of the text without a population).
+    generated_at: usize,
+    map: Option<overrides::SourceMap>,
+    population: Option<(Population, Generated)>,
+}
+
+fn expand_text(
+    src: &str,
+    file: &str,
+    overrides: &[Override],
+) -> Result<ExpandedText, ScenarioError> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let (mut text, map) = if overrides.is_empty() {
+        (src.to_string(), None)
+    } else {
+        let (text, map) = overrides::apply(src, file, overrides)?;
+        (text, Some(map))
+    };
+    // Only the keys the population needs: the rest is checked with the whole scenario.
+    #[derive(serde::Deserialize)]
+    struct Head {
+        seed: Option<toml::Value>,
+        population: Option<toml::Spanned<population::RawPopulation>>,
+    }
+    let found = {
+        let source = match &map {
+            Some(map) => error::Source::mapped(&text, file, map),
+            None => error::Source::new(&text, file),
+        };
+        let head: Head = toml::from_str(&text).map_err(|e| source.toml_error(&e))?;
+        match head.population {
+            None => None,
+            Some(raw) => {
+                let p = population::check(raw.get_ref(), &source)?;
+                let seed = head
+                    .seed
+                    .and_then(|v| v.as_integer())
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(DEFAULT_SEED);
+                Some((p, seed))
+            }
+        }
+    };
+    let Some((p, seed)) = found else {
+        return Ok(ExpandedText {
+            generated_at: text.len(),
+            text,
+            map,
+            population: None,
+        });
+    };
+    let (generated, made) = population::generate(&p, seed);
+    let mut map = map.unwrap_or_else(|| overrides::SourceMap::identity(&text));
+    map.push_generated(text.len());
+    let generated_at = text.len();
+    text.push_str(&generated);
+    Ok(ExpandedText {
+        generated_at,
+        text,
+        map: Some(map),
+        population: Some((p, made)),
+    })
 }

@@ -38,6 +38,9 @@ pub(crate) struct RawScenario {
     pub jitter_max: Option<Str>,
     pub padding_buckets: Option<Spanned<Vec<Spanned<i64>>>>,
     pub leaves_per_user: Option<Spanned<i64>>,
+    /// Checked and expanded before the scenario is parsed (`population::check`).
+    #[allow(dead_code)]
+    pub population: Option<toml::Value>,
 }
 
 /// The `[adversary]` table: options and background knowledge of the analysis' adversaries.
