@@ -128,10 +128,25 @@ pub fn plan(paths: &[PathBuf], overrides: &[Override]) -> Result<Plan, CheckErro
 /// Runs every mode of `s` with `seed` (as many at once as there are cores) and analyses the
 /// results from the files a run writes.
 pub fn analyse(s: &Scenario, seed: u64) -> Result<Analysis, CheckError> {
+    analyse_with(
+        s,
+        seed,
+        crate::world::default_jobs(),
+        crate::world::Decrypt::All,
+    )
+}
+
+/// [`analyse`] with `jobs` modes at once and the recipients decrypting `decrypt`.
+pub fn analyse_with(
+    s: &Scenario,
+    seed: u64,
+    jobs: usize,
+    decrypt: crate::world::Decrypt,
+) -> Result<Analysis, CheckError> {
     let scratch = output::ScratchDir::new()?;
     let options = crate::world::RunOptions {
-        jobs: crate::world::default_jobs(),
-        decrypt: crate::world::Decrypt::All,
+        jobs,
+        decrypt,
         log_to: Some((scratch.path().to_path_buf(), crate::observe::Format::Csv)),
     };
     let outputs = crate::world::run_modes(s, seed, 0, &options, |_, _| {})?;

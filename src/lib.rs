@@ -4,9 +4,11 @@
 pub mod check;
 pub mod cleanup;
 pub mod crypto;
+pub mod diff;
 pub mod engine;
 pub mod observe;
 pub mod output;
 pub mod protocol;
 pub mod scenario;
+pub mod sweep;
 pub mod world;

@@ -11,6 +11,7 @@ use mimimi_sim::check::{self, CheckError};
 use mimimi_sim::observe::Format;
 use mimimi_sim::output::{self, OutputError};
 use mimimi_sim::scenario::{self, ScenarioError};
+use mimimi_sim::sweep;
 use mimimi_sim::world::{self, RunError};
 
 /// `print!` to standard output. When the reader has gone (`mimimi-sim validate F | head -1`),
@@ -143,6 +144,53 @@ enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Run a scenario over a grid of parameter values and seeds, in parallel; write every
+    /// run's metrics (sweep.csv), their mean and 95 % confidence interval per cell
+    /// (aggregate.csv) and a report with a chart per headline metric and parameter
+    /// (sweep.html, sweep.md). Started again with the same arguments, it reuses the runs
+    /// already written.
+    #[command(after_help = EXIT_CODES)]
+    Sweep {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// A parameter and its values: KEY=V1,V2,... (commas inside brackets or quotes do not
+        /// split); repeatable, the grid is every combination.
+        #[arg(long = "set", value_name = "KEY=V1,V2,...")]
+        set: Vec<String>,
+        /// Seeds: one (7) or an inclusive range (1..10); default the scenario's seed.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Runs at once, each on a thread (default: the number of cores); the outputs are the
+        /// same for any number.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        jobs: Option<u32>,
+        /// Output directory (default: reports/<scenario name>-sweep/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only the K-th of N deterministic slices of the grid (K/N, 1 <= K <= N), for a
+        /// batch scheduler's array job; combine the shards with `merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the shard directories of one sweep into the files the sweep run whole writes.
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Shard directories written by `sweep --shard K/N`.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the provenance and metrics that differ between two run directories or two sweep
+    /// directories. Exit status 0 when no metric differs, 1 when one does.
+    #[command(after_help = EXIT_CODES)]
+    Diff {
+        /// A run or sweep directory.
+        a: PathBuf,
+        /// Another of the same kind.
+        b: PathBuf,
+    },
     /// Recompute metrics.csv, report.md, report.html and the metrics in summary.json from the
     /// observation logs and ground truth of a run directory alone.
     #[command(after_help = EXIT_CODES)]
@@ -243,6 +291,23 @@ fn main() -> ExitCode {
             out,
         } => generate(&scenario, seed, &set, out.as_deref()),
         Command::Report { dir } => report(&dir),
+        Command::Sweep {
+            scenario,
+            set,
+            seeds,
+            jobs,
+            out,
+            shard,
+        } => sweep(
+            &scenario,
+            &set,
+            seeds.as_deref(),
+            jobs.map_or_else(world::default_jobs, |j| j as usize),
+            out,
+            shard.as_deref(),
+        ),
+        Command::Merge { dirs, out } => merge(&dirs, &out),
+        Command::Diff { a, b } => diff(&a, &b),
         Command::Run {
             scenario,
             seed,
@@ -265,7 +330,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Failed(m)) => {
-            eprintln!("{m}");
+            if !m.is_empty() {
+                eprintln!("{m}");
+            }
             ExitCode::from(1)
         }
         Err(Failure::Input(m)) => {
@@ -381,6 +448,82 @@ fn validate(scenario: &Path, set: &[String]) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+impl From<sweep::SweepError> for Failure {
+    fn from(e: sweep::SweepError) -> Self {
+        match e {
+            sweep::SweepError::Run { .. } => Failure::Failed(e.to_string()),
+            other => Failure::Input(other.to_string()),
+        }
+    }
+}
+
+fn sweep(
+    scenario: &Path,
+    set: &[String],
+    seeds: Option<&str>,
+    jobs: usize,
+    out: Option<PathBuf>,
+    shard: Option<&str>,
+) -> Result<(), Failure> {
+    let seeds = seeds.map(check::parse_seeds).transpose()?;
+    let shard = shard.map(sweep::Shard::parse).transpose()?;
+    let plan = sweep::Plan::new(scenario, set, seeds, shard)?;
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-sweep", plan.manifest.scenario))
+    });
+    let bar = ProgressBar::new(plan.runs_here() as u64);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} runs {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("sweep");
+    let (ran, reused) = sweep::run(&plan, &out, jobs, |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    outln!(
+        "{} runs: {ran} run now, {reused} reused from {}",
+        ran + reused,
+        out.display()
+    );
+    if shard.is_some() {
+        outln!(
+            "shard {} written; combine the shards with `mimimi-sim merge DIR... --out DIR`",
+            plan.manifest.shard.as_deref().unwrap_or("")
+        );
+        return Ok(());
+    }
+    sweep::finish(&plan, &out)?;
+    outln!("wrote {}", out.join("sweep.csv").display());
+    outln!("report: {}", out.join("sweep.html").display());
+    Ok(())
+}
+
+fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+    sweep::merge(dirs, out)?;
+    outln!("wrote {}", out.join("sweep.csv").display());
+    outln!("report: {}", out.join("sweep.html").display());
+    Ok(())
+}
+
+fn diff(a: &Path, b: &Path) -> Result<(), Failure> {
+    let d = mimimi_sim::diff::diff(a, b).map_err(Failure::Input)?;
+    for line in &d.provenance {
+        outln!("provenance {line}");
+    }
+    for line in &d.metrics {
+        outln!("{line}");
+    }
+    outln!("{} of {} metrics differ", d.metrics.len(), d.compared);
+    if d.metrics.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(String::new()))
+    }
 }
 
 fn report(dir: &Path) -> Result<(), Failure> {

@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod model;
 pub mod report;
 pub mod size;
+pub mod sweep;
 pub mod timing;

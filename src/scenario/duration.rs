@@ -9,16 +9,17 @@ const UNITS: &[(&str, u64)] = &[
     ("m", 60_000_000),
     ("min", 60_000_000),
     ("h", 3_600_000_000),
+    ("d", 86_400_000_000),
 ];
 
 /// The hint shown with every malformed duration.
 pub(crate) const DURATION_HINT: &str =
-    "write a number followed by a unit (us, ms, s, m or h), e.g. \"90s\", \"1.5s\" or \"20ms\"";
+    "write a number followed by a unit (us, ms, s, m, h or d), e.g. \"90s\", \"1.5s\" or \"20ms\"";
 
 /// Parses a duration string into microseconds.
 ///
 /// Accepts a non-negative decimal number directly followed by one of the units `us`, `ms`,
-/// `s`, `m` (or `min`) and `h`: `"90s"`, `"5m"`, `"20ms"`, `"1h"`, `"250us"`, `"0s"`,
+/// `s`, `m` (or `min`), `h` and `d`: `"90s"`, `"5m"`, `"20ms"`, `"1h"`, `"250us"`, `"0s"`,
 /// `"1.5s"`. Bare numbers are rejected because their unit would be a guess.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
     parse_duration_detail(s).map_err(|(message, hint)| match hint {
@@ -52,7 +53,7 @@ pub(crate) fn parse_duration_detail(s: &str) -> Result<u64, (String, Option<Stri
     let Some(&(_, per_unit)) = UNITS.iter().find(|(name, _)| *name == unit) else {
         return Err((
             format!("unknown unit \"{unit}\" in duration \"{s}\""),
-            Some("use one of the units us, ms, s, m, h".to_string()),
+            Some("use one of the units us, ms, s, m, h, d".to_string()),
         ));
     };
 
