@@ -229,3 +229,73 @@ fn generate_writes_a_scenario_that_replays_the_run() {
         std::fs::read(tmp.path().join("b/metrics.csv")).unwrap()
     );
 }
+
+#[test]
+fn diff_names_what_changed_between_two_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = world(tmp.path());
+    let dir = |n: &str| tmp.path().join(n).display().to_string();
+    ok(&sim(&["run", &file, "--out", &dir("s1")]));
+    ok(&sim(&["run", &file, "--seed", "2", "--out", &dir("s2")]));
+    ok(&sim(&["run", &file, "--out", &dir("again")]));
+    // The same run twice: nothing differs, exit 0.
+    let same = ok(&sim(&["diff", &dir("s1"), &dir("again")]));
+    assert!(
+        same.ends_with(" metrics differ\n") && same.starts_with("0 of "),
+        "{same}"
+    );
+    // Two seeds: the provenance and metrics differ, exit 1.
+    let out = sim(&["diff", &dir("s1"), &dir("s2")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("provenance seed: 1 -> 2"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mode=mimi observer=") && l.contains(" -> ")),
+        "{text}"
+    );
+    // A run and a file that is neither: refused.
+    let refused_out = sim(&["diff", &dir("s1"), &file]);
+    assert!(refused(&refused_out).contains("neither a run directory"));
+}
+
+#[test]
+fn set_overrides_every_command_with_positioned_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = world(tmp.path());
+    // validate: the override takes effect.
+    let text = ok(&sim(&["validate", &file, "--set", "population.users=7"]));
+    assert!(text.contains(", 7 users,"), "{text}");
+    // A bad value on any command is an error in the argument, exit 2.
+    for cmd in ["validate", "run", "check", "generate"] {
+        let stderr = refused(&sim(&[cmd, &file, "--set", "channel=pigeon"]));
+        assert_eq!(
+            stderr.lines().next().unwrap(),
+            "--set channel=pigeon:1:9: error: invalid channel \"pigeon\"",
+            "{cmd}"
+        );
+    }
+    // A type error and an unknown population key, positioned in the argument.
+    let stderr = refused(&sim(&["validate", &file, "--set", "key_packages=many"]));
+    assert!(
+        stderr.starts_with("--set key_packages=many:1:14: error: invalid type: string"),
+        "{stderr}"
+    );
+    // run records the overrides in summary.json.
+    let out = tmp.path().join("o").display().to_string();
+    ok(&sim(&[
+        "run",
+        &file,
+        "--set",
+        "key_package_sets=2",
+        "--out",
+        &out,
+    ]));
+    let summary = std::fs::read_to_string(tmp.path().join("o/summary.json")).unwrap();
+    assert!(
+        summary.contains("\"overrides\": [\n    \"key_package_sets=2\"\n  ]"),
+        "{summary}"
+    );
+    assert!(summary.contains("\"key_package_sets\": 2"), "{summary}");
+    assert!(summary.contains("\"population\": {"), "{summary}");
+}

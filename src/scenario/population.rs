@@ -676,7 +676,11 @@ pub fn generate(p: &Population, seed: u64) -> (String, Generated) {
             out
         })
         .collect();
-    let online = |u: usize, at: u64| sessions[u].iter().any(|&(a, b)| a <= at && at < b);
+    // Sessions are in time order: the last one starting at or before `at`.
+    let online = |u: usize, at: u64| {
+        let i = sessions[u].partition_point(|&(a, _)| a <= at);
+        i > 0 && at < sessions[u][i - 1].1
+    };
 
     // Churn.
     let mut churn: Vec<Churn> = vec![];
@@ -701,10 +705,15 @@ pub fn generate(p: &Population, seed: u64) -> (String, Generated) {
             });
         }
     }
+    // A membership's absence, if it churns: (out from, back at).
+    let absent: std::collections::BTreeMap<(usize, usize), (u64, Option<u64>)> = churn
+        .iter()
+        .map(|c| ((c.room, c.user), (c.leave_us, c.back.map(|(b, _)| b))))
+        .collect();
     let member_at = |r: usize, u: usize, at: u64| {
-        !churn.iter().any(|c| {
-            c.room == r && c.user == u && at >= c.leave_us && c.back.is_none_or(|(b, _)| at < b)
-        })
+        absent
+            .get(&(r, u))
+            .is_none_or(|&(out, back)| at < out || back.is_some_and(|b| at >= b))
     };
 
     // Traffic: idle periods and conversations per room.
