@@ -55,7 +55,7 @@ fn config() -> ProptestConfig {
         rng_seed: if set("PROPTEST_RNG_SEED") {
             env.rng_seed
         } else {
-            proptest::test_runner::RngSeed::Fixed(0x706f_70)
+            proptest::test_runner::RngSeed::Fixed(0x0070_6f70)
         },
         failure_persistence: None,
         ..env
