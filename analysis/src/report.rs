@@ -3,14 +3,16 @@
 //!
 //! Every renderer is a pure function of the [`Analysis`]: the same input gives the same bytes
 //! (no timestamps, no random ids, one float format). The Markdown and the HTML report are drawn
-//! from one document ([`content::build`]), so they say the same; the HTML adds the charts.
+//! from one document ([`content::build`]), so they say the same; the HTML adds the charts. The
+//! sweep report ([`crate::sweep`]) is written in the same document model ([`doc`]), rendered by
+//! the same [`markdown`] and [`html`] renderers and charted in the same style ([`charts`]).
 
-mod charts;
+pub(crate) mod charts;
 mod content;
-mod doc;
-mod html;
-mod markdown;
-mod num;
+pub(crate) mod doc;
+pub(crate) mod html;
+pub(crate) mod markdown;
+pub(crate) mod num;
 
 use crate::model::Analysis;
 

@@ -4,7 +4,8 @@
 //! module writes and reads them as `sweep.csv` ([`sweep_csv`], [`parse_sweep_csv`]), aggregates
 //! them over seeds into `aggregate.csv` ([`aggregate_csv`]: n, mean, sample standard deviation
 //! and 95 % t-interval per cell) and renders the sweep report ([`report`]: Markdown, and one
-//! self-contained HTML page with SVG charts of the headline metrics against each parameter).
+//! self-contained HTML page with SVG charts of the headline metrics against each parameter),
+//! written in the run report's document model and rendered, and charted, in its style.
 //!
 //! Every function is pure: the same rows give the same bytes. A value taken over nothing (n/a,
 //! `None`) is never read as 0: it is left out of every statistic and counted apart.
@@ -14,12 +15,13 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
-use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::adversary::COMBINED;
-use crate::report::fmt_num;
+use crate::report::charts::{color, style_mesh, with_legend, Legend, Swatch, CHAR_PX};
+use crate::report::doc::{code, text, Block, Cell, Chart, Figure, Inline, Row, Table};
+use crate::report::num::{fmt_decimals, NA};
+use crate::report::{fmt_num, html, markdown};
 
 /// One row of sweep.csv: one metric of one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -416,8 +418,6 @@ const HEADLINE: [(&str, &str); 4] = [
 const FOREIGN: &str = "foreign";
 /// The observer kind the report takes the worst of.
 const PROVIDER: &str = "provider";
-/// How the report writes a value taken over nothing.
-const NA: &str = "n/a";
 
 /// One (parameter values, mode) of a headline metric: the worst provider's value of each run.
 struct Group<'r> {
@@ -501,33 +501,6 @@ fn distinct<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     out
 }
 
-/// A run of report text.
-enum Inline {
-    Text(String),
-    /// A name: parameter, mode, metric, adversary.
-    Code(String),
-}
-
-fn text(s: impl Into<String>) -> Inline {
-    Inline::Text(s.into())
-}
-
-fn code(s: impl Into<String>) -> Inline {
-    Inline::Code(s.into())
-}
-
-/// What the report says, before Markdown or HTML syntax.
-enum Block {
-    Heading(u8, Vec<Inline>),
-    Para(Vec<Inline>),
-    /// Said only in the Markdown report.
-    MarkdownOnly(Vec<Inline>),
-    /// Header (text, numeric?) and rows of plain text.
-    Table(Vec<(String, bool)>, Vec<Vec<String>>),
-    /// An SVG chart (HTML only) with its caption; None when it could not be drawn.
-    Chart(String, Option<String>),
-}
-
 /// The sweep report as Markdown and as one self-contained HTML page (inline SVG, no external files or scripts), deterministic bytes.
 ///
 /// For each headline metric (`identity_disclosure`, `identification`, `cross_room_recall`,
@@ -539,7 +512,7 @@ enum Block {
 /// of the statistics and counted.
 pub fn report(param_names: &[String], rows: &[SweepRow], title: &str) -> (String, String) {
     let blocks = build(param_names, rows, title);
-    (markdown(&blocks), html(title, &blocks))
+    (markdown::render(&blocks), html::render_drawn(&blocks))
 }
 
 fn build(names: &[String], rows: &[SweepRow], title: &str) -> Vec<Block> {
@@ -549,11 +522,11 @@ fn build(names: &[String], rows: &[SweepRow], title: &str) -> Vec<Block> {
         .any(|r| r.adversary == COMBINED)
         .then_some(COMBINED);
     blocks.push(Block::Para(intro(names, rows, adversary)));
-    blocks.push(Block::MarkdownOnly(vec![
+    blocks.push(Block::MarkdownOnly(vec![Block::Para(vec![
         text("The charts are in "),
         code("sweep.html"),
         text("; the tables below give their numbers."),
-    ]));
+    ])]));
 
     let mut any = false;
     for (metric, label) in HEADLINE {
@@ -579,10 +552,14 @@ fn build(names: &[String], rows: &[SweepRow], title: &str) -> Vec<Block> {
                 "{label} ({metric}, worst provider, foreign) against {name}: mean over runs, \
                  band = 95 % interval (clipped to the axis)"
             );
-            blocks.push(Block::Chart(
-                caption,
-                chart(names, i, rows, &groups, &format!("{label}, worst provider")),
-            ));
+            let svg = chart(names, i, rows, &groups, &format!("{label}, worst provider"));
+            blocks.push(Block::Figures {
+                wide: true,
+                figures: vec![Figure {
+                    chart: Chart::Svg(svg),
+                    caption: vec![text(caption)],
+                }],
+            });
             blocks.push(table(names, Some(i), &groups));
         }
     }
@@ -611,12 +588,7 @@ fn intro(names: &[String], rows: &[SweepRow], adversary: Option<&str>) -> Vec<In
         }
         many => {
             p.push(text("Scenarios "));
-            for (k, s) in many.iter().enumerate() {
-                if k > 0 {
-                    p.push(text(", "));
-                }
-                p.push(code(*s));
-            }
+            push_names(&mut p, many);
             p.push(text("."));
         }
     }
@@ -654,15 +626,7 @@ fn intro(names: &[String], rows: &[SweepRow], adversary: Option<&str>) -> Vec<In
             "s"
         },
     )));
-    for (k, m) in distinct(rows.iter().map(|r| r.mode.as_str()))
-        .iter()
-        .enumerate()
-    {
-        if k > 0 {
-            p.push(text(", "));
-        }
-        p.push(code(*m));
-    }
+    push_names(&mut p, &distinct(rows.iter().map(|r| r.mode.as_str())));
     p.push(text(". Adversary: "));
     match adversary {
         Some(a) => {
@@ -673,15 +637,7 @@ fn intro(names: &[String], rows: &[SweepRow], adversary: Option<&str>) -> Vec<In
             p.push(text("no row has "));
             p.push(code(COMBINED));
             p.push(text(", so the worst over every adversary in the sweep ("));
-            for (k, a) in distinct(rows.iter().map(|r| r.adversary.as_str()))
-                .iter()
-                .enumerate()
-            {
-                if k > 0 {
-                    p.push(text(", "));
-                }
-                p.push(code(*a));
-            }
+            push_names(&mut p, &distinct(rows.iter().map(|r| r.adversary.as_str())));
             p.push(text(")."));
         }
     }
@@ -695,9 +651,20 @@ fn intro(names: &[String], rows: &[SweepRow], adversary: Option<&str>) -> Vec<In
     p
 }
 
+/// Names as code, separated by commas.
+fn push_names(p: &mut Vec<Inline>, names: &[&str]) {
+    for (k, name) in names.iter().enumerate() {
+        if k > 0 {
+            p.push(text(", "));
+        }
+        p.push(code(*name));
+    }
+}
+
 /// The numbers of one chart: a row per (value of parameter `by`, series), or per mode when no
 /// parameter was swept (`by` None).
 fn table(names: &[String], by: Option<usize>, groups: &[Group]) -> Block {
+    // (text, numeric?) of each column.
     let mut header: Vec<(String, bool)> = Vec::new();
     let others: Vec<usize> = (0..names.len()).filter(|&j| Some(j) != by).collect();
     if let Some(i) = by {
@@ -711,6 +678,13 @@ fn table(names: &[String], by: Option<usize>, groups: &[Group]) -> Block {
         ("mean".to_owned(), true),
         ("95 % CI".to_owned(), true),
     ]);
+    let cell = |s: String, num: bool| {
+        if num {
+            Cell::num(vec![text(s)])
+        } else {
+            Cell::text(vec![text(s)])
+        }
+    };
     let mut order: Vec<&Group> = groups.iter().collect();
     if let Some(i) = by {
         // In the chart's x order; within a parameter value, groups keep their order of first
@@ -741,50 +715,32 @@ fn table(names: &[String], by: Option<usize>, groups: &[Group]) -> Block {
                     });
                 }
             }
-            row
+            Row {
+                cells: row
+                    .into_iter()
+                    .zip(&header)
+                    .map(|(c, (_, num))| cell(c, *num))
+                    .collect(),
+                group_start: false,
+            }
         })
         .collect();
-    Block::Table(header, rows)
+    Block::Table(Table {
+        header: header.into_iter().map(|(h, num)| cell(h, num)).collect(),
+        rows,
+        ..Table::default()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
-// Charts (colours, fonts and SVG post-processing as in `report::charts`).
+// Charts, in the frame, legend, mesh style and colours of `report::charts`.
 
-/// Series colours (Tableau 10).
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(78, 121, 167),
-    RGBColor(242, 142, 43),
-    RGBColor(89, 161, 79),
-    RGBColor(225, 87, 89),
-    RGBColor(176, 122, 161),
-    RGBColor(118, 183, 178),
-    RGBColor(237, 201, 72),
-    RGBColor(156, 117, 95),
-    RGBColor(255, 157, 167),
-    RGBColor(186, 176, 172),
-];
-const INK: RGBColor = RGBColor(29, 36, 48);
-const MUTED: RGBColor = RGBColor(102, 112, 133);
-const GRID: RGBColor = RGBColor(221, 225, 232);
-const FONT: &str = "sans-serif";
-/// Font size as plotters takes it (the SVG gets `size / 1.24` px).
-const LABEL_SIZE: f64 = 16.0;
-/// Rough width of one character of a label, in px, for the layout.
-const CHAR_PX: f64 = 7.4;
 /// Width of a chart.
 const WIDTH: u32 = 1040;
 /// Width of the y axis' labels.
 const Y_AREA: u32 = 64;
 /// Opacity of an interval band.
 const BAND_ALPHA: f64 = 0.18;
-
-fn color(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
-}
-
-fn font(size: f64, c: &RGBColor) -> TextStyle<'static> {
-    (FONT, size).into_font().color(c)
-}
 
 /// The x axis of a parameter: linear over `lo..hi`, labelled at `ticks` (position, text).
 /// Categorical values sit at `i + 0.5` of `0..n`.
@@ -950,19 +906,13 @@ fn draw(axis: XAxis, x_desc: &str, y_desc: &str, y_max: f64, series: &[Series]) 
         entries: series
             .iter()
             .enumerate()
-            .map(|(j, s)| (s.label.clone(), color(j)))
+            .map(|(j, s)| (s.label.clone(), color(j), Swatch::LinePoint(3)))
             .collect(),
         left: Y_AREA as i32 + 8,
     };
-    let legend_h = legend.height(WIDTH);
-    let height = 360 + legend_h;
     let categorical = axis.lo == 0.0 && axis.ticks.iter().all(|t| t.0.fract() == 0.5);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let (plot, key) = root.split_vertically(height - legend_h);
-        let mut chart = ChartBuilder::on(&plot)
+    with_legend(WIDTH, 360, &legend, |plot| {
+        let mut chart = ChartBuilder::on(plot)
             .margin_top(20)
             .margin_right(24)
             .margin_left(8)
@@ -974,15 +924,12 @@ fn draw(axis: XAxis, x_desc: &str, y_desc: &str, y_max: f64, series: &[Series]) 
         if categorical {
             mesh.disable_x_mesh();
         }
-        mesh.max_light_lines(0)
+        style_mesh(&mut mesh)
+            .max_light_lines(0)
             .y_labels(6)
             .y_label_formatter(&|v| fmt_decimals(*v, 2))
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .label_style(font(LABEL_SIZE, &INK))
-            .axis_desc_style(font(LABEL_SIZE, &INK))
-            .bold_line_style(GRID)
-            .axis_style(MUTED)
             .draw()
             .ok()?;
         for (j, s) in series.iter().enumerate() {
@@ -1029,10 +976,8 @@ fn draw(axis: XAxis, x_desc: &str, y_desc: &str, y_max: f64, series: &[Series]) 
                     .ok()?;
             }
         }
-        legend.draw(&key).ok()?;
-        root.present().ok()?;
-    }
-    Some(finish(svg))
+        Some(())
+    })
 }
 
 /// The maximal runs of consecutive items for which `keep` holds.
@@ -1053,279 +998,6 @@ fn runs_of<T>(items: &[T], keep: impl Fn(&T) -> bool) -> Vec<&[T]> {
         out.push(&items[s..]);
     }
     out
-}
-
-/// A legend of lines, in as many columns as fit.
-struct Legend {
-    entries: Vec<(String, RGBColor)>,
-    /// Left edge of the first column (aligns with the plot).
-    left: i32,
-}
-
-impl Legend {
-    const ROW: u32 = 24;
-
-    fn entry_width(&self) -> u32 {
-        let longest = self.entries.iter().map(|(l, _)| l.chars().count()).max();
-        (36.0 + CHAR_PX * longest.unwrap_or(0) as f64 + 24.0) as u32
-    }
-
-    fn columns(&self, width: u32) -> u32 {
-        let free = width.saturating_sub(self.left.max(0) as u32 + 16);
-        (free / self.entry_width().max(1)).clamp(1, self.entries.len().max(1) as u32)
-    }
-
-    fn height(&self, width: u32) -> u32 {
-        let rows = (self.entries.len() as u32).div_ceil(self.columns(width));
-        rows * Self::ROW + 14
-    }
-
-    fn draw(&self, area: &DrawingArea<SVGBackend, Shift>) -> Result<(), ()> {
-        let cols = self.columns(area.dim_in_pixel().0) as usize;
-        let w = self.entry_width() as i32;
-        let label = font(LABEL_SIZE, &INK).pos(Pos::new(HPos::Left, VPos::Center));
-        for (k, (text, c)) in self.entries.iter().enumerate() {
-            let x = self.left + (k % cols) as i32 * w;
-            let y = 6 + (k / cols) as i32 * Self::ROW as i32;
-            let mid = y + Self::ROW as i32 / 2;
-            area.draw(&PathElement::new(
-                vec![(x, mid), (x + 26, mid)],
-                c.stroke_width(3),
-            ))
-            .map_err(|_| ())?;
-            area.draw(&Circle::new((x + 13, mid), 4, c.filled()))
-                .map_err(|_| ())?;
-            area.draw(&Text::new(text.clone(), (x + 34, mid), label.clone()))
-                .map_err(|_| ())?;
-        }
-        Ok(())
-    }
-}
-
-/// The SVG as the HTML embeds it: without the XML namespace declaration (HTML puts `<svg>` in
-/// the SVG namespace itself), so that the page names no URL at all.
-fn finish(svg: String) -> String {
-    svg.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
-}
-
-/// A number with at most `decimals` decimals, trailing zeros trimmed (as the report's).
-fn fmt_decimals(v: f64, decimals: usize) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    let mut s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
-        s.truncate(trimmed);
-    }
-    if s == "-0" {
-        s = "0".to_owned();
-    }
-    s
-}
-
-// ---------------------------------------------------------------------------------------------
-// Markdown.
-
-fn markdown(blocks: &[Block]) -> String {
-    let mut out = String::new();
-    for b in blocks {
-        match b {
-            Block::Heading(level, content) => {
-                let _ = write!(
-                    out,
-                    "{} {}\n\n",
-                    "#".repeat(usize::from(*level)),
-                    md_inlines(content)
-                );
-            }
-            Block::Para(content) | Block::MarkdownOnly(content) => {
-                let _ = write!(out, "{}\n\n", md_inlines(content));
-            }
-            Block::Table(header, rows) => {
-                md_line(&mut out, header.iter().map(|(h, _)| md_escape(h)));
-                md_line(
-                    &mut out,
-                    header
-                        .iter()
-                        .map(|(_, num)| if *num { "---:" } else { "---" }.to_owned()),
-                );
-                for r in rows {
-                    md_line(&mut out, r.iter().map(|c| md_escape(c)));
-                }
-                out.push('\n');
-            }
-            // Charts belong to the HTML report.
-            Block::Chart(..) => {}
-        }
-    }
-    let trimmed = out.trim_end().len();
-    out.truncate(trimmed);
-    out.push('\n');
-    out
-}
-
-fn md_line(out: &mut String, cells: impl Iterator<Item = String>) {
-    out.push('|');
-    for c in cells {
-        out.push(' ');
-        out.push_str(&c);
-        out.push_str(" |");
-    }
-    out.push('\n');
-}
-
-fn md_inlines(content: &[Inline]) -> String {
-    let mut s = String::new();
-    for i in content {
-        match i {
-            Inline::Text(t) => s.push_str(&md_escape(t)),
-            Inline::Code(c) => {
-                if c.is_empty()
-                    || c.contains(['`', '\n', '\r', '|'])
-                    || c.starts_with(' ')
-                    || c.ends_with(' ')
-                {
-                    s.push_str(&md_escape(c));
-                } else {
-                    let _ = write!(s, "`{c}`");
-                }
-            }
-        }
-    }
-    s
-}
-
-/// Text with Markdown's and HTML's special characters escaped, on one line.
-fn md_escape(t: &str) -> String {
-    let mut s = String::with_capacity(t.len());
-    for c in t.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '&' => {
-                s.push('\\');
-                s.push(c);
-            }
-            '\n' | '\r' | '\t' => s.push(' '),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTML.
-
-const STYLE: &str = "\
-:root { color-scheme: light; }
-body { margin: 0; background: #f6f7f9; color: #1d2430;
-  font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
-h1 { font-size: 1.6em; margin: 0.2em 0 0.6em; }
-h2 { font-size: 1.3em; margin: 1.8em 0 0.5em; padding-bottom: 0.2em; border-bottom: 1px solid #d5d9e0; }
-h3 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
-p { max-width: 80ch; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace;
-  font-size: 0.9em; background: #eef0f4; padding: 0 0.25em; border-radius: 3px; white-space: nowrap; }
-.scroll { overflow-x: auto; margin: 0.6em 0 1em; }
-table { border-collapse: collapse; font-size: 0.92em; }
-th, td { border: 1px solid #c9ced8; padding: 0.25em 0.55em; vertical-align: top; }
-th { background: #eef0f4; text-align: left; font-weight: 600; }
-th.num { text-align: right; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-figure { margin: 0.8em 0 1.0em; }
-figure svg { display: block; width: 100%; height: auto; border: 1px solid #e1e4ea; }
-figcaption { font-size: 0.95em; font-weight: 600; margin-bottom: 0.3em; }
-";
-
-fn html(title: &str, blocks: &[Block]) -> String {
-    let mut out = String::new();
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(out, "<title>{}</title>", html_escape(title));
-    let _ = writeln!(out, "<style>\n{STYLE}</style>");
-    out.push_str("</head>\n<body>\n<main>\n");
-    for b in blocks {
-        match b {
-            Block::Heading(level, content) => {
-                let level = (*level).clamp(1, 6);
-                let _ = writeln!(out, "<h{level}>{}</h{level}>", html_inlines(content));
-            }
-            Block::Para(content) => {
-                let _ = writeln!(out, "<p>{}</p>", html_inlines(content));
-            }
-            Block::MarkdownOnly(_) => {}
-            Block::Table(header, rows) => {
-                out.push_str("<div class=\"scroll\"><table>\n<thead>\n<tr>");
-                for (h, num) in header {
-                    let class = if *num { " class=\"num\"" } else { "" };
-                    let _ = write!(out, "<th{class}>{}</th>", html_escape(h));
-                }
-                out.push_str("</tr>\n</thead>\n<tbody>\n");
-                for r in rows {
-                    out.push_str("<tr>");
-                    for (c, (_, num)) in r.iter().zip(header) {
-                        let class = if *num { " class=\"num\"" } else { "" };
-                        let _ = write!(out, "<td{class}>{}</td>", html_escape(c));
-                    }
-                    out.push_str("</tr>\n");
-                }
-                out.push_str("</tbody>\n</table></div>\n");
-            }
-            Block::Chart(caption, svg) => {
-                out.push_str("<figure>\n");
-                let _ = writeln!(out, "<figcaption>{}</figcaption>", html_escape(caption));
-                match svg {
-                    Some(svg) => {
-                        let svg = svg.replacen(
-                            "<svg ",
-                            &format!("<svg role=\"img\" aria-label=\"{}\" ", html_escape(caption)),
-                            1,
-                        );
-                        out.push_str(&svg);
-                        if !svg.ends_with('\n') {
-                            out.push('\n');
-                        }
-                    }
-                    None => out.push_str("<p>(this chart could not be drawn)</p>\n"),
-                }
-                out.push_str("</figure>\n");
-            }
-        }
-    }
-    out.push_str("</main>\n</body>\n</html>\n");
-    out
-}
-
-fn html_inlines(content: &[Inline]) -> String {
-    let mut s = String::new();
-    for i in content {
-        match i {
-            Inline::Text(t) => s.push_str(&html_escape(t)),
-            Inline::Code(c) => {
-                let _ = write!(s, "<code>{}</code>", html_escape(c));
-            }
-        }
-    }
-    s
-}
-
-/// Text for HTML content and attribute values.
-fn html_escape(t: &str) -> String {
-    let mut s = String::with_capacity(t.len());
-    for c in t.chars() {
-        match c {
-            '&' => s.push_str("&amp;"),
-            '<' => s.push_str("&lt;"),
-            '>' => s.push_str("&gt;"),
-            '"' => s.push_str("&quot;"),
-            '\'' => s.push_str("&#39;"),
-            c => s.push(c),
-        }
-    }
-    s
 }
 
 #[cfg(test)]

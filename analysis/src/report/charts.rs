@@ -1,7 +1,9 @@
-//! SVG charts of the HTML report, drawn with plotters' SVG backend.
+//! SVG charts of the HTML report, drawn with plotters' SVG backend. The sweep report's charts
+//! ([`crate::sweep`]) are drawn in the same frame ([`with_legend`]), style and colours.
 
 use std::ops::Range;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,7 +13,7 @@ use super::content::{pooled_curve, providers_alone, Index};
 use super::num::fmt_decimals;
 use crate::model::{Analysis, Scope};
 
-/// Mode colours, in mode order (Tableau 10).
+/// Series colours, in mode order (Tableau 10).
 const PALETTE: [RGBColor; 10] = [
     RGBColor(78, 121, 167),
     RGBColor(242, 142, 43),
@@ -32,7 +34,7 @@ const FONT: &str = "sans-serif";
 const LABEL_SIZE: f64 = 16.0;
 const SMALL_SIZE: f64 = 14.0;
 /// Rough width of one character of a label, in px, for the layout.
-const CHAR_PX: f64 = 7.4;
+pub(crate) const CHAR_PX: f64 = 7.4;
 const SMALL_CHAR_PX: f64 = 6.6;
 
 const WIDE: u32 = 1040;
@@ -40,7 +42,8 @@ const WIDE: u32 = 1040;
 const HALF: u32 = 760;
 const NARROW: u32 = 540;
 
-fn color(i: usize) -> RGBColor {
+/// The colour of series `i`.
+pub(crate) fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
@@ -84,15 +87,19 @@ impl ValueFormatter<f64> for Categories {
 }
 
 /// How a legend entry shows its series.
-enum Swatch {
+pub(crate) enum Swatch {
     Box,
+    /// A line of this width.
     Line(u32),
+    /// A line of this width with a point on it.
+    LinePoint(u32),
 }
 
-struct Legend {
-    entries: Vec<(String, RGBColor, Swatch)>,
+/// A legend, in as many columns as fit.
+pub(crate) struct Legend {
+    pub(crate) entries: Vec<(String, RGBColor, Swatch)>,
     /// Left edge of the first column (aligns with the plot).
-    left: i32,
+    pub(crate) left: i32,
 }
 
 impl Legend {
@@ -108,12 +115,12 @@ impl Legend {
         (free / self.entry_width().max(1)).clamp(1, self.entries.len().max(1) as u32)
     }
 
-    fn height(&self, width: u32) -> u32 {
+    pub(crate) fn height(&self, width: u32) -> u32 {
         let rows = (self.entries.len() as u32).div_ceil(self.columns(width));
         rows * Self::ROW + 14
     }
 
-    fn draw(&self, area: &DrawingArea<SVGBackend, Shift>) -> Result<(), ()> {
+    pub(crate) fn draw(&self, area: &DrawingArea<SVGBackend, Shift>) -> Result<(), ()> {
         let cols = self.columns(area.dim_in_pixel().0) as usize;
         let w = self.entry_width() as i32;
         let label = font(LABEL_SIZE, &INK).pos(Pos::new(HPos::Left, VPos::Center));
@@ -128,18 +135,58 @@ impl Legend {
                         c.filled(),
                     ))
                     .map_err(|_| ())?,
-                Swatch::Line(width) => area
+                Swatch::Line(width) | Swatch::LinePoint(width) => area
                     .draw(&PathElement::new(
                         vec![(x, mid), (x + 26, mid)],
                         c.stroke_width((*width).min(8)),
                     ))
                     .map_err(|_| ())?,
             }
+            if let Swatch::LinePoint(_) = swatch {
+                area.draw(&Circle::new((x + 13, mid), 4, c.filled()))
+                    .map_err(|_| ())?;
+            }
             area.draw(&Text::new(text.clone(), (x + 34, mid), label.clone()))
                 .map_err(|_| ())?;
         }
         Ok(())
     }
+}
+
+/// A chart `width` px wide: `plot` draws on an area `plot_height` px high, `legend` goes below
+/// it; the SVG as the HTML embeds it ([`finish`]), None when plotters fails.
+pub(crate) fn with_legend(
+    width: u32,
+    plot_height: u32,
+    legend: &Legend,
+    plot: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Option<()>,
+) -> Option<String> {
+    let height = plot_height + legend.height(width);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let (area, key) = root.split_vertically(plot_height);
+        plot(&area)?;
+        legend.draw(&key).ok()?;
+        root.present().ok()?;
+    }
+    Some(finish(svg))
+}
+
+/// The mesh in the reports' style: labels and axis descriptions in ink, grid lines, muted axes.
+pub(crate) fn style_mesh<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.label_style(font(LABEL_SIZE, &INK))
+        .axis_desc_style(font(LABEL_SIZE, &INK))
+        .bold_line_style(GRID)
+        .axis_style(MUTED)
 }
 
 /// The SVG as the HTML embeds it: without the XML namespace declaration (HTML puts `<svg>` in
@@ -165,14 +212,8 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope, wide: bool) -> Opti
             .collect(),
         left: y_area + 8,
     };
-    let legend_h = legend.height(width);
-    let height = 330 + legend_h;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let (plot, key) = root.split_vertically(height - legend_h);
-        let mut chart = ChartBuilder::on(&plot)
+    with_legend(width, 330, &legend, |plot| {
+        let mut chart = ChartBuilder::on(plot)
             .margin_top(26)
             .margin_right(16)
             .margin_left(8)
@@ -185,17 +226,12 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope, wide: bool) -> Opti
                 0f64..1f64,
             )
             .ok()?;
-        chart
-            .configure_mesh()
+        style_mesh(&mut chart.configure_mesh())
             .disable_x_mesh()
             .max_light_lines(0)
             .y_labels(6)
             .y_label_formatter(&|v| fmt_decimals(*v, 2))
             .y_desc("share")
-            .label_style(font(LABEL_SIZE, &INK))
-            .axis_desc_style(font(LABEL_SIZE, &INK))
-            .bold_line_style(GRID)
-            .axis_style(MUTED)
             .draw()
             .ok()?;
 
@@ -258,10 +294,8 @@ pub(crate) fn bars(a: &Analysis, metric: &str, scope: Scope, wide: bool) -> Opti
                 }
             }
         }
-        legend.draw(&key).ok()?;
-        root.present().ok()?;
-    }
-    Some(finish(svg))
+        Some(())
+    })
 }
 
 /// Step CDF of anonymity set sizes of one observer and scope, one line per mode.
@@ -311,14 +345,8 @@ pub(crate) fn anonymity_cdf(a: &Analysis, observer: &str, scope: Scope) -> Optio
             .collect(),
         left: y_area + 8,
     };
-    let legend_h = legend.height(NARROW);
-    let height = 320 + legend_h;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (NARROW, height)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let (plot, key) = root.split_vertically(height - legend_h);
-        let mut chart = ChartBuilder::on(&plot)
+    with_legend(NARROW, 320, &legend, |plot| {
+        let mut chart = ChartBuilder::on(plot)
             .margin_top(16)
             .margin_right(18)
             .margin_left(8)
@@ -327,8 +355,7 @@ pub(crate) fn anonymity_cdf(a: &Analysis, observer: &str, scope: Scope) -> Optio
             .build_cartesian_2d(lo..hi, 0f64..1.02f64)
             .ok()?;
         let span = hi - lo;
-        chart
-            .configure_mesh()
+        style_mesh(&mut chart.configure_mesh())
             .max_light_lines(0)
             .x_labels((span.ceil() as usize + 1).min(8))
             .y_labels(6)
@@ -342,10 +369,6 @@ pub(crate) fn anonymity_cdf(a: &Analysis, observer: &str, scope: Scope) -> Optio
             .y_label_formatter(&|v| fmt_decimals(*v, 2))
             .x_desc("anonymity set size (users)")
             .y_desc("share of memberships ≤ x")
-            .label_style(font(LABEL_SIZE, &INK))
-            .axis_desc_style(font(LABEL_SIZE, &INK))
-            .bold_line_style(GRID)
-            .axis_style(MUTED)
             .draw()
             .ok()?;
         for (j, sizes) in series.iter().enumerate() {
@@ -373,10 +396,8 @@ pub(crate) fn anonymity_cdf(a: &Analysis, observer: &str, scope: Scope) -> Optio
                 .draw_series(LineSeries::new(points, color(j).stroke_width(width_of(j))))
                 .ok()?;
         }
-        legend.draw(&key).ok()?;
-        root.present().ok()?;
-    }
-    Some(finish(svg))
+        Some(())
+    })
 }
 
 /// Foreign cross-room precision against recall of `adversary` at each of its thresholds,
@@ -424,14 +445,8 @@ pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
             .collect(),
         left: y_area + 8,
     };
-    let legend_h = legend.height(NARROW);
-    let height = 340 + legend_h;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (NARROW, height)).into_drawing_area();
-        root.fill(&WHITE).ok()?;
-        let (plot, key) = root.split_vertically(height - legend_h);
-        let mut chart = ChartBuilder::on(&plot)
+    with_legend(NARROW, 340, &legend, |plot| {
+        let mut chart = ChartBuilder::on(plot)
             .margin_top(16)
             .margin_right(18)
             .margin_left(8)
@@ -439,8 +454,7 @@ pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
             .y_label_area_size(y_area)
             .build_cartesian_2d(-0.02f64..1.02f64, -0.02f64..1.02f64)
             .ok()?;
-        chart
-            .configure_mesh()
+        style_mesh(&mut chart.configure_mesh())
             .max_light_lines(0)
             .x_labels(6)
             .y_labels(6)
@@ -448,10 +462,6 @@ pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
             .y_label_formatter(&|v| fmt_decimals(*v, 1))
             .x_desc("foreign cross-room recall")
             .y_desc("precision")
-            .label_style(font(LABEL_SIZE, &INK))
-            .axis_desc_style(font(LABEL_SIZE, &INK))
-            .bold_line_style(GRID)
-            .axis_style(MUTED)
             .draw()
             .ok()?;
         for (j, points) in series.iter().enumerate() {
@@ -465,8 +475,6 @@ pub(crate) fn pr_curve(a: &Analysis, adversary: &str) -> Option<String> {
                 }))
                 .ok()?;
         }
-        legend.draw(&key).ok()?;
-        root.present().ok()?;
-    }
-    Some(finish(svg))
+        Some(())
+    })
 }

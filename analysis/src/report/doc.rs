@@ -1,4 +1,5 @@
-//! A small document model: what `report.md` and `report.html` say, before either syntax.
+//! A small document model: what `report.md` and `report.html` say, before either syntax. The
+//! sweep report ([`crate::sweep`]) is written in it too.
 
 use crate::model::Scope;
 
@@ -98,6 +99,8 @@ pub(crate) enum Chart {
     /// Precision against recall of an adversary over its thresholds, pooled over the
     /// providers alone, one line per mode.
     PrCurve { adversary: String },
+    /// An SVG chart drawn beforehand, as the page embeds it; None when it could not be drawn.
+    Svg(Option<String>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,4 +121,6 @@ pub(crate) enum Block {
     },
     /// Content of the HTML report only.
     HtmlOnly(Vec<Block>),
+    /// Content of the Markdown report only.
+    MarkdownOnly(Vec<Block>),
 }

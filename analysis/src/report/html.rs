@@ -1,5 +1,5 @@
 //! The document as one self-contained HTML page: inline CSS, inline SVG charts, no scripts and
-//! no network resources.
+//! no network resources. The run report and the sweep report ([`crate::sweep`]) share the page.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -43,7 +43,22 @@ nav.toc a { color: #1d4f91; text-decoration: none; }
 nav.toc a:hover { text-decoration: underline; }
 ";
 
+/// The run report: a table of contents after the title, an id on every heading of levels 2 and
+/// 3, charts drawn from `a`.
 pub(crate) fn render(a: &Analysis, blocks: &[Block]) -> String {
+    page(blocks, Some(a), true)
+}
+
+/// A page of blocks whose charts are drawn already ([`Chart::Svg`]), without a table of
+/// contents or heading ids (the sweep report).
+pub(crate) fn render_drawn(blocks: &[Block]) -> String {
+    page(blocks, None, false)
+}
+
+/// The page: doctype, head (the first level-1 heading as title, [`STYLE`]) and the blocks in
+/// `<main>`. Charts other than [`Chart::Svg`] are drawn from `a` (not drawn without one);
+/// `contents`: a table of contents and heading ids.
+fn page(blocks: &[Block], a: Option<&Analysis>, contents: bool) -> String {
     let title = blocks
         .iter()
         .find_map(|b| match b {
@@ -57,10 +72,15 @@ pub(crate) fn render(a: &Analysis, blocks: &[Block]) -> String {
     let _ = writeln!(out, "<title>{}</title>", escape(&title));
     let _ = writeln!(out, "<style>\n{STYLE}</style>");
     out.push_str("</head>\n<body>\n<main>\n");
-    let headings = headings(blocks);
+    let headings = if contents {
+        headings(blocks)
+    } else {
+        Vec::new()
+    };
     let mut r = Renderer {
         out: &mut out,
         a,
+        contents,
         headings: &headings,
         next: 0,
     };
@@ -161,7 +181,9 @@ fn toc(out: &mut String, headings: &[Heading]) {
 /// Writes blocks, giving headings their ids in document order.
 struct Renderer<'r> {
     out: &'r mut String,
-    a: &'r Analysis,
+    a: Option<&'r Analysis>,
+    /// A table of contents after the title and ids on the headings of `headings`.
+    contents: bool,
     headings: &'r [Heading],
     /// The next heading of `headings` to write.
     next: usize,
@@ -174,9 +196,11 @@ impl Renderer<'_> {
             Block::Heading(1, content) => {
                 let _ = writeln!(out, "<h1>{}</h1>", inlines(content));
                 // The table of contents follows the title.
-                toc(out, self.headings);
+                if self.contents {
+                    toc(out, self.headings);
+                }
             }
-            Block::Heading(level @ 2..=3, content) => {
+            Block::Heading(level @ 2..=3, content) if self.contents => {
                 let id = &self.headings[self.next].id;
                 self.next += 1;
                 let _ = writeln!(out, "<h{level} id=\"{id}\">{}</h{level}>", inlines(content));
@@ -206,15 +230,21 @@ impl Renderer<'_> {
                     self.block(b);
                 }
             }
+            Block::MarkdownOnly(_) => {}
         }
     }
 }
 
-fn figure(out: &mut String, a: &Analysis, f: &Figure, wide: bool) {
-    let svg = match &f.chart {
-        Chart::Bars { metric, scope } => charts::bars(a, metric, *scope, wide),
-        Chart::AnonymityCdf { observer, scope } => charts::anonymity_cdf(a, observer, *scope),
-        Chart::PrCurve { adversary } => charts::pr_curve(a, adversary),
+fn figure(out: &mut String, a: Option<&Analysis>, f: &Figure, wide: bool) {
+    let svg = match (&f.chart, a) {
+        (Chart::Svg(svg), _) => svg.clone(),
+        (Chart::Bars { metric, scope }, Some(a)) => charts::bars(a, metric, *scope, wide),
+        (Chart::AnonymityCdf { observer, scope }, Some(a)) => {
+            charts::anonymity_cdf(a, observer, *scope)
+        }
+        (Chart::PrCurve { adversary }, Some(a)) => charts::pr_curve(a, adversary),
+        // A chart of an analysis on a page without one.
+        (_, None) => None,
     };
     out.push_str("<figure>\n");
     let _ = writeln!(out, "<figcaption>{}</figcaption>", inlines(&f.caption));

@@ -32,6 +32,11 @@ fn block(out: &mut String, b: &Block) {
         }
         // Charts and what only explains them belong to the HTML report.
         Block::Figures { .. } | Block::HtmlOnly(_) => {}
+        Block::MarkdownOnly(blocks) => {
+            for b in blocks {
+                block(out, b);
+            }
+        }
     }
 }
 
