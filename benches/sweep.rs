@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Times the grid's runs one after another the way `run` does each (every mode of a run at once,
-//! on as many threads as there are cores, with the analysis), then the same grid as one sweep
+//! on as many threads as there are cores, with the analysis), and again with one thread a run
+//! (`run --jobs 1`), then the same grid as one sweep
 //! on every core (runs at once, each run's modes one after another, then the aggregate and the
 //! report), and prints both wall times with the sweep's against the single runs' divided by the
 //! cores. The rule it measures: a sweep costs no more than about its single runs' time divided
@@ -45,18 +46,20 @@ fn main() {
         seeds[seeds.len() - 1]
     );
 
-    let start = Instant::now();
-    for v in &values {
-        for &seed in &seeds {
-            let s = scenario::load_with(
-                &file,
-                &[v.clone(), Override::new("seed", &seed.to_string())],
-            )
-            .expect("the scenario loads");
-            check::analyse_with(&s, seed, cores, Decrypt::All).expect("the run succeeds");
+    // The single runs as `run` does them (modes at once on every core), and with `--jobs 1`.
+    let singles = |jobs: usize| {
+        let start = Instant::now();
+        for v in &values {
+            for &seed in &seeds {
+                let with_seed = [v.clone(), Override::new("seed", &seed.to_string())];
+                let s = scenario::load_with(&file, &with_seed).expect("the scenario loads");
+                check::analyse_with(&s, seed, jobs, Decrypt::All).expect("the run succeeds");
+            }
         }
-    }
-    let single = start.elapsed().as_secs_f64();
+        start.elapsed().as_secs_f64()
+    };
+    let single = singles(cores);
+    let single_one = singles(1);
 
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let out = tmp.path().join("sweep");
@@ -68,16 +71,19 @@ fn main() {
     sweep::finish(&plan, &out).expect("the sweep's results are written");
     let total = start.elapsed().as_secs_f64();
 
-    println!(
-        "{runs} single runs, one after another: {single:.2} s wall ({:.3} s a run); divided by \
-         {cores} cores: {:.2} s",
-        single / runs as f64,
-        single / cores as f64
-    );
+    for (what, t) in [("modes at once", single), ("--jobs 1", single_one)] {
+        println!(
+            "{runs} single runs ({what}), one after another: {t:.2} s wall ({:.3} s a run); \
+             divided by {cores} cores: {:.2} s",
+            t / runs as f64,
+            t / cores as f64
+        );
+    }
     println!(
         "sweep on {cores} cores: {total:.2} s wall (runs {ran:.2} s, aggregate and report {:.2} \
-         s): {:.2}x the single runs' time divided by the cores",
+         s): {:.2}x the single runs' time divided by the cores ({:.2}x with --jobs 1 runs)",
         total - ran,
-        total / (single / cores as f64)
+        total / (single / cores as f64),
+        total / (single_one / cores as f64)
     );
 }
