@@ -109,12 +109,6 @@ struct Summary<'a> {
     scenario_sha256: &'a str,
     seed: u64,
     run: u64,
-    /// The `--set` overrides, as given, when there are any.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    overrides: &'a [String],
-    /// The `[population]` parameters and what they generated, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    population: Option<PopulationSummary<'a>>,
     parameters: Parameters<'a>,
     adversary: &'a mimimi_analysis::adversary::AdversaryOptions,
     providers: Vec<&'a str>,
@@ -133,6 +127,12 @@ struct PopulationSummary<'a> {
 /// The scenario's effective run parameters (defaults filled in), for provenance.
 #[derive(Serialize)]
 struct Parameters<'a> {
+    /// The `--set` overrides, as given, when there are any.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    overrides: &'a [String],
+    /// The `[population]` parameters and what they generated, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    population: Option<PopulationSummary<'a>>,
     latency_us: u64,
     key_packages: u32,
     key_package_sets: u32,
@@ -179,16 +179,16 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
         scenario_sha256: &scenario.sha256,
         seed,
         run,
-        overrides: &scenario.overrides,
-        population: scenario
-            .population
-            .as_ref()
-            .map(|(parameters, generated)| PopulationSummary {
-                parameters,
-                generated,
-            }),
         adversary: &scenario.adversary,
         parameters: Parameters {
+            overrides: &scenario.overrides,
+            population: scenario
+                .population
+                .as_ref()
+                .map(|(parameters, generated)| PopulationSummary {
+                    parameters,
+                    generated,
+                }),
             latency_us: scenario.latency_us,
             key_packages: scenario.key_packages_per_client,
             key_package_sets: scenario.key_package_sets,

@@ -249,6 +249,7 @@ fn diff_names_what_changed_between_two_runs() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("provenance seed: 1 -> 2"), "{text}");
+    assert!(text.contains("provenance parameters: "), "{text}");
     assert!(
         text.lines()
             .any(|l| l.starts_with("mode=mimi observer=") && l.contains(" -> ")),
@@ -293,7 +294,7 @@ fn set_overrides_every_command_with_positioned_errors() {
     ]));
     let summary = std::fs::read_to_string(tmp.path().join("o/summary.json")).unwrap();
     assert!(
-        summary.contains("\"overrides\": [\n    \"key_package_sets=2\"\n  ]"),
+        summary.contains("\"overrides\": [\n      \"key_package_sets=2\"\n    ]"),
         "{summary}"
     );
     assert!(summary.contains("\"key_package_sets\": 2"), "{summary}");
