@@ -182,13 +182,12 @@ pub fn summary_json(scenario: &Scenario, seed: u64, run: u64, modes: &[ModeResul
         adversary: &scenario.adversary,
         parameters: Parameters {
             overrides: &scenario.overrides,
-            population: scenario
-                .population
-                .as_ref()
-                .map(|(parameters, generated)| PopulationSummary {
+            population: scenario.population.as_ref().map(|(parameters, generated)| {
+                PopulationSummary {
                     parameters,
                     generated,
-                }),
+                }
+            }),
             latency_us: scenario.latency_us,
             key_packages: scenario.key_packages_per_client,
             key_package_sets: scenario.key_package_sets,
