@@ -429,6 +429,27 @@ fn generate(
     Ok(())
 }
 
+/// A duration for people: exact when it is a whole number of a unit (`90s`, `2h`), else in
+/// hours, minutes and seconds (`1h 57m 1.48s` for 7021480ms).
+fn readable_duration(us: u64) -> String {
+    let exact = scenario::format_duration(us);
+    if us < 60_000_000 || !(exact.ends_with("ms") || exact.ends_with("us")) {
+        return exact;
+    }
+    let (h, rest) = (us / 3_600_000_000, us % 3_600_000_000);
+    let (m, rest) = (rest / 60_000_000, rest % 60_000_000);
+    let seconds = mimimi_analysis::report::fmt_num(rest as f64 / 1e6);
+    let mut parts = vec![];
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 || h > 0 {
+        parts.push(format!("{m}m"));
+    }
+    parts.push(format!("{seconds}s"));
+    parts.join(" ")
+}
+
 fn validate(scenario: &Path, set: &[String]) -> Result<(), Failure> {
     let s = scenario::load_with(scenario, &overrides(set, None)?)?;
     outln!(
@@ -437,7 +458,7 @@ fn validate(scenario: &Path, set: &[String]) -> Result<(), Failure> {
         s.providers.len(),
         s.users.len(),
         s.actions.len(),
-        scenario::format_duration(s.end_us()),
+        readable_duration(s.end_us()),
     );
     outln!("estimated work (a model of the flows, typically within a factor of 2):");
     for (mode, e) in scenario::estimate(&s) {
