@@ -132,6 +132,12 @@ impl Plan {
         for arg in set {
             let overrides = scenario::parse_values(arg)?;
             let key = overrides[0].key.clone();
+            if key == "seed" {
+                return Err(SweepError::Input(format!(
+                    "--set {arg}:1:1: error: a sweep takes its seeds from --seeds\n  hint: \
+                     write --seeds FIRST..LAST, or --seeds N for one"
+                )));
+            }
             if parameters.iter().any(|p| p.key == key) {
                 return Err(SweepError::Input(format!(
                     "--set {arg}:1:1: error: `{key}` is swept twice\n  hint: give all its \

@@ -157,7 +157,11 @@ fn bad_sweep_input_is_positioned() {
     let tmp = tempfile::tempdir().unwrap();
     let file = world(tmp.path());
     let out = tmp.path().join("o").display().to_string();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--set", "seed=1,2"],
+            "--set seed=1,2:1:1: error: a sweep takes its seeds from --seeds",
+        ),
         (
             &["--set", "key_package_set=1,2"],
             "--set key_package_set=1,2:1:1: error: unknown key `key_package_set`",

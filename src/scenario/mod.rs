@@ -580,7 +580,10 @@ fn expand_text(
         seed: Option<toml::Value>,
         population: Option<toml::Spanned<population::RawPopulation>>,
     }
-    let found = {
+    // Most scenarios have no population: they are not parsed twice.
+    let found = if !text.contains("population") {
+        None
+    } else {
         let source = match &map {
             Some(map) => error::Source::mapped(&text, file, map),
             None => error::Source::new(&text, file),
