@@ -354,52 +354,67 @@ pub(crate) fn apply(
     for &k in &last {
         let o = &overrides[k];
         let (table_name, name) = o.path();
-        let scope = match table_name {
-            None => Some(table),
-            Some(t) => match table.get(t) {
-                None => {
-                    match new_tables.iter_mut().find(|(n, _)| *n == t) {
-                        Some((_, keys)) => keys.push(k),
-                        None => new_tables.push((t, vec![k])),
+        let scope =
+            match table_name {
+                None => Some(table),
+                Some(t) => match table.get(t) {
+                    None if t == "population" => return Err(arg_error(
+                        &o.arg,
+                        1,
+                        format!(
+                            "{file} has no [population] table: --set {} would add a generated \
+                             world to the scenario",
+                            o.key
+                        ),
+                        Some(
+                            "set population keys on scenarios that generate their world, or add \
+                             a [population] table to the file"
+                                .into(),
+                        ),
+                    )),
+                    None => {
+                        match new_tables.iter_mut().find(|(n, _)| *n == t) {
+                            Some((_, keys)) => keys.push(k),
+                            None => new_tables.push((t, vec![k])),
+                        }
+                        None
                     }
-                    None
-                }
-                Some(value) => {
-                    let header = value.span();
-                    let (DeValue::Table(inner), true) =
-                        (value.get_ref(), src[header.clone()].starts_with('['))
-                    else {
-                        return Err(source.error(
-                            header,
-                            format!(
-                                "--set {} cannot change `{t}`, which is not written as a \
+                    Some(value) => {
+                        let header = value.span();
+                        let (DeValue::Table(inner), true) =
+                            (value.get_ref(), src[header.clone()].starts_with('['))
+                        else {
+                            return Err(source.error(
+                                header,
+                                format!(
+                                    "--set {} cannot change `{t}`, which is not written as a \
                                  [{t}] table here",
-                                o.arg
-                            ),
-                            Some(format!("write it as a table with the header [{t}]")),
-                        ));
-                    };
-                    match inner.get(name) {
-                        Some(_) => Some(inner),
-                        None => {
-                            // Inserted on the line after the header.
-                            let at = src[header.end..]
-                                .find('\n')
-                                .map_or(src.len(), |i| header.end + i + 1);
-                            let mut pieces = assignment(k, name);
-                            if at == src.len() && !src.ends_with('\n') {
-                                pieces.insert(0, ("\n".into(), Origin::SetKey(k)));
+                                    o.arg
+                                ),
+                                Some(format!("write it as a table with the header [{t}]")),
+                            ));
+                        };
+                        match inner.get(name) {
+                            Some(_) => Some(inner),
+                            None => {
+                                // Inserted on the line after the header.
+                                let at = src[header.end..]
+                                    .find('\n')
+                                    .map_or(src.len(), |i| header.end + i + 1);
+                                let mut pieces = assignment(k, name);
+                                if at == src.len() && !src.ends_with('\n') {
+                                    pieces.insert(0, ("\n".into(), Origin::SetKey(k)));
+                                }
+                                edits.push(Edit {
+                                    range: at..at,
+                                    pieces,
+                                });
+                                None
                             }
-                            edits.push(Edit {
-                                range: at..at,
-                                pieces,
-                            });
-                            None
                         }
                     }
-                }
-            },
-        };
+                },
+            };
         let Some(scope) = scope else { continue };
         match scope.get(name) {
             Some(value) => edits.push(Edit {
@@ -480,7 +495,6 @@ mod tests {
                 "channel=direct",
                 "adversary.directory=true",
                 "adversary.timing_window=1s",
-                "population.users=20",
                 "seed=10",
             ]),
         )
@@ -488,7 +502,17 @@ mod tests {
         assert_eq!(
             text,
             "channel = \"direct\"\nname = \"x\"\nseed = 10\n\n[adversary]\n\
-             timing_window = \"1s\"\ndirectory = true\n\n[population]\nusers = 20\n"
+             timing_window = \"1s\"\ndirectory = true\n"
+        );
+    }
+
+    #[test]
+    fn population_keys_need_a_population() {
+        let e = apply("seed = 1\n", "f.toml", &set(&["population.users=20"])).unwrap_err();
+        assert_eq!(
+            e.to_string().lines().next().unwrap(),
+            "--set population.users=20:1:1: error: f.toml has no [population] table: --set \
+             population.users would add a generated world to the scenario"
         );
     }
 
