@@ -413,12 +413,7 @@ fn generate(
     set: &[String],
     out: Option<&Path>,
 ) -> Result<(), Failure> {
-    let overrides = overrides(set, seed)?;
-    let file = scenario.display().to_string();
-    let bytes = scenario::read_file(scenario)?;
-    let src = std::str::from_utf8(&bytes)
-        .map_err(|_| Failure::Input(format!("{file}: error: the file is not valid UTF-8")))?;
-    let text = scenario::expand(src, &file, &overrides)?;
+    let text = scenario::load_expanded(scenario, &overrides(set, seed)?)?;
     match out {
         None => out!("{text}"),
         Some(path) => {

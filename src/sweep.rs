@@ -43,9 +43,6 @@ pub struct Parameter {
     pub key: String,
     /// The values as given on the command line.
     pub values: Vec<String>,
-    /// The same values as TOML.
-    #[serde(skip)]
-    overrides: Vec<Override>,
 }
 
 /// `--shard K/N`: the runs whose index modulo N is K-1.
@@ -109,6 +106,8 @@ pub struct Plan {
     file: PathBuf,
     /// Each cell of the grid: an index into every parameter's values.
     cells: Vec<Vec<usize>>,
+    /// Every parameter's values as overrides (`KEY=VALUE` read back from the manifest).
+    overrides: Vec<Vec<Override>>,
     shard: Option<Shard>,
 }
 
@@ -150,44 +149,54 @@ impl Plan {
                     .iter()
                     .map(|o| o.arg.split_once('=').map_or("", |(_, v)| v).to_string())
                     .collect(),
-                overrides,
             });
         }
         let base = scenario::load(file)?;
         let seeds = seeds.unwrap_or_else(|| vec![base.seed]);
-        // Every value on its own, with the others' first values: a bad one is named.
-        for (i, p) in parameters.iter().enumerate() {
-            for o in &p.overrides {
-                let mut with: Vec<Override> = parameters
-                    .iter()
-                    .enumerate()
-                    .map(|(j, q)| {
-                        if i == j {
-                            o.clone()
-                        } else {
-                            q.overrides[0].clone()
-                        }
-                    })
-                    .collect();
-                with.push(Override::new("seed", &seeds[0].to_string()));
-                scenario::load_with(file, &with)?;
-            }
-        }
-        let cells = grid_cells(&parameters);
         let manifest = Manifest {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: base.name.clone(),
             scenario_file: file.display().to_string(),
             scenario_sha256: base.sha256.clone(),
-            runs: cells.len() * seeds.len(),
+            runs: grid_cells(&parameters).len() * seeds.len(),
             parameters,
             seeds,
             shard: shard.map(|s| format!("{}/{}", s.k, s.n)),
         };
+        let plan = Plan::from_manifest(manifest, shard)?;
+        // Every value on its own, with the others' first values: a bad one is named.
+        for (i, values) in plan.overrides.iter().enumerate() {
+            for o in values {
+                let mut with: Vec<Override> = plan
+                    .overrides
+                    .iter()
+                    .enumerate()
+                    .map(|(j, q)| if i == j { o.clone() } else { q[0].clone() })
+                    .collect();
+                with.push(Override::new("seed", &plan.manifest.seeds[0].to_string()));
+                scenario::load_with(file, &with)?;
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The plan a manifest describes; the scenario is not read (merging reads none).
+    fn from_manifest(manifest: Manifest, shard: Option<Shard>) -> Result<Plan, SweepError> {
+        let overrides = manifest
+            .parameters
+            .iter()
+            .map(|p| {
+                p.values
+                    .iter()
+                    .map(|v| Override::parse(&format!("{}={v}", p.key)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Plan {
+            file: PathBuf::from(&manifest.scenario_file),
+            cells: grid_cells(&manifest.parameters),
+            overrides,
             manifest,
-            file: file.to_path_buf(),
-            cells,
             shard,
         })
     }
@@ -233,11 +242,10 @@ impl Plan {
 
     fn overrides(&self, r: &RunSpec) -> Vec<Override> {
         let mut o: Vec<Override> = self
-            .manifest
-            .parameters
+            .overrides
             .iter()
             .zip(&self.cells[r.cell])
-            .map(|(p, &v)| p.overrides[v].clone())
+            .map(|(values, &v)| values[v].clone())
             .collect();
         o.push(Override::new("seed", &r.seed.to_string()));
         o
@@ -336,14 +344,11 @@ fn manifest_json(m: &Manifest) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// The same sweep, shard aside (compared as written, so that what `sweep.json` does not
-/// hold does not count).
+/// The same sweep, shard aside.
 fn same_sweep(a: &Manifest, b: &Manifest) -> bool {
-    let unsharded = |m: &Manifest| {
-        manifest_json(&Manifest {
-            shard: None,
-            ..m.clone()
-        })
+    let unsharded = |m: &Manifest| Manifest {
+        shard: None,
+        ..m.clone()
     };
     unsharded(a) == unsharded(b)
 }
@@ -515,7 +520,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), SweepError> {
         return Err(SweepError::Input("error: no directory to merge".into()));
     };
     m.shard = None;
-    let plan = Plan::from_manifest(m)?;
+    let plan = Plan::from_manifest(m, None)?;
     prepare(out, &plan)?;
     for r in plan.grid() {
         let target = plan.run_file(out, &r);
@@ -540,32 +545,4 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), SweepError> {
         output::write_atomic(&target, &bytes)?;
     }
     finish(&plan, out)
-}
-
-impl Plan {
-    /// The plan a manifest describes (for merging: the scenario is not read again).
-    fn from_manifest(manifest: Manifest) -> Result<Plan, SweepError> {
-        let mut parameters = vec![];
-        for p in &manifest.parameters {
-            let overrides = p
-                .values
-                .iter()
-                .map(|v| Override::parse(&format!("{}={v}", p.key)))
-                .collect::<Result<Vec<_>, _>>()?;
-            parameters.push(Parameter {
-                overrides,
-                ..p.clone()
-            });
-        }
-        let cells = grid_cells(&parameters);
-        Ok(Plan {
-            file: PathBuf::from(&manifest.scenario_file),
-            manifest: Manifest {
-                parameters,
-                ..manifest
-            },
-            cells,
-            shard: None,
-        })
-    }
 }

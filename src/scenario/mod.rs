@@ -488,10 +488,17 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Reads and parses a scenario file with `--set` overrides; see [`parse_with`].
 pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Scenario, ScenarioError> {
+    let (file, src) = read_text(path)?;
+    parse_with(&src, &file, overrides)
+}
+
+/// A file's name for messages and its text, which must be UTF-8.
+fn read_text(path: &Path) -> Result<(String, String), ScenarioError> {
     let file = path.display().to_string();
     let bytes = read_file(path)?;
     let src = std::str::from_utf8(&bytes).map_err(|e| error::utf8_error(&file, &bytes, e))?;
-    parse_with(src, &file, overrides)
+    let src = src.to_string();
+    Ok((file, src))
 }
 
 /// Reads a file, or says why it cannot be read.
@@ -521,8 +528,17 @@ pub fn parse_with(
     file: &str,
     overrides: &[Override],
 ) -> Result<Scenario, ScenarioError> {
-    let sha256 = hex::encode(Sha256::digest(src.as_bytes()));
     let expanded = expand_text(src, file, overrides)?;
+    build_expanded(src, file, overrides, &expanded)
+}
+
+/// Parses and validates the expanded text of `src`.
+fn build_expanded(
+    src: &str,
+    file: &str,
+    overrides: &[Override],
+    expanded: &ExpandedText,
+) -> Result<Scenario, ScenarioError> {
     let source = match &expanded.map {
         Some(map) => error::Source::mapped(&expanded.text, file, map),
         None => error::Source::new(&expanded.text, file),
@@ -530,9 +546,9 @@ pub fn parse_with(
     let raw: raw::RawScenario =
         toml::from_str(&expanded.text).map_err(|e| source.toml_error(&e))?;
     let mut s = check::build(&raw, &source)?;
-    s.sha256 = sha256;
+    s.sha256 = hex::encode(Sha256::digest(src.as_bytes()));
     s.overrides = overrides.iter().map(|o| o.arg.clone()).collect();
-    s.population = expanded.population;
+    s.population = expanded.population.clone();
     Ok(s)
 }
 
@@ -540,8 +556,8 @@ pub fn parse_with(
 /// applied and the population's providers, users and actions appended, its `[population]`
 /// table commented out, so that the file replays the same run. Checked as `parse_with` checks.
 pub fn expand(src: &str, file: &str, overrides: &[Override]) -> Result<String, ScenarioError> {
-    parse_with(src, file, overrides)?;
     let expanded = expand_text(src, file, overrides)?;
+    build_expanded(src, file, overrides, &expanded)?;
     let mut text = expanded.text;
     if let Some(lines) = population::table_lines(&text[..expanded.generated_at]) {
         let commented: String = text[lines.clone()]
@@ -551,6 +567,12 @@ pub fn expand(src: &str, file: &str, overrides: &[Override]) -> Result<String, S
         text.replace_range(lines, &commented);
     }
     Ok(text)
+}
+
+/// Reads a scenario file and expands it; see [`expand`].
+pub fn load_expanded(path: &Path, overrides: &[Override]) -> Result<String, ScenarioError> {
+    let (file, src) = read_text(path)?;
+    expand(&src, &file, overrides)
 }
 
 /// The text to parse: overrides applied, population appended.
