@@ -1,7 +1,8 @@
 //! Properties of `[population]`: every population the table accepts generates a scenario the
 //! validator accepts (connections before adds, members before sends, the creator never
-//! leaving), the same seed gives the same text and another seed another world, and a small
-//! generated world runs to the end under both modes with the same fingerprint twice.
+//! leaving, devices added and removed within the limits), the same seed gives the same text
+//! and another seed another world, and a small generated world with churn and device changes
+//! runs to the end under both modes with the same fingerprint twice.
 
 use mimimi_sim::output::ModeResult;
 use mimimi_sim::scenario::{expand, parse_str, parse_with, Override};
@@ -15,6 +16,7 @@ fn population() -> impl Strategy<Value = String> {
         (0.5..8.0f64, 0.0..1.5f64, 0.2..4.0f64, 0.0..1.0f64),
         (0.5..3.0f64, 2..30u32, 0.0..1.0f64, 1..120u32),
         (0.0..1.0f64, 0.0..1.0f64, 0.0..1.0f64, 1..4usize),
+        (prop::bool::ANY, 0.0..1.0f64, 0.0..1.0f64),
     )
         .prop_map(
             |(
@@ -22,6 +24,7 @@ fn population() -> impl Strategy<Value = String> {
                 (median, sigma, groups, pair),
                 (size_exp, size_max, foreign, minutes),
                 (churn, rejoin, join, devices),
+                (device_changes, device_churn, device_replace),
             )| {
                 let sizes = if zipf { "zipf" } else { "uniform" };
                 let device_shares = vec![format!("{}", 1.0 / devices as f64); devices];
@@ -39,7 +42,14 @@ fn population() -> impl Strategy<Value = String> {
                      group_size_exponent = {size_exp}\ngroup_size_max = {size_max}\n\
                      foreign_hub_share = {foreign}\nduration = \"{minutes}m\"\n\
                      conversation_gap = \"5m\"\nmessage_gap = \"20s\"\nchurn = {churn}\n\
-                     rejoin = {rejoin}\njoin_share = {join}\n{devices_line}\n"
+                     rejoin = {rejoin}\njoin_share = {join}\n{devices_line}\n{}",
+                    if device_changes {
+                        format!(
+                            "device_churn = {device_churn}\ndevice_replace = {device_replace}\n"
+                        )
+                    } else {
+                        String::new()
+                    }
                 )
             },
         )
@@ -93,8 +103,11 @@ fn another_seed_another_world() {
 #[test]
 fn a_generated_world_runs_to_the_end_with_the_same_fingerprint_twice() {
     let text = "modes = [\"mimi\", \"mimimi\"]\n\n[population]\nusers = 10\nproviders = 3\n\
-                duration = \"20m\"\nchurn = 0.5\ndevices = [0.4, 0.4, 0.2]\n";
+                duration = \"20m\"\nchurn = 0.5\ndevices = [0.4, 0.4, 0.2]\n\
+                device_churn = 0.5\ndevice_replace = 1\n";
     let s = parse_str(text, "p.toml").unwrap();
+    let kinds = |key: &str| s.actions.iter().filter(|a| a.kind.key() == key).count();
+    assert!(kinds("add_device") > 0 && kinds("remove_device") > 0);
     for mode in &s.modes {
         let fingerprint = || {
             let out = World::new(&s, mode, s.seed, 0).run(|_| {}).unwrap();
@@ -102,4 +115,26 @@ fn a_generated_world_runs_to_the_end_with_the_same_fingerprint_twice() {
         };
         assert_eq!(fingerprint(), fingerprint(), "mode {}", mode.name);
     }
+}
+
+#[test]
+fn device_changes_leave_the_rest_of_the_world_as_it_was() {
+    let world = |extra: &str| {
+        let text = format!("[population]\nusers = 30\n{extra}");
+        let s = parse_str(&text, "p.toml").unwrap();
+        let others: Vec<_> = s
+            .actions
+            .into_iter()
+            .filter(|a| !a.kind.key().ends_with("_device"))
+            .collect();
+        (others, s.users)
+    };
+    let (plain, users) = world("");
+    let (changed, same_users) = world("device_churn = 0.8\n");
+    assert_eq!(users, same_users);
+    assert_eq!(plain.len(), changed.len());
+    assert!(plain
+        .iter()
+        .zip(&changed)
+        .all(|(a, b)| a.kind == b.kind && a.at_us == b.at_us));
 }

@@ -3,8 +3,8 @@
 //! the same fingerprint twice.
 //!
 //! Worlds are generated at random: 2 to 4 providers, users with 1 to 4 clients, and a timeline
-//! of connects, rooms hosted at any provider, adds, joins, removes, leaves and sends, many of
-//! them at the same instant. A generated list of intents is turned into actions by a model of
+//! of connects, rooms hosted at any provider, adds, joins, removes, leaves, sends, and devices
+//! added and removed, many of them at the same instant. A generated list of intents is turned into actions by a model of
 //! the scenario rules (who is connected, who is in which room), so that every scenario is valid
 //! and shrinking (dropping intents) keeps it valid.
 
@@ -30,6 +30,8 @@ enum Intent {
     Remove(usize, usize, usize),
     Leave(usize, usize),
     Send(usize, usize, u32),
+    AddDevice(usize),
+    RemoveDevice(usize, usize),
 }
 
 fn intent() -> impl Strategy<Value = Intent> {
@@ -44,6 +46,8 @@ fn intent() -> impl Strategy<Value = Intent> {
         1 => (i(), i(), i()).prop_map(|(r, b, u)| Intent::Remove(r, b, u)),
         1 => (i(), i()).prop_map(|(r, u)| Intent::Leave(r, u)),
         2 => (i(), i(), 1..4u32).prop_map(|(r, f, c)| Intent::Send(r, f, c)),
+        1 => i().prop_map(Intent::AddDevice),
+        1 => (i(), i()).prop_map(|(u, d)| Intent::RemoveDevice(u, d)),
     ]
 }
 
@@ -100,6 +104,12 @@ fn scenario(plan: &Plan) -> String {
     let mut connected: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut requested: BTreeMap<(usize, usize), bool> = BTreeMap::new();
     let mut rooms: Vec<Room> = vec![];
+    // Each user's devices: the numbers in use, and how many it has had.
+    let mut devices: Vec<(Vec<u32>, u32)> = plan
+        .users
+        .iter()
+        .map(|&(_, clients)| ((1..=clients).collect(), clients))
+        .collect();
     let mut at_ms = 0u64;
     let list = |users: &[usize]| {
         users
@@ -254,6 +264,28 @@ fn scenario(plan: &Plan) -> String {
                     "send = {{ room = \"{}\", from = \"{}\", count = {count}, every = \"700ms\" }}",
                     room.name,
                     user(f)
+                )
+            }
+            Intent::AddDevice(u) => {
+                let u = u % n;
+                let (live, ever) = &mut devices[u];
+                if live.len() >= 16 {
+                    continue;
+                }
+                *ever += 1;
+                live.push(*ever);
+                format!("add_device = {{ user = \"{}\" }}", user(u))
+            }
+            Intent::RemoveDevice(u, d) => {
+                let u = u % n;
+                let (live, _) = &mut devices[u];
+                if live.len() < 2 {
+                    continue;
+                }
+                let device = live.remove(d % live.len());
+                format!(
+                    "remove_device = {{ user = \"{}\", device = {device} }}",
+                    user(u)
                 )
             }
         };

@@ -297,6 +297,7 @@ pub(crate) fn build(raw: &RawScenario, source: &Source<'_>) -> Result<Scenario, 
     replay(
         &pending,
         source,
+        &users,
         connections_required,
         joins_need_connection,
     )?;
@@ -1301,6 +1302,37 @@ impl<'r> Checker<'_, 'r> {
                     count,
                 }
             }
+            RawKind::AddDevice(r) => {
+                self.user(&r.user);
+                ActionKind::AddDevice {
+                    user: r.user.get_ref().clone(),
+                }
+            }
+            RawKind::RemoveDevice(r) => {
+                self.user(&r.user);
+                let device = match u32::try_from(*r.device.get_ref()) {
+                    Ok(n) if n >= 1 => n,
+                    _ => {
+                        self.report(
+                            r.device.span(),
+                            format!(
+                                "`device` must be a device number from 1, got {}",
+                                r.device.get_ref()
+                            ),
+                            Some(
+                                "devices are numbered from 1: a user's declared clients first, \
+                                 then each add_device in time order"
+                                    .into(),
+                            ),
+                        );
+                        1
+                    }
+                };
+                ActionKind::RemoveDevice {
+                    user: r.user.get_ref().clone(),
+                    device,
+                }
+            }
         }
     }
 
@@ -1464,6 +1496,7 @@ fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 fn replay(
     pending: &[Pending<'_>],
     source: &Source<'_>,
+    users: &[UserSpec],
     connections_required: bool,
     joins_need_connection: bool,
 ) -> Result<(), ScenarioError> {
@@ -1479,11 +1512,18 @@ fn replay(
 
     let mut rooms: HashMap<&str, Room<'_>> = HashMap::new();
     let mut connected: HashSet<(&str, &str)> = HashSet::new();
+    // Each user's devices at the time of the action: the numbers in use, and how many it has
+    // had (the next one added gets the number after).
+    let mut devices: HashMap<&str, (BTreeSet<u32>, u32)> = users
+        .iter()
+        .map(|u| (u.name.as_str(), ((1..=u.clients).collect(), u.clients)))
+        .collect();
     for p in pending {
         let now = format_duration(p.at_us);
-        let err = |value: &Str, message: String, hint: String| {
-            source.error(value.span(), message, Some(hint))
+        let err_at = |span: Range<usize>, message: String, hint: String| {
+            source.error(span, message, Some(hint))
         };
+        let err = |value: &Str, message: String, hint: String| err_at(value.span(), message, hint);
         let missing = |room: &Str, key: &str| {
             let name = room.get_ref();
             match first_create.get(name.as_str()) {
@@ -1532,6 +1572,58 @@ fn replay(
 
         match &p.raw {
             RawKind::PublishKeyPackages(_) => {}
+            RawKind::AddDevice(r) => {
+                let u = r.user.get_ref();
+                let Some((live, ever)) = devices.get_mut(u.as_str()) else {
+                    continue;
+                };
+                if live.len() >= *CLIENTS_RANGE.end() as usize {
+                    return Err(err(
+                        &r.user,
+                        format!(
+                            "{u} already has {} devices at {now}, the most a user can have",
+                            live.len()
+                        ),
+                        format!("remove one of {u}'s devices before adding another"),
+                    ));
+                }
+                *ever += 1;
+                live.insert(*ever);
+            }
+            RawKind::RemoveDevice(r) => {
+                let u = r.user.get_ref();
+                let Some((live, ever)) = devices.get_mut(u.as_str()) else {
+                    continue;
+                };
+                let n = *r.device.get_ref();
+                let numbers = live
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if !u32::try_from(n).is_ok_and(|n| live.contains(&n)) {
+                    let why = if u32::try_from(n).is_ok_and(|n| (1..=*ever).contains(&n)) {
+                        "it was removed earlier"
+                    } else {
+                        "it is not added yet"
+                    };
+                    return Err(err_at(
+                        r.device.span(),
+                        format!("{u} has no device {n} at {now}: {why}"),
+                        format!("{u}'s devices at that time: {numbers}"),
+                    ));
+                }
+                if live.len() == 1 {
+                    return Err(err_at(
+                        r.device.span(),
+                        format!(
+                            "device {n} is {u}'s last device at {now}: a user keeps at least one"
+                        ),
+                        format!("add_device = {{ user = \"{u}\" }} before this action, or drop it"),
+                    ));
+                }
+                live.retain(|&d| i64::from(d) != n);
+            }
             RawKind::Connect(r) => {
                 if r.accept.as_ref().is_none_or(|a| *a.get_ref()) {
                     connected.insert(pair(r.from.get_ref(), r.to.get_ref()));

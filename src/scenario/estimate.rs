@@ -287,6 +287,30 @@ fn estimate_mode(s: &Scenario, m: &Mechanisms) -> Estimate {
                     .remove(&u(user));
                 e
             }
+            ActionKind::AddDevice { user } => {
+                // Registration of one client, then an external join of each of the user's rooms.
+                let user = u(user);
+                let mut e = model.registration(1);
+                for r in model.rooms.values().filter(|r| r.members.contains(&user)) {
+                    let (clients, providers) = model.size(r);
+                    e += model.request();
+                    e += model.commit(clients + 1, providers, 0);
+                }
+                model.clients[user] += 1;
+                e
+            }
+            ActionKind::RemoveDevice { user, .. } => {
+                // In each of the user's rooms, a proposal and the commit of a member.
+                let user = u(user);
+                let mut e = Estimate::default();
+                for r in model.rooms.values().filter(|r| r.members.contains(&user)) {
+                    let (clients, providers) = model.size(r);
+                    e += model.commit(clients, providers, 0);
+                    e += model.commit(clients, providers, 0);
+                }
+                model.clients[user] = model.clients[user].saturating_sub(1);
+                e
+            }
             ActionKind::Send { room, count, .. } => {
                 let r = &model.rooms[room.as_str()];
                 let (clients, providers) = model.size(r);

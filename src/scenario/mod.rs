@@ -52,10 +52,13 @@
 //! pseudonyms behind each user pseudonym and the device-count fingerprint is the same for all.
 //! They process everything they receive, like any client: the cost recorded is an upper
 //! bound (a design where one real device holds the placeholders' keys without tracking the
-//! group would cost less). Users with `leaves_per_user` or more clients get none.
+//! group would cost less). Users with `leaves_per_user` or more clients get none. Placeholders
+//! are made at the start from the declared `clients`: a device added later is one more leaf
+//! (it takes no placeholder's place), and placeholders are numbered after every device the
+//! user has during the run.
 //!
 //! Action kinds: `connect`, `create_room`, `add`, `join`, `remove`, `leave`, `send`,
-//! `publish_key_packages`; see [`ActionKind`].
+//! `publish_key_packages`, `add_device`, `remove_device`; see [`ActionKind`].
 //!
 //! The built-in modes are `mimi` (every MIMIMI mechanism off) and `mimimi` (every mechanism
 //! on); each `[[ablation]]` declares another mode whose mechanism keys (see
@@ -388,6 +391,14 @@ pub enum ActionKind {
     },
     /// `user` uploads `count` more KeyPackages for each of its clients.
     PublishKeyPackages { user: String, count: u32 },
+    /// `user` gets a new device (client), numbered after its devices so far (a user declared
+    /// with `clients = 2` has devices 1 and 2; its first added device is 3). The device
+    /// registers, and joins each room its user is in by external commit (MIMI -06 section
+    /// 3.6), under the user's name there (its user pseudonym under MIMIMI).
+    AddDevice { user: String },
+    /// `user`'s device number `device` goes away: it leaves each room it is in (it proposes
+    /// its own removal, a member commits it), and its KeyPackages are deleted.
+    RemoveDevice { user: String, device: u32 },
 }
 
 impl ActionKind {
@@ -402,6 +413,8 @@ impl ActionKind {
             ActionKind::Leave { .. } => "leave",
             ActionKind::Send { .. } => "send",
             ActionKind::PublishKeyPackages { .. } => "publish_key_packages",
+            ActionKind::AddDevice { .. } => "add_device",
+            ActionKind::RemoveDevice { .. } => "remove_device",
         }
     }
 
@@ -414,7 +427,10 @@ impl ActionKind {
             | ActionKind::Remove { room, .. }
             | ActionKind::Leave { room, .. }
             | ActionKind::Send { room, .. } => Some(room),
-            ActionKind::Connect { .. } | ActionKind::PublishKeyPackages { .. } => None,
+            ActionKind::Connect { .. }
+            | ActionKind::PublishKeyPackages { .. }
+            | ActionKind::AddDevice { .. }
+            | ActionKind::RemoveDevice { .. } => None,
         }
     }
 }
@@ -443,6 +459,18 @@ impl Scenario {
         } else {
             user.clients
         }
+    }
+
+    /// How many devices `user` has during the run: its declared clients and the devices its
+    /// `add_device` actions add (numbered on from the declared ones).
+    pub fn devices_ever(&self, user: &UserSpec) -> u32 {
+        let added = self
+            .actions
+            .iter()
+            .filter(|a| matches!(&a.kind, ActionKind::AddDevice { user: u } if *u == user.name))
+            .count();
+        user.clients
+            .saturating_add(u32::try_from(added).unwrap_or(u32::MAX))
     }
 
     /// The declared user with this name.

@@ -33,10 +33,15 @@
 //!   probability `churn` (a leave or a removal by the creator, half each), and comes back later
 //!   with probability `rejoin` (by external join with probability `join_share`, otherwise
 //!   re-added by the creator). Creators stay, so no room empties.
+//! - **Device changes**: a share `device_churn` of the users (default 0: devices stay as they
+//!   are) get a new device at a uniform time during the traffic (`add_device`: it registers and
+//!   joins each of the user's rooms by external commit); with probability `device_replace` one
+//!   of their older devices goes away at a later uniform time (`remove_device`), as when a phone
+//!   is replaced. Drawn from a stream of their own: the rest of the world is the same with or
+//!   without them.
 //!
 //! The distribution families follow the studies cited; the default parameter values are
 //! assumptions of this tool, chosen to give a world that runs in seconds, not fitted values.
-//! Devices cannot be added or removed during a run (no action does it yet).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -78,6 +83,8 @@ pub(crate) struct RawPopulation {
     churn: Option<Spanned<toml::Value>>,
     rejoin: Option<Spanned<toml::Value>>,
     join_share: Option<Spanned<toml::Value>>,
+    device_churn: Option<Spanned<toml::Value>>,
+    device_replace: Option<Spanned<toml::Value>>,
 }
 
 /// How provider sizes are distributed when `provider_shares` does not list them.
@@ -115,6 +122,8 @@ pub struct Population {
     pub churn: f64,
     pub rejoin: f64,
     pub join_share: f64,
+    pub device_churn: f64,
+    pub device_replace: f64,
 }
 
 impl Default for Population {
@@ -142,6 +151,8 @@ impl Default for Population {
             churn: 0.1,
             rejoin: 0.5,
             join_share: 0.5,
+            device_churn: 0.0,
+            device_replace: 0.5,
         }
     }
 }
@@ -289,6 +300,13 @@ pub(crate) fn check(raw: &RawPopulation, source: &Source<'_>) -> Result<Populati
     let churn = c.num(&raw.churn, "churn", 0.0..=1.0, d.churn)?;
     let rejoin = c.num(&raw.rejoin, "rejoin", 0.0..=1.0, d.rejoin)?;
     let join_share = c.num(&raw.join_share, "join_share", 0.0..=1.0, d.join_share)?;
+    let device_churn = c.num(&raw.device_churn, "device_churn", 0.0..=1.0, d.device_churn)?;
+    let device_replace = c.num(
+        &raw.device_replace,
+        "device_replace",
+        0.0..=1.0,
+        d.device_replace,
+    )?;
     Ok(Population {
         users,
         providers,
@@ -312,6 +330,8 @@ pub(crate) fn check(raw: &RawPopulation, source: &Source<'_>) -> Result<Populati
         churn,
         rejoin,
         join_share,
+        device_churn,
+        device_replace,
     })
 }
 
@@ -537,6 +557,8 @@ pub struct Generated {
     pub connections: usize,
     pub rooms: usize,
     pub churn_events: usize,
+    /// Devices added and removed during the run.
+    pub device_events: usize,
     pub messages: usize,
 }
 
@@ -831,6 +853,35 @@ pub fn generate(p: &Population, seed: u64) -> (String, Generated) {
             );
         }
     }
+    // Device changes, from a stream of their own so that the rest of the world is the same
+    // with or without them: a user gets a new device at a time during the traffic; with
+    // probability `device_replace` one of its older devices goes away later.
+    let mut drng = Draw(crate::crypto::stream(seed, 0, "population/devices"));
+    let mut device_events = 0;
+    for (u, &had) in devices.iter().enumerate() {
+        if p.device_churn == 0.0
+            || !drng.chance(p.device_churn)
+            || had >= *super::CLIENTS_RANGE.end() as usize
+        {
+            continue;
+        }
+        let added = start + (drng.unit() * p.duration_us as f64) as u64 / ms * ms;
+        push(added, format!("add_device = {{ user = \"{}\" }}", user(u)));
+        device_events += 1;
+        let rest = end.saturating_sub(added + 1_000 * ms);
+        if drng.chance(p.device_replace) && rest > 0 {
+            let gone = added + 1_000 * ms + (drng.unit() * rest as f64) as u64 / ms * ms;
+            let old = drng.below(had) + 1;
+            push(
+                gone,
+                format!(
+                    "remove_device = {{ user = \"{}\", device = {old} }}",
+                    user(u)
+                ),
+            );
+            device_events += 1;
+        }
+    }
     for &(when, r, from) in &sends {
         push(
             when,
@@ -849,19 +900,21 @@ pub fn generate(p: &Population, seed: u64) -> (String, Generated) {
         connections: connects.len() + room_connects.iter().map(Vec::len).sum::<usize>(),
         rooms: rooms.len(),
         churn_events: churn.len() + churn.iter().filter(|c| c.back.is_some()).count(),
+        device_events,
         messages: sends.len(),
     };
     let mut s = String::new();
     let _ = writeln!(
         s,
         "\n# Generated from [population] with seed {seed} by mimimi-sim {}: {} providers, {} \
-         users, {} connections, {} rooms, {} churn events, {} messages.\n",
+         users, {} connections, {} rooms, {} churn events, {} device changes, {} messages.\n",
         env!("CARGO_PKG_VERSION"),
         made.providers,
         made.users,
         made.connections,
         made.rooms,
         made.churn_events,
+        made.device_events,
         made.messages
     );
     for k in 0..p.providers as usize {

@@ -144,6 +144,8 @@ pub(crate) struct RawAction {
     pub leave: Option<Spanned<RawLeave>>,
     pub send: Option<Spanned<RawSend>>,
     pub publish_key_packages: Option<Spanned<RawPublishKeyPackages>>,
+    pub add_device: Option<Spanned<RawAddDevice>>,
+    pub remove_device: Option<Spanned<RawRemoveDevice>>,
 }
 
 /// The kind keys of an action, in schema order.
@@ -156,6 +158,8 @@ pub(crate) const ACTION_KINDS: &[&str] = &[
     "leave",
     "send",
     "publish_key_packages",
+    "add_device",
+    "remove_device",
 ];
 
 /// One present kind key of an action, borrowed.
@@ -168,6 +172,8 @@ pub(crate) enum RawKind<'a> {
     Leave(&'a RawLeave),
     Send(&'a RawSend),
     PublishKeyPackages(&'a RawPublishKeyPackages),
+    AddDevice(&'a RawAddDevice),
+    RemoveDevice(&'a RawRemoveDevice),
 }
 
 impl RawAction {
@@ -193,6 +199,8 @@ impl RawAction {
                 &self.publish_key_packages,
                 RawKind::PublishKeyPackages,
             ),
+            entry("add_device", &self.add_device, RawKind::AddDevice),
+            entry("remove_device", &self.remove_device, RawKind::RemoveDevice),
         ]
         .into_iter()
         .flatten()
@@ -266,4 +274,17 @@ pub(crate) struct RawSend {
 pub(crate) struct RawPublishKeyPackages {
     pub user: Str,
     pub count: Spanned<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAddDevice {
+    pub user: Str,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRemoveDevice {
+    pub user: Str,
+    pub device: Spanned<i64>,
 }

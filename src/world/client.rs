@@ -197,6 +197,15 @@ impl World<'_> {
 
     /// The actor's leaf for a room it creates or joins: from its own KeyPackage, or new.
     fn actor_leaf(&mut self, room: usize, actor: usize) -> Result<LeafIdentity, SimError> {
+        let device = self.rooms[room]
+            .op
+            .as_mut()
+            .and_then(|op| op.pseudonym.take());
+        if let Some(name) = device {
+            // A device added during the run joins under its user's name in the room.
+            self.entries.entry((room, actor)).or_default().push(None);
+            return self.leaf_identity(actor, &name);
+        }
         match self.take_own_key_package(room, actor)? {
             Some(leaf) => {
                 self.replenish(actor)?;
@@ -443,7 +452,7 @@ impl World<'_> {
     }
 
     /// How a client names its user in a room: its leaf's user pseudonym or user URI.
-    fn own_name_in(&self, client: usize, room: usize) -> Result<String, SimError> {
+    pub(super) fn own_name_in(&self, client: usize, room: usize) -> Result<String, SimError> {
         let g = &self.clients[client].groups[&room].group;
         let leaf = g
             .own_leaf()
@@ -489,6 +498,18 @@ impl World<'_> {
     /// member with the lowest leaf index commits them. The last user to leave closes the room.
     pub(super) fn leave(&mut self, room: usize, actor: usize, user: usize) -> Result<(), SimError> {
         let leaves = self.leaves_of(actor, room, user);
+        self.propose_removals(room, actor, leaves)
+    }
+
+    /// The actor proposes the removal of `leaves` (its own leaf among them, or not); the
+    /// remaining member with the lowest leaf index commits them. When no member would remain,
+    /// the room closes.
+    pub(super) fn propose_removals(
+        &mut self,
+        room: usize,
+        actor: usize,
+        leaves: Vec<LeafNodeIndex>,
+    ) -> Result<(), SimError> {
         let total = self.clients[actor].groups[&room].group.members().count();
         if leaves.len() == total {
             return self.close_room(room);

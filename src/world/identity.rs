@@ -62,6 +62,40 @@ impl World<'_> {
         Ok(())
     }
 
+    /// Registration of a device added during the run: its queue, and its KeyPackages. With
+    /// token-indexed sets it takes a turn and completes the sets that lack its KeyPackage;
+    /// otherwise it uploads KeyPackages for the user's sets that its first sibling has not
+    /// entered a room with yet (and the last-resort set), in the sets' order, so that a claim
+    /// hands out KeyPackages of one set for all the user's clients.
+    pub(super) fn register_device(&mut self, client: usize) -> Result<(), SimError> {
+        let user = self.clients[client].user;
+        if self.mech.encrypted_queue_ids {
+            let msg = Wire::QueueRegistration(wire::QueueRegistration {
+                queue_id: self.clients[client].queue_id.clone().into(),
+            });
+            self.client_to_home(client, &msg);
+        }
+        if self.mech.anonymous_key_packages {
+            return self.set_turn(client, SetTask::Complete);
+        }
+        let sibling = self.users[user].clients[0];
+        let used: std::collections::BTreeSet<&str> = self
+            .entries
+            .iter()
+            .filter(|((_, c), _)| *c == sibling)
+            .flat_map(|(_, entries)| entries.iter().flatten())
+            .filter(|(_, last_resort)| !last_resort)
+            .map(|(label, _)| label.as_str())
+            .collect();
+        let live: Vec<usize> = (0..self.users[user].sets.len())
+            .filter(|&i| !used.contains(self.users[user].sets[i].label.as_str()))
+            .collect();
+        for i in live {
+            self.users[user].sets[i].missing.insert(client);
+        }
+        self.upload_missing(client)
+    }
+
     /// The number of regular token-indexed sets a user keeps.
     fn regular_sets(&self) -> usize {
         if self.mech.last_resort_policy {
@@ -130,6 +164,10 @@ impl World<'_> {
                 ))
             }
         };
+        if self.clients[client].removed {
+            // The device went away while its turn was in flight.
+            return self.next_set_turn(user);
+        }
         let mine = &self.clients[client].key_package_sets;
         let mut uploads: Vec<(String, bool)> = vec![];
         for s in &m.sets {

@@ -8,6 +8,7 @@
 mod channel;
 mod client;
 mod connect;
+mod device;
 mod hub;
 mod identity;
 pub mod mls;
@@ -235,9 +236,14 @@ struct User {
     provider: usize,
     /// The user's clients: the real ones first, then its placeholders (`placeholder_leaves`).
     clients: Vec<usize>,
-    /// How many of `clients` are real (the scenario's `clients`); the others are placeholders,
-    /// which never act and never send.
+    /// How many of `clients` are real (the scenario's `clients`, then the devices added and
+    /// not removed); the others are placeholders, which never act and never send.
     real_clients: usize,
+    /// The user's devices by their number in the scenario (`remove_device` names one), while
+    /// they last.
+    devices: BTreeMap<u32, usize>,
+    /// How many devices the user has had; the next one added gets the number after.
+    devices_ever: u32,
     /// The user's MIMIMI connection key, handed to its connections.
     connection_key: ConnectionKey,
     /// The connection token derived from it, which indexes the user's KeyPackage sets.
@@ -297,6 +303,9 @@ struct Client {
     /// The `jitter` countermeasure's delays, a stream of its own (`client/<name>/<n>/jitter`)
     /// so that the other streams draw the same with or without it.
     jitter_rng: ChaCha20Rng,
+    /// The device was removed (`remove_device`): it is no longer one of its user's clients,
+    /// its KeyPackages are deleted, and it leaves the rooms it is in.
+    removed: bool,
 }
 
 impl Client {
@@ -396,6 +405,11 @@ enum Step {
     /// The actor's user waits until the connections the operation needs are complete (a real
     /// client cannot add a user before their connection is established).
     Await(Need),
+    /// A device added during the run takes its user's name and wrapper key in the room from
+    /// one of its user's other clients there (or has nothing to do), before its external join.
+    DeviceJoin,
+    /// A removed device proposes its own removal; a remaining member commits it.
+    LeaveDevice,
 }
 
 /// What an operation waits for before it can start.
@@ -432,6 +446,9 @@ struct Op {
     /// An external joiner's leaf, chosen when it asks for the GroupInfo (the request carries
     /// its credential), and the HPKE key pair the answer is encrypted to.
     joining: Option<(identity::LeafIdentity, HpkeKeys)>,
+    /// A new device joining: the name its user has in the room (user pseudonym or URI),
+    /// which its leaf takes.
+    pseudonym: Option<String>,
 }
 
 /// Why a room exists.
@@ -680,6 +697,11 @@ pub struct World<'s> {
     /// Under `padding`: the padding held by the bytes of the message being handled, which a
     /// provider that forwards them as received sends on.
     inbound_padding: u64,
+    /// Devices added during the run and not removed, with their `add_device` action: after
+    /// every room operation they join the rooms their user is in and they are not.
+    added_devices: Vec<(usize, usize)>,
+    /// (room, client) of device joins queued and not begun.
+    device_joins: BTreeSet<(usize, usize)>,
 }
 
 /// A KeyPackage set a client entered a room with: its label, and whether it is the user's
@@ -901,6 +923,8 @@ impl<'s> World<'s> {
             entries: BTreeMap::new(),
             stats: RunStats::default(),
             inbound_padding: 0,
+            added_devices: vec![],
+            device_joins: BTreeSet::new(),
             decrypt: Decrypt::All,
             crypto_start: crate::crypto::ops::snapshot(),
         };
@@ -964,62 +988,23 @@ impl<'s> World<'s> {
                 uid,
                 None,
             );
-            let mut clients = vec![];
             // Placeholders (`placeholder_leaves`) come after the real clients, numbered on
-            // from them, their keys drawn from streams named alike.
+            // from every device the user has during the run, their keys drawn from streams
+            // named alike.
             let all = scenario.clients_in(u, &mech);
             bump(&mut w.stats.placeholder_clients, u64::from(all - u.clients));
-            for n in 1..=all {
-                let cid = w.clients.len();
-                let label = format!("{}/{n}", u.name);
-                let base = stream_seed(seed, run, &format!("client/{label}"));
-                let signer = signature_keys_from_seed(derive_seed(&base, b"signature key"));
-                let curi = wire::client_uri(&u.provider, &u.name, n);
-                let credential =
-                    openmls::prelude::BasicCredential::new(curi.clone().into_bytes()).into();
-                let cwk = CredentialWithKey {
-                    credential,
-                    signature_key: signer.public().into(),
-                };
-                let mut rng = stream(seed, run, &format!("client/{label}/rng"));
-                let queue_id = draw32(&mut rng)[..16].to_vec();
-                w.directory.insert(curi.clone(), signer.public().to_vec());
-                w.client_index.insert(curi.clone(), cid);
-                let mut signers = BTreeMap::new();
-                signers.insert(
-                    signer.public().to_vec(),
-                    signature_keys_from_seed(derive_seed(&base, b"signature key")),
-                );
-                w.clients.push(Client {
-                    user: uid,
-                    uri: curi.clone(),
-                    mls: SimProvider::new(base),
-                    signer,
-                    cwk,
-                    signers,
-                    queue_id: queue_id.clone(),
-                    groups: BTreeMap::new(),
-                    rng,
-                    relay_keys: vec![],
-                    key_package_sets: BTreeMap::new(),
-                    jitter_rng: stream(seed, run, &format!("client/{label}/jitter")),
-                });
-                w.add_truth(Kind::ClientId, curi, uid, Some(cid));
-                let pk = w.clients[cid].signer.public().to_vec();
-                w.add_truth(
-                    Kind::SignatureKey,
-                    crate::observe::digest(&pk),
-                    uid,
-                    Some(cid),
-                );
-                w.add_truth(Kind::QueueId, hex::encode(&queue_id), uid, Some(cid));
-                clients.push(cid);
-            }
+            let after = scenario.devices_ever(u);
+            let numbers = (1..=u.clients).chain(after + 1..=after + (all - u.clients));
+            let clients: Vec<usize> = numbers
+                .map(|n| w.make_client(uid, &u.name, &u.provider, n))
+                .collect();
             w.user_index.insert(u.name.clone(), uid);
             w.users.push(User {
                 name: u.name.clone(),
                 uri,
                 provider,
+                devices: (1..=u.clients).zip(clients.iter().copied()).collect(),
+                devices_ever: u.clients,
                 clients,
                 real_clients: u.clients as usize,
                 token: connection_key
@@ -1046,6 +1031,57 @@ impl<'s> World<'s> {
             w.schedule_at(a.at_us, Event::Action(i));
         }
         w
+    }
+
+    /// Creates client number `n` of user `uid` (`name` at `domain`): its keys, queue ID and
+    /// streams are named after `name/n`; the authentication service lists its real key.
+    fn make_client(&mut self, uid: usize, name: &str, domain: &str, n: u32) -> usize {
+        let (seed, run) = (self.seed, self.run);
+        let cid = self.clients.len();
+        let label = format!("{name}/{n}");
+        let base = stream_seed(seed, run, &format!("client/{label}"));
+        let signer = signature_keys_from_seed(derive_seed(&base, b"signature key"));
+        let curi = wire::client_uri(domain, name, n);
+        let credential = openmls::prelude::BasicCredential::new(curi.clone().into_bytes()).into();
+        let cwk = CredentialWithKey {
+            credential,
+            signature_key: signer.public().into(),
+        };
+        let mut rng = stream(seed, run, &format!("client/{label}/rng"));
+        let queue_id = draw32(&mut rng)[..16].to_vec();
+        self.directory
+            .insert(curi.clone(), signer.public().to_vec());
+        self.client_index.insert(curi.clone(), cid);
+        let mut signers = BTreeMap::new();
+        signers.insert(
+            signer.public().to_vec(),
+            signature_keys_from_seed(derive_seed(&base, b"signature key")),
+        );
+        self.clients.push(Client {
+            user: uid,
+            uri: curi.clone(),
+            mls: SimProvider::new(base),
+            signer,
+            cwk,
+            signers,
+            queue_id: queue_id.clone(),
+            groups: BTreeMap::new(),
+            rng,
+            relay_keys: vec![],
+            key_package_sets: BTreeMap::new(),
+            jitter_rng: stream(seed, run, &format!("client/{label}/jitter")),
+            removed: false,
+        });
+        self.add_truth(Kind::ClientId, curi, uid, Some(cid));
+        let pk = self.clients[cid].signer.public().to_vec();
+        self.add_truth(
+            Kind::SignatureKey,
+            crate::observe::digest(&pk),
+            uid,
+            Some(cid),
+        );
+        self.add_truth(Kind::QueueId, hex::encode(&queue_id), uid, Some(cid));
+        cid
     }
 
     /// Records who owns an identifier value.
@@ -1508,6 +1544,14 @@ impl<'s> World<'s> {
                 let u = self.user_index[user];
                 self.publish_key_packages(u, *count)
             }
+            ActionKind::AddDevice { user } => {
+                let u = self.user_index[user];
+                self.add_device(i, u)
+            }
+            ActionKind::RemoveDevice { user, device } => {
+                let u = self.user_index[user];
+                self.remove_device(u, *device)
+            }
             ActionKind::CreateRoom {
                 room,
                 by,
@@ -1605,7 +1649,9 @@ impl<'s> World<'s> {
             ActionKind::Remove { by, .. } => vec![by],
             ActionKind::Leave { user, .. } => vec![user],
             ActionKind::Send { from, .. } => vec![from],
-            ActionKind::PublishKeyPackages { user, .. } => vec![user],
+            ActionKind::PublishKeyPackages { user, .. }
+            | ActionKind::AddDevice { user }
+            | ActionKind::RemoveDevice { user, .. } => vec![user],
         };
         names.into_iter().map(|n| self.user_index[n]).collect()
     }
@@ -1714,7 +1760,10 @@ impl<'s> World<'s> {
                 self.begin(room, Op::new(Some(i), actor, [Step::Leave(u)]))
             }
             ActionKind::Send { .. } => self.send_tick(i, 0),
-            ActionKind::Connect { .. } | ActionKind::PublishKeyPackages { .. } => Ok(()),
+            ActionKind::Connect { .. }
+            | ActionKind::PublishKeyPackages { .. }
+            | ActionKind::AddDevice { .. }
+            | ActionKind::RemoveDevice { .. } => Ok(()),
         }
     }
 
@@ -1768,6 +1817,7 @@ impl<'s> World<'s> {
         };
         let Some(step) = op.steps.front().cloned() else {
             self.rooms[room].op = None;
+            self.queue_device_joins(room)?;
             return self.drain_room_queue(room);
         };
         let actor = op.actor;
@@ -1780,6 +1830,8 @@ impl<'s> World<'s> {
             Step::Remove(user) => self.remove_user(room, actor, user),
             Step::Leave(user) => self.leave(room, actor, user),
             Step::RequestConnection(responder) => self.send_connection_request(actor, responder),
+            Step::DeviceJoin => self.prepare_device_join(room, actor),
+            Step::LeaveDevice => self.leave_device(room, actor),
             // Resumed by `wake_waiting` when a connection completes.
             Step::Await(need) if !self.need_met(room, &need) => Ok(()),
             Step::Await(_) => self.step_done(room),
@@ -1800,6 +1852,7 @@ impl<'s> World<'s> {
                     | Step::CommitAdds
                     | Step::Remove(_)
                     | Step::Leave(_)
+                    | Step::LeaveDevice
             )
         ) && self.providers[self.rooms[room].hub].hub.contains_key(&room)
         {
@@ -1894,6 +1947,7 @@ impl Op {
             answering: None,
             wrapper: None,
             joining: None,
+            pseudonym: None,
         }
     }
 }
