@@ -8,6 +8,9 @@
 //! other devices (devices of one user share their state out of band, unobserved). A device
 //! that goes away proposes its own removal in each of its rooms, and a remaining member
 //! commits it, as a leaving user's client does; its KeyPackages are deleted from the provider.
+//! Neither MIMI -06 nor MIMIMI has a message for that deletion: the simulator deletes them
+//! without one, so it is not in the observation logs (a real deletion request would show its
+//! provider when a device of the user went away).
 
 use super::{Op, Queued, SimError, Step, World};
 
