@@ -57,6 +57,15 @@
 //!   users and is ambiguous. A commit that removes or updates a leaf lists that leaf too, and
 //!   is taken for an add if one token was fetched just before. *Defeated by:* adding several
 //!   users at once, prefetching KeyPackages well before the add, or fetching decoys.
+//! - [`DEVICE`] (`timing:device`). *Sees:* `groupinfo_request`s whose leaf carries a
+//!   `user_pseudonym` already seen in that room (a new device of a member joining by external
+//!   commit, MIMI -06 section 3.6: a new device joins all its user's rooms at once, each under
+//!   the user's pseudonym there). *Links:* the pseudonyms (and the new leaves) of a *burst*:
+//!   such requests whose pseudonyms name one domain, each within the window of the previous
+//!   one, in two or more rooms, one pseudonym per room. A burst with two pseudonyms in one room
+//!   is two users and gives no link; two users of one domain whose devices join disjoint rooms
+//!   in one window are linked wrongly (precision counts it). *Defeated by:* random delays
+//!   between a device's joins longer than the window (`jitter`), or joins spread out over time.
 //! - [`ACTIVITY`] (`timing:activity`), a statistical disclosure (intersection) attack. *Sees:*
 //!   the sender's `user_pseudonym` in every `app_message` of a room. Time is cut into windows
 //!   of `window_us` (`time_us / window_us`); a pseudonym in a room is *active* in a window if it
@@ -93,6 +102,8 @@ pub const CONNECTION: &str = "timing:connection";
 pub const JOIN: &str = "timing:join";
 /// Flow of the links of the add chain.
 pub const ADD: &str = "timing:add";
+/// Flow of the links of the device chain.
+pub const DEVICE: &str = "timing:device";
 /// Flow of the links of the activity (co-occurrence) attack.
 pub const ACTIVITY: &str = "timing:activity";
 
@@ -114,9 +125,9 @@ const NOT_IDENTIFIERS: &[&str] = &["domain"];
 /// (the Linker merges items of one subject into one user-level cluster, so one synthetic
 /// observation = one link between the identifier values it lists).
 ///
-/// Chains in the order [`CONNECTION`], [`JOIN`], [`ADD`], [`ACTIVITY`], each in the order of its
-/// later events; see the module documentation for what each links and what defeats it. The
-/// activity attack uses [`DEFAULT_MIN_COOCCURRENCE`].
+/// Chains in the order [`CONNECTION`], [`JOIN`], [`ADD`], [`DEVICE`], [`ACTIVITY`], each in the
+/// order of its later events; see the module documentation for what each links and what
+/// defeats it. The activity attack uses [`DEFAULT_MIN_COOCCURRENCE`].
 pub fn links(observations: &[&Observation], window_us: u64) -> Vec<Observation> {
     let ordered = ordered(observations);
     let external = external_commits(&ordered);
@@ -142,6 +153,7 @@ pub fn links(observations: &[&Observation], window_us: u64) -> Vec<Observation> 
         key_package_fetch,
         |i, o| o.flow == "handshake" && !external.contains(&i) && one_user_leaves(o),
     ));
+    out.extend(device_bursts(&ordered, window_us));
     out.extend(
         activity_links(observations, window_us, DEFAULT_MIN_COOCCURRENCE)
             .into_iter()
@@ -474,6 +486,78 @@ fn external_commits(ordered: &[&Observation]) -> BTreeSet<usize> {
     external
 }
 
+/// [`DEVICE`]: the bursts of GroupInfo requests by members' new devices; one synthetic
+/// observation per burst that links (see the module documentation).
+fn device_bursts(ordered: &[&Observation], window_us: u64) -> Vec<Observation> {
+    // Per domain, in order: (time, room, user pseudonym, the new leaf's items, observation).
+    type Join<'a> = (u64, &'a str, &'a str, Vec<&'a Item>, &'a Observation);
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut joins: BTreeMap<String, Vec<Join<'_>>> = BTreeMap::new();
+    for &o in ordered {
+        let Some(room) = o.room.as_deref() else {
+            continue;
+        };
+        if o.flow == "groupinfo_request" {
+            for items in subjects(o).into_values() {
+                let handles: Vec<&Item> = items
+                    .iter()
+                    .copied()
+                    .filter(|i| i.kind == "user_pseudonym")
+                    .collect();
+                let [handle] = handles[..] else {
+                    continue;
+                };
+                if !seen.contains(&(room, handle.value.as_str())) {
+                    continue;
+                }
+                if let Some(domain) = crate::fingerprint::handle_domain(&handle.kind, &handle.value)
+                {
+                    joins.entry(domain).or_default().push((
+                        o.time_us,
+                        room,
+                        handle.value.as_str(),
+                        items,
+                        o,
+                    ));
+                }
+            }
+        }
+        // What shows a pseudonym in a room is its leaves there (commits, Welcomes, messages),
+        // not a GroupInfo request: a pooled observer sees one request twice (at the client's
+        // provider and at the hub), and a joiner's pseudonym is new to the room.
+        if o.flow != "groupinfo_request" {
+            for i in o.items.iter().filter(|i| i.kind == "user_pseudonym") {
+                seen.insert((room, i.value.as_str()));
+            }
+        }
+    }
+    let mut out = vec![];
+    for list in joins.values() {
+        let mut start = 0;
+        for end in 1..=list.len() {
+            if end < list.len() && list[end].0 - list[end - 1].0 <= window_us {
+                continue;
+            }
+            let burst = &list[start..end];
+            start = end;
+            let mut rooms: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+            for j in burst {
+                rooms.entry(j.1).or_default().insert(j.2);
+            }
+            if rooms.len() < 2 || rooms.values().any(|h| h.len() > 1) {
+                continue;
+            }
+            let last = burst.last().expect("a burst has a join").4;
+            out.push(synthetic(
+                DEVICE,
+                last,
+                burst.iter().flat_map(|j| j.3.iter().copied()),
+            ));
+        }
+    }
+    out
+}
+
 /// Earlier events of [`CONNECTION`]: the subjects of a `connection_request` that carry a
 /// `user_id` (the target), keyed by it. A subject that names the requester's account only (the
 /// request sent on the account's session) is not the target and is left out.
@@ -614,6 +698,119 @@ mod tests {
             .iter()
             .map(|i| (i.kind.as_str(), i.value.as_str()))
             .collect()
+    }
+
+    /// r1 and r2 at beta, with alice's pseudonyms pa1@alpha.example and pa2@alpha.example in
+    /// their commits at 1 s, then GroupInfo requests at `ms` by new leaves: (room, pseudonym,
+    /// client pseudonym).
+    fn device_joins(
+        requests: &[(&'static str, &'static str, &'static str, u64)],
+    ) -> Vec<Observation> {
+        let mut v = vec![
+            obs(
+                0,
+                1_000 * MS,
+                "beta.example",
+                "handshake",
+                Some("r1"),
+                &[
+                    (0, "user_pseudonym", "pa1@alpha.example"),
+                    (0, "client_pseudonym", "c1"),
+                ],
+            ),
+            obs(
+                1,
+                1_000 * MS,
+                "beta.example",
+                "handshake",
+                Some("r2"),
+                &[
+                    (0, "user_pseudonym", "pa2@alpha.example"),
+                    (0, "client_pseudonym", "c2"),
+                    (1, "user_pseudonym", "pd2@alpha.example"),
+                    (1, "client_pseudonym", "d2"),
+                ],
+            ),
+        ];
+        for (n, &(room, handle, client, ms)) in requests.iter().enumerate() {
+            v.push(obs(
+                10 + n as u64,
+                ms * MS,
+                "beta.example",
+                "groupinfo_request",
+                Some(room),
+                &[
+                    (0, "client_pseudonym", client),
+                    (0, "user_pseudonym", handle),
+                ],
+            ));
+        }
+        v
+    }
+
+    /// The items of each device link, sorted, as owned strings.
+    fn device_links(v: &[Observation]) -> Vec<Vec<(String, String)>> {
+        run(v, DEFAULT_WINDOW_US)
+            .iter()
+            .filter(|o| o.flow == DEVICE)
+            .map(|o| {
+                let mut items: Vec<(String, String)> = values(o)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                items.sort_unstable();
+                items
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_device_joining_two_rooms_at_once_links_its_pseudonyms() {
+        // alice's new device asks for both rooms' GroupInfo within 100 ms: one link.
+        let v = device_joins(&[
+            ("r1", "pa1@alpha.example", "n1", 60_000),
+            ("r2", "pa2@alpha.example", "n2", 60_100),
+        ]);
+        let expected: Vec<(String, String)> = [
+            ("client_pseudonym", "n1"),
+            ("client_pseudonym", "n2"),
+            ("user_pseudonym", "pa1@alpha.example"),
+            ("user_pseudonym", "pa2@alpha.example"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(device_links(&v), vec![expected]);
+        // 300 ms apart: two bursts of one room each, no link.
+        let v = device_joins(&[
+            ("r1", "pa1@alpha.example", "n1", 60_000),
+            ("r2", "pa2@alpha.example", "n2", 60_300),
+        ]);
+        assert!(device_links(&v).is_empty());
+        // A pseudonym the room has not seen is a new member, not a new device: no link.
+        let v = device_joins(&[
+            ("r1", "pa1@alpha.example", "n1", 60_000),
+            ("r2", "px@alpha.example", "n2", 60_100),
+        ]);
+        assert!(device_links(&v).is_empty());
+        // Two joiners' requests for r1 and r2, each seen twice by a pooled observer (at the
+        // joiner's provider, then at the hub): new pseudonyms, no device, no link.
+        let mut v = device_joins(&[
+            ("r1", "pj@alpha.example", "j1", 60_000),
+            ("r1", "pj@alpha.example", "j1", 60_020),
+            ("r2", "pk@alpha.example", "k1", 60_040),
+            ("r2", "pk@alpha.example", "k1", 60_060),
+        ]);
+        v[2].observer = "alpha.example".to_string();
+        v[4].observer = "alpha.example".to_string();
+        assert!(device_links(&v).is_empty());
+        // Two members of r2 get devices in the burst: ambiguous, no link.
+        let v = device_joins(&[
+            ("r1", "pa1@alpha.example", "n1", 60_000),
+            ("r2", "pa2@alpha.example", "n2", 60_100),
+            ("r2", "pd2@alpha.example", "n3", 60_200),
+        ]);
+        assert!(device_links(&v).is_empty());
     }
 
     #[test]
