@@ -1,6 +1,6 @@
 //! Devices added and removed during a run: a new device enters every room its user is in (by
 //! external commit, or with the user's KeyPackages when the user is added later), a removed
-//! device leaves each of its rooms and is never added again, placeholders are numbered after
+//! device deletes its KeyPackages and leaves each of its rooms, placeholders are numbered after
 //! every device, and bad device actions get positioned errors.
 
 use mimimi_sim::output::ModeResult;
@@ -126,6 +126,15 @@ fn devices_come_and_go_in_every_room_of_their_user() {
             assert!(from < 4.5, "{mode}");
             assert!(to.is_some_and(|t| (12.0..12.5).contains(&t)), "{mode}");
         }
+        // Each removed device deleted its KeyPackages at its provider, right after its action.
+        let deletes: Vec<(u64, &str)> = out
+            .observations
+            .iter()
+            .filter(|o| o.flow == "kp_delete")
+            .map(|o| (o.time_us / 1_000_000, o.observer.as_str()))
+            .collect();
+        assert!(deletes.contains(&(10, "a.example")), "{mode}: {deletes:?}");
+        assert!(deletes.contains(&(12, "b.example")), "{mode}: {deletes:?}");
         // Every send went out from a client that was in its room: none skipped.
         assert_eq!(out.stats.sends_skipped, 0, "{mode}");
         assert_eq!(out.stats.messages_sent, 9, "{mode}");
@@ -238,4 +247,57 @@ fn bad_device_actions_are_reported_where_they_are_written() {
         23,
         "bobby",
     );
+}
+
+/// A device removed while an add of its user is under way: the KeyPackage claimed (or the set
+/// fetched) before the device deleted its KeyPackages still brings it in, and it leaves again.
+#[test]
+fn a_device_removed_during_an_add_leaves_again() {
+    for offset_ms in [0, 80] {
+        let src = format!(
+            r#"latency = "20ms"
+modes = ["mimi", "mimimi"]
+[[provider]]
+domain = "a.example"
+[[provider]]
+domain = "b.example"
+[[user]]
+name = "alice"
+provider = "a.example"
+clients = 2
+[[user]]
+name = "bob"
+provider = "b.example"
+[[action]]
+at = "0s"
+connect = {{ from = "bob", to = "alice" }}
+[[action]]
+at = "5s"
+create_room = {{ room = "r", by = "bob", members = ["alice"] }}
+[[action]]
+at = "{}ms"
+remove_device = {{ user = "alice", device = 2 }}
+[[action]]
+at = "8s"
+send = {{ room = "r", from = "alice", count = 2 }}
+"#,
+            5_000 + offset_ms
+        );
+        let s = parse_str(&src, "race.toml").unwrap();
+        let mut came_in = 0;
+        for mode in &s.modes {
+            let out = World::new(&s, mode, 1, 0).run(|_| {}).unwrap();
+            let (m, o) = (&mode.name, offset_ms);
+            let alice1 = spans(&out, "r", "alice/1");
+            assert!(alice1.len() == 1 && alice1[0].1.is_none(), "{m} {o}");
+            for (from, to) in spans(&out, "r", "alice/2") {
+                came_in += 1;
+                assert!(to.is_some_and(|t| t > from && t < 6.0), "{m} {o}: {to:?}");
+            }
+            assert_eq!(out.stats.messages_sent, 2, "{m} {o}");
+            assert_eq!(out.stats.sends_skipped, 0, "{m} {o}");
+        }
+        // The race is real: with these timings the device came in at least once.
+        assert!(came_in > 0, "offset {offset_ms}");
+    }
 }

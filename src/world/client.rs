@@ -1307,6 +1307,7 @@ impl World<'_> {
                 .ok_or_else(|| SimError::Protocol("a Welcome without an own leaf".into()))?;
             self.enter_room(client, room, group, own, wrapper, &f.link_keys);
             self.replenish(client)?;
+            self.leave_if_removed(room, client)?;
         }
         self.delivery_processed(room)
     }

@@ -7,11 +7,13 @@
 //! with the room's identity link wrapper key, both of which it takes from one of its user's
 //! other devices (devices of one user share their state out of band, unobserved). A device
 //! that goes away proposes its own removal in each of its rooms, and a remaining member
-//! commits it, as a leaving user's client does; its KeyPackages are deleted from the provider.
-//! Neither MIMI -06 nor MIMIMI has a message for that deletion: the simulator deletes them
-//! without one, so it is not in the observation logs (a real deletion request would show its
-//! provider when a device of the user went away).
+//! commits it, as a leaving user's client does; it deletes its KeyPackages at its provider (a
+//! [`wire::KeyPackageDelete`] on its session, or under its user's connection token over the
+//! anonymous channel: neither draft has such a message, so the simulator defines one). A
+//! device removed while an add of its user was under way may still be added with a KeyPackage
+//! claimed before the deletion: it then leaves that room too.
 
+use super::wire::{self, Wire};
 use super::{Op, Queued, SimError, Step, World};
 
 impl World<'_> {
@@ -124,15 +126,25 @@ impl World<'_> {
         let (home, token) = (u.provider, u.token.clone());
         self.clients[client].removed = true;
         self.added_devices.retain(|&(c, _)| c != client);
-        // Its KeyPackages: the ones it uploaded on its session, and its share of the
-        // token-indexed sets (it knows their references).
-        let p = &mut self.providers[home];
-        p.key_packages.remove(&client);
-        if let Some(stock) = p.sets.get_mut(&token) {
-            let mine = &self.clients[client].key_package_sets;
-            for set in stock.regular.iter_mut().chain(stock.last_resort.as_mut()) {
-                set.key_packages.retain(|(_, r)| !mine.contains_key(r));
-            }
+        // It deletes its KeyPackages: those it keeps at its provider on its session, or its
+        // share of the token-indexed sets (it knows their references).
+        let key_package_refs = self.clients[client]
+            .key_package_sets
+            .keys()
+            .map(|r| r.clone().into())
+            .collect();
+        if self.mech.anonymous_key_packages {
+            let msg = Wire::KeyPackageDelete(wire::KeyPackageDelete {
+                token: token.into(),
+                key_package_refs,
+            });
+            self.send_anonymous(client, home, &msg);
+        } else {
+            let msg = Wire::KeyPackageDelete(wire::KeyPackageDelete {
+                token: Vec::new().into(),
+                key_package_refs,
+            });
+            self.client_to_home(client, &msg);
         }
         for room in 0..self.rooms.len() {
             let busy = self.rooms[room]
@@ -145,6 +157,16 @@ impl World<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A removed device entered `room` with a KeyPackage claimed before it deleted them: it
+    /// leaves again, after the operation that added it.
+    pub(super) fn leave_if_removed(&mut self, room: usize, device: usize) -> Result<(), SimError> {
+        if !self.clients[device].removed {
+            return Ok(());
+        }
+        let op = Op::new(self.cause, device, [Step::LeaveDevice]);
+        self.enqueue(room, Queued::Op(Box::new(op)))
     }
 
     /// A removed device proposes its own removal from `room` (nothing to do if it is not in

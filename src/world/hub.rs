@@ -92,6 +92,10 @@ impl World<'_> {
                     }
                 }
             }
+            (Endpoint::Home, Wire::KeyPackageDelete(m)) if m.token.as_slice().is_empty() => {
+                let client = reply_to(&reply)?.client();
+                self.providers[to].key_packages.remove(&client);
+            }
             (Endpoint::Home, Wire::QueueRegistration(m)) => {
                 let client = reply_to(&reply)?.client();
                 self.providers[to]
@@ -232,6 +236,16 @@ impl World<'_> {
                     match stock.regular.iter_mut().find(|s| s.label == label) {
                         Some(s) => s.key_packages.extend(kps),
                         None => stock.regular.push(new(kps)),
+                    }
+                }
+            }
+            (Endpoint::TargetIn, Wire::KeyPackageDelete(m)) => {
+                let refs: BTreeSet<&[u8]> =
+                    m.key_package_refs.iter().map(VLBytes::as_slice).collect();
+                if let Some(stock) = self.providers[to].sets.get_mut(m.token.as_slice()) {
+                    for set in stock.regular.iter_mut().chain(stock.last_resort.as_mut()) {
+                        set.key_packages
+                            .retain(|(_, r)| !refs.contains(r.as_slice()));
                     }
                 }
             }
@@ -619,6 +633,18 @@ impl World<'_> {
             Wire::KeyPackageFetchResponse(m) => {
                 let extra = [(Kind::ConnectionToken, digest(m.token.as_slice()))];
                 key_packages(&mut items, &m.key_packages, &extra)?;
+            }
+            Wire::KeyPackageDelete(m) => {
+                let s = items.subject();
+                if !m.token.as_slice().is_empty() {
+                    items.push(s, Kind::ConnectionToken, digest(m.token.as_slice()));
+                }
+                for r in &m.key_package_refs {
+                    items.push(s, Kind::KeyPackageRef, digest(r.as_slice()));
+                }
+                if let Some(a) = account {
+                    items.push(s, Kind::Account, a);
+                }
             }
             Wire::Relay(m) => {
                 items.single(Kind::Domain, m.target.clone());

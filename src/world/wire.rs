@@ -394,6 +394,18 @@ pub struct KeyPackageSetListResponse {
     pub sets: Vec<KeyPackageSetSummary>,
 }
 
+/// A device that goes away deletes its KeyPackages: on its account's session (`token` empty:
+/// the provider drops every KeyPackage it keeps for the client), or under its user's connection
+/// token over the anonymous channel (the provider drops the listed KeyPackages from the token's
+/// sets). Neither MIMI -06 nor MIMIMI defines such a message; this is the simulator's.
+#[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
+pub struct KeyPackageDelete {
+    /// The user's connection token, or empty on the session.
+    pub token: VLBytes,
+    /// References of the device's KeyPackages.
+    pub key_package_refs: Vec<VLBytes>,
+}
+
 /// A fetch of one KeyPackage set by connection token.
 #[derive(Clone, Debug, PartialEq, TlsSerialize, TlsDeserialize, TlsSize)]
 pub struct KeyPackageFetch {
@@ -587,6 +599,9 @@ pub enum Wire {
     /// See [`Padded`]: only on the wire, taken off by [`Wire::from_bytes`].
     #[tls_codec(discriminant = 27)]
     Padded(Padded),
+    /// See [`KeyPackageDelete`].
+    #[tls_codec(discriminant = 28)]
+    KeyPackageDelete(KeyPackageDelete),
 }
 
 impl Wire {
@@ -624,6 +639,7 @@ impl Wire {
             Wire::KeyPackageSetList(_) => "kp_set_list",
             Wire::KeyPackageSetListResponse(_) => "kp_set_list_response",
             Wire::Padded(_) => "padded",
+            Wire::KeyPackageDelete(_) => "kp_delete",
         }
     }
 
@@ -647,6 +663,7 @@ impl Wire {
             | Wire::PseudonymRegistration(_)
             | Wire::KeyPackageSetList(_)
             | Wire::KeyPackageSetListResponse(_)
+            | Wire::KeyPackageDelete(_)
             | Wire::Padded(_) => None,
             Wire::KeyPackageClaim(m) => Some(&m.tbs.room),
             Wire::KeyPackageClaimResponse(_) => None,
