@@ -461,16 +461,16 @@ impl Scenario {
         }
     }
 
-    /// How many devices `user` has during the run: its declared clients and the devices its
-    /// `add_device` actions add (numbered on from the declared ones).
-    pub fn devices_ever(&self, user: &UserSpec) -> u32 {
-        let added = self
-            .actions
-            .iter()
-            .filter(|a| matches!(&a.kind, ActionKind::AddDevice { user: u } if *u == user.name))
-            .count();
-        user.clients
-            .saturating_add(u32::try_from(added).unwrap_or(u32::MAX))
+    /// How many devices each user's `add_device` actions add, by user name (users without
+    /// any are absent); devices are numbered on from the declared clients.
+    pub fn added_devices(&self) -> std::collections::BTreeMap<&str, u32> {
+        let mut added = std::collections::BTreeMap::new();
+        for a in &self.actions {
+            if let ActionKind::AddDevice { user } = &a.kind {
+                *added.entry(user.as_str()).or_insert(0u32) += 1;
+            }
+        }
+        added
     }
 
     /// The declared user with this name.

@@ -973,6 +973,8 @@ impl<'s> World<'s> {
                 rng: stream(seed, run, &format!("{name}/rng")),
             });
         }
+        // Devices added during the run, counted once: placeholders are numbered after them.
+        let added = scenario.added_devices();
         for u in &scenario.users {
             let uid = w.users.len();
             let provider = w.domain_index[&u.provider];
@@ -993,7 +995,7 @@ impl<'s> World<'s> {
             // named alike.
             let all = scenario.clients_in(u, &mech);
             bump(&mut w.stats.placeholder_clients, u64::from(all - u.clients));
-            let after = scenario.devices_ever(u);
+            let after = u.clients + added.get(u.name.as_str()).copied().unwrap_or(0);
             let numbers = (1..=u.clients).chain(after + 1..=after + (all - u.clients));
             let clients: Vec<usize> = numbers
                 .map(|n| w.make_client(uid, &u.name, &u.provider, n))
